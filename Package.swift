@@ -1,0 +1,42 @@
+// swift-tools-version:6.0
+//
+// Decoupled: optimizer and regularizer experiments on the CPU.
+// The module graph is described in docs/architecture.md.
+import PackageDescription
+
+/// The scalar reference kernels must stay plain scalar code, and every ISA path must round
+/// exactly like it, so floating-point contraction (a*b+c → fma) is off for the C targets.
+let kernelCFlags: [CSetting] = [.unsafeFlags(["-ffp-contract=off", "-O3"])]
+
+let package = Package(
+    name: "Decoupled",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "decoupled", targets: ["decoupled"]),
+        .library(name: "DecoupledCore", targets: ["DecoupledCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C: fused SIMD update kernels (scalar reference + AVX2 + AVX-512 + NEON), run-time dispatch.
+        .target(name: "CDecoupledKernels", cSettings: kernelCFlags),
+        // C: the versioned ABI external plugins implement (header only).
+        .target(name: "CDecoupledPluginABI"),
+
+        // Swift: a seeded, serializable PRNG shared by data shuffling and model initialisation.
+        .target(name: "DecoupledRandom", swiftSettings: [.swiftLanguageMode(.v5)]),
+        .target(name: "DecoupledCore", dependencies: ["CDecoupledKernels", "CDecoupledPluginABI", "DecoupledRandom"],
+                swiftSettings: [.swiftLanguageMode(.v5)]),
+        .executableTarget(
+            name: "decoupled",
+            dependencies: [
+                "DecoupledCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v5)]),
+
+        .testTarget(name: "DecoupledCoreTests", dependencies: ["DecoupledCore", "CDecoupledKernels"],
+                    swiftSettings: [.swiftLanguageMode(.v5)]),
+    ]
+)

@@ -1,0 +1,90 @@
+/*
+ * The scalar reference: plain C, one element at a time, auto-vectorization disabled so it
+ * stays a reference (and a fair baseline for the SIMD paths). Every SIMD path performs
+ * exactly these operations in exactly this order; see kernels_simd.h.
+ */
+#include "decoupled_kernels.h"
+#include "kernels_internal.h"
+#include <math.h>
+
+#if defined(__clang__)
+#define DC_NO_VECTORIZE _Pragma("clang loop vectorize(disable) interleave(disable)")
+#else
+#define DC_NO_VECTORIZE _Pragma("GCC novector")
+#endif
+
+/* sign(w) as a float: +1, −1, or 0 for ±0 and NaN. */
+static inline float dc_sign(float w) { return (float)(w > 0.0f) - (float)(w < 0.0f); }
+
+/* Coupled regularizers: the gradient the optimizer sees. */
+static inline float dc_coupled(const dc_reg_terms *r, float w, float g) {
+    g = g + r->l2 * w;
+    return g + r->l1 * dc_sign(w);
+}
+
+static inline void dc_account(dc_step_stats *s, float g, float w) {
+    s->nonfinite_grads += !isfinite(g);
+    s->zero_params += (w == 0.0f);
+    s->param_sumsq += (double)w * (double)w;
+}
+
+dc_step_stats dc_sgd_step_scalar(const dc_sgd_params *hp, float *w, const float *g,
+                                 float *buf, size_t n) {
+    dc_step_stats s = {0, 0, 0.0};
+    const float lr = hp->lr, mu = hp->momentum, damp = 1.0f - hp->dampening;
+    const float keep = hp->reg.decay_keep;
+    DC_NO_VECTORIZE
+    for (size_t i = 0; i < n; i++) {
+        const float w0 = w[i];
+        const float gi = dc_coupled(&hp->reg, w0, g[i]);
+        const float gs = hp->lr_in_momentum ? lr * gi : gi;   /* what enters the buffer */
+        float d = gs;
+        if (mu != 0.0f) {
+            const float b = hp->first_step ? gs : mu * buf[i] + damp * gs;
+            buf[i] = b;
+            d = hp->nesterov ? gs + mu * b : b;
+        }
+        const float step = hp->lr_in_momentum ? d : lr * d;
+        const float w1 = w0 * keep - step;
+        w[i] = w1;
+        dc_account(&s, g[i], w1);
+    }
+    return s;
+}
+
+dc_step_stats dc_adam_step_scalar(const dc_adam_params *hp, float *w, const float *g,
+                                  float *m, float *v, float *vmax, size_t n) {
+    dc_step_stats s = {0, 0, 0.0};
+    const float ob1 = hp->one_minus_beta1, b2 = hp->beta2, ob2 = hp->one_minus_beta2;
+    const float ss = hp->step_size, ibc2 = hp->inv_bc2_sqrt, eps = hp->eps;
+    const float keep = hp->reg.decay_keep;
+    DC_NO_VECTORIZE
+    for (size_t i = 0; i < n; i++) {
+        const float w0 = w[i];
+        const float gi = dc_coupled(&hp->reg, w0, g[i]);
+        const float mi = m[i] + ob1 * (gi - m[i]);          /* torch lerp_(g, 1 − β1) */
+        const float vi = v[i] * b2 + ob2 * gi * gi;         /* torch mul_(β2).addcmul_(g, g, 1 − β2) */
+        m[i] = mi;
+        v[i] = vi;
+        float vd = vi;
+        if (hp->amsgrad) {
+            vd = vmax[i] > vi ? vmax[i] : vi;
+            vmax[i] = vd;
+        }
+        const float denom = sqrtf(vd) * ibc2 + eps;
+        const float w1 = w0 * keep - (ss * mi) / denom;
+        w[i] = w1;
+        dc_account(&s, g[i], w1);
+    }
+    return s;
+}
+
+void dc_probe_scalar(float *w, const float *g, float *m, float *v, size_t n) {
+    DC_NO_VECTORIZE
+    for (size_t i = 0; i < n; i++) {
+        const float gi = g[i];
+        w[i] += gi;
+        m[i] += gi;
+        v[i] += gi;
+    }
+}

@@ -1,0 +1,104 @@
+/*
+ * The C ABI of Decoupled's external plugins: optimizers and regularizers built as shared
+ * libraries, loaded with dlopen from plugins/ build outputs or DECOUPLED_PLUGIN_PATH.
+ *
+ * A library exports one symbol, DC_PLUGIN_ENTRY_SYMBOL, returning a dc_plugin_library
+ * whose first two fields are the ABI version and the struct size, so the loader can refuse
+ * a library built against another version before reading anything else.
+ *
+ * The host calls `apply` on each cache-sized chunk right after the built-in kernel has
+ * touched it (regularizers), or instead of a built-in kernel (optimizers), on every worker
+ * thread: a plugin costs no extra trip to memory and must be thread-safe (no mutable
+ * globals; all state lives in the state slots it declares).
+ *
+ * How to write one: plugins/README.md.
+ */
+#ifndef DECOUPLED_PLUGIN_H
+#define DECOUPLED_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DC_PLUGIN_ABI_VERSION 1u
+#define DC_PLUGIN_ENTRY_SYMBOL "decoupled_plugin_library"
+
+typedef enum dc_plugin_kind {
+    DC_PLUGIN_REGULARIZER = 1, /**< runs after the optimizer's kernel on the same chunk */
+    DC_PLUGIN_OPTIMIZER = 2,   /**< replaces the built-in kernel for its parameter groups */
+} dc_plugin_kind;
+
+/** A hyper-parameter with its default and inclusive valid range. */
+typedef struct dc_plugin_hparam {
+    const char *name;
+    double default_value;
+    double min_value;
+    double max_value;
+    const char *doc;
+} dc_plugin_hparam;
+
+/** What a plugin knows about the current step, for one parameter group. */
+typedef struct dc_plugin_step {
+    uint32_t struct_size;  /**< sizeof(dc_plugin_step) of the host */
+    uint32_t reserved;
+    int64_t step;          /**< t, counting from 1 */
+    double lr;             /**< lr_t = base lr · η_t · group lr multiplier */
+    double eta;            /**< η_t, the schedule multiplier */
+    double decay_scale;    /**< s_t for decoupled decay: lr_t, η_t or 1 per the plugin's `scale` */
+    const double *hparams; /**< resolved values, in the order the plugin declared them */
+    /* For optimizer plugins: the group's fused regularizer terms, which the plugin applies
+     * exactly like the built-in kernels (see dc_plugin_coupled_grad). */
+    float coupled_l2;      /**< g ← g + coupled_l2·w */
+    float coupled_l1;      /**< g ← g + coupled_l1·sign(w) */
+    float decay_keep;      /**< w ← decay_keep·w before the update */
+    float reserved_f;
+} dc_plugin_step;
+
+/**
+ * Element-wise work on one chunk: `w` (n parameters, updated in place), `g` (n gradient
+ * values, read-only), `state[i]` (n floats of the i-th declared state slot, zero at start).
+ * Returns a count the host reports as the plugin's metric (e.g. weights set exactly to
+ * zero), or -1 if the plugin reports none.
+ */
+typedef int64_t (*dc_plugin_apply_fn)(const dc_plugin_step *step, float *w, const float *g,
+                                      float *const *state, size_t n);
+
+typedef struct dc_plugin {
+    uint32_t struct_size;  /**< sizeof(dc_plugin) */
+    uint32_t kind;         /**< dc_plugin_kind */
+    const char *name;      /**< registry name used in configs, e.g. "l1_decoupled" */
+    const char *version;   /**< the plugin's own version, e.g. "1.0.0" */
+    const char *summary;   /**< one line for `decoupled plugins list` */
+    const char *metric;    /**< name of what `apply` counts, or NULL */
+    uint32_t hparam_count;
+    uint32_t state_count;
+    const dc_plugin_hparam *hparams;
+    const char *const *state_names;
+    dc_plugin_apply_fn apply;
+} dc_plugin;
+
+/** What the entry symbol returns; version and size first, always. */
+typedef struct dc_plugin_library {
+    uint32_t abi_version;  /**< DC_PLUGIN_ABI_VERSION the library was built against */
+    uint32_t struct_size;  /**< sizeof(dc_plugin_library) */
+    uint32_t plugin_count;
+    uint32_t reserved;
+    const dc_plugin *plugins;
+} dc_plugin_library;
+
+typedef const dc_plugin_library *(*dc_plugin_entry_fn)(void);
+
+/** The coupled-regularizer gradient, rounding exactly as the built-in kernels do. */
+static inline float dc_plugin_coupled_grad(const dc_plugin_step *s, float w, float g) {
+    const float sign = (float)(w > 0.0f) - (float)(w < 0.0f);
+    g = g + s->coupled_l2 * w;
+    return g + s->coupled_l1 * sign;
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif

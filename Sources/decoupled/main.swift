@@ -1,0 +1,15 @@
+import ArgumentParser
+
+/// The `decoupled` command line. Each subcommand lives in its own file.
+struct Decoupled: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "decoupled",
+        abstract: "Optimizer and regularizer experiments on the CPU: L2 regularization vs decoupled weight decay.",
+        discussion: """
+        Examples:
+          decoupled bench kernels --sizes 1e6,1e7
+        """,
+        subcommands: [BenchCommand.self])
+}
+
+Decoupled.main()

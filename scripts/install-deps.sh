@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Decoupled needs, only those missing; uses sudo when not root.
+# Usage: scripts/install-deps.sh [extra-package ...]
+set -euo pipefail
+packages=(pkg-config libhdf5-dev libopenblas-dev python3-h5py python3-numpy gnuplot-nox "$@")
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "installing Debian packages: ${missing[*]}"
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "error: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+    sudo_cmd=(sudo)
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq </dev/null
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
