@@ -3,7 +3,7 @@ SWIFT     ?= swift
 JOBS      ?= $(shell nproc)
 RELEASE    = .build/release/decoupled
 
-.PHONY: all deps build release run test bench clean
+.PHONY: all deps build release run test bench clean plugins
 
 all: release
 
@@ -20,7 +20,14 @@ release: deps
 run: release
 	$(RELEASE) bench kernels --sizes 1e5,1e6,1e7
 
-test: deps
+PLUGINS = plugins/l1-decoupled plugins/lion
+
+# External plugins build with one command each, against the C ABI header only.
+plugins:
+	@for p in $(PLUGINS); do $(MAKE) -s -C $$p || exit 1; done
+
+test: deps plugins
+	@for p in $(PLUGINS); do $(MAKE) -s -C $$p test || exit 1; done
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
@@ -29,3 +36,4 @@ bench: release
 
 clean:
 	rm -rf .build
+	@for p in $(PLUGINS); do $(MAKE) -s -C $$p clean; done

@@ -61,19 +61,19 @@ public struct KernelPath: CustomStringConvertible, @unchecked Sendable {
 
     /// SGD step over `n` elements (`dc_sgd_params`); `buffer` may be nil when momentum is 0.
     @inline(__always)
-    public func sgd(_ hp: inout dc_sgd_params, _ w: UnsafeMutablePointer<Float>,
+    public func sgd(_ hp: UnsafePointer<dc_sgd_params>, _ w: UnsafeMutablePointer<Float>,
                     _ g: UnsafePointer<Float>, _ buffer: UnsafeMutablePointer<Float>?,
                     _ n: Int) -> dc_step_stats {
-        table.pointee.sgd(&hp, w, g, buffer, n)
+        table.pointee.sgd(hp, w, g, buffer, n)
     }
 
     /// Adam step over `n` elements (`dc_adam_params`); `vmax` may be nil unless AMSGrad.
     @inline(__always)
-    public func adam(_ hp: inout dc_adam_params, _ w: UnsafeMutablePointer<Float>,
+    public func adam(_ hp: UnsafePointer<dc_adam_params>, _ w: UnsafeMutablePointer<Float>,
                      _ g: UnsafePointer<Float>, _ m: UnsafeMutablePointer<Float>,
                      _ v: UnsafeMutablePointer<Float>, _ vmax: UnsafeMutablePointer<Float>?,
                      _ n: Int) -> dc_step_stats {
-        table.pointee.adam(&hp, w, g, m, v, vmax, n)
+        table.pointee.adam(hp, w, g, m, v, vmax, n)
     }
 
     /// The bandwidth probe: Adam's memory traffic with no arithmetic to speak of.
@@ -122,5 +122,19 @@ extension dc_adam_params {
         self.init(step_size: Float(lr / bc1), inv_bc2_sqrt: Float(1 / bc2.squareRoot()), eps: Float(eps),
                   one_minus_beta1: Float(1 - beta1), beta2: Float(beta2), one_minus_beta2: Float(1 - beta2),
                   amsgrad: amsgrad ? 1 : 0, reg: reg)
+    }
+}
+
+/// A value at a stable heap address, for C calls made concurrently from escaping closures
+/// (passing `&captured` from several threads would trip Swift's exclusivity checks).
+public final class Pinned<T>: @unchecked Sendable {
+    public let pointer: UnsafeMutablePointer<T>
+    public init(_ value: T) {
+        pointer = .allocate(capacity: 1)
+        pointer.initialize(to: value)
+    }
+    deinit {
+        pointer.deinitialize(count: 1)
+        pointer.deallocate()
     }
 }

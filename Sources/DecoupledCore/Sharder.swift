@@ -10,6 +10,8 @@ import Foundation
 /// reduced in piece order, so results are bit-identical for any worker count.
 public final class Sharder: @unchecked Sendable {
     public struct Piece: Sendable {
+        /// Position in `pieces` (and in any per-piece result array).
+        public let index: Int
         /// Tensor index in the arena.
         public let tensor: Int
         /// Absolute offset of the first element in every role buffer.
@@ -47,7 +49,7 @@ public final class Sharder: @unchecked Sendable {
             var j = e
             while j < arena.entries.count && arena.entries[j].offset < hi {
                 let r = arena.entries[j].range.clamped(to: lo..<hi)
-                if !r.isEmpty { pieces.append(Piece(tensor: j, offset: r.lowerBound, count: r.count)) }
+                if !r.isEmpty { pieces.append(Piece(index: pieces.count, tensor: j, offset: r.lowerBound, count: r.count)) }
                 j += 1
             }
             if pieces.count > starts.last! { starts.append(pieces.count) }

@@ -7,9 +7,10 @@ struct Decoupled: ParsableCommand {
         abstract: "Optimizer and regularizer experiments on the CPU: L2 regularization vs decoupled weight decay.",
         discussion: """
         Examples:
+          decoupled plugins list
           decoupled bench kernels --sizes 1e6,1e7
         """,
-        subcommands: [BenchCommand.self])
+        subcommands: [PluginsCommand.self, BenchCommand.self])
 }
 
 Decoupled.main()

@@ -1,0 +1,99 @@
+import CDecoupledKernels
+
+/// SGD with momentum, dampening and Nesterov, fused into `dc_sgd_step`.
+///
+/// `momentum_form` picks where the learning rate enters: `torch` (buf = μ·buf + (1−d)·g,
+/// w −= lr·buf; PyTorch, optax) or `lr_inside` (buf = μ·buf + lr·g, w −= buf; Caffe, Keras,
+/// the paper's SGDW). They differ only when the learning rate changes during training.
+public final class SGDOptimizer: OptimizerPlugin {
+    public let name = "sgd"
+    public let version = "1.0.0"
+    public let kind = PluginKind.optimizer
+    public let summary = "SGD with momentum, dampening and Nesterov (PyTorch semantics by default)"
+    public let hyperParameters: [HyperParameterSpec] = [
+        .init("lr", .number(0...Double.infinity, openLower: true), default: .number(0.01), "base learning rate"),
+        .init("momentum", .number(0...1, openUpper: true), default: .number(0), "μ; 0 = plain SGD"),
+        .init("dampening", .number(0...1), default: .number(0), "buf = μ·buf + (1 − dampening)·g"),
+        .init("nesterov", .flag, default: .flag(false), "Nesterov momentum (needs momentum > 0, dampening 0)"),
+        .init("momentum_form", .choice(["torch", "lr_inside"]), default: .text("torch"),
+              "torch: w −= lr·buf; lr_inside: buf accumulates lr·g (Caffe, Keras, paper)"),
+    ]
+
+    public init() {}
+
+    public func stateSlots(_ hp: HyperValues) -> [String] {
+        hp.number("momentum") > 0 ? ["momentum_buffer"] : []
+    }
+
+    public func validate(_ hp: HyperValues, keyPrefix: String) throws {
+        if hp.flag("nesterov") && (hp.number("momentum") <= 0 || hp.number("dampening") != 0) {
+            throw PluginError.invalid(key: "\(keyPrefix).nesterov",
+                                      message: "Nesterov momentum requires momentum > 0 and dampening = 0")
+        }
+    }
+
+    public func update(_ hp: HyperValues, context: StepContext, regularization: FusedRegularization,
+                       arena: ParameterArena, kernels: KernelPath) -> PieceUpdate {
+        let momentum = hp.number("momentum")
+        let lrInside = hp.text("momentum_form") == "lr_inside"
+        let params = Pinned(dc_sgd_params(lr: Float(context.lr), momentum: Float(momentum),
+                                   dampening: Float(hp.number("dampening")),
+                                   nesterov: hp.flag("nesterov") ? 1 : 0,
+                                   first_step: context.step == 1 && !lrInside ? 1 : 0,
+                                   lr_in_momentum: lrInside ? 1 : 0, reg: regularization.kernelTerms))
+        let w = arena.params.base, g = arena.grads.base
+        let buf = momentum > 0 ? arena.slot("momentum_buffer").base : nil
+        return { p in kernels.sgd(params.pointer, w + p.offset, g + p.offset, buf.map { $0 + p.offset }, p.count) }
+    }
+}
+
+/// Adam and AMSGrad with bias correction, fused into `dc_adam_step`.
+///
+/// `eps_mode` places ε as PyTorch/optax do (`torch`: √v̂ + ε) or as Keras does (`keras`:
+/// √v + ε before bias correction, i.e. ε·√(1−β2ᵗ) in PyTorch's terms).
+public final class AdamOptimizer: OptimizerPlugin {
+    public let name = "adam"
+    public let version = "1.0.0"
+    public let kind = PluginKind.optimizer
+    public let summary = "Adam with bias correction; AMSGrad option (PyTorch's order of operations)"
+    public let hyperParameters: [HyperParameterSpec] = [
+        .init("lr", .number(0...Double.infinity, openLower: true), default: .number(1e-3), "base learning rate"),
+        .init("beta1", .number(0...1, openUpper: true), default: .number(0.9), "first-moment decay β1"),
+        .init("beta2", .number(0...1, openUpper: true), default: .number(0.999), "second-moment decay β2"),
+        .init("eps", .number(0...Double.infinity), default: .number(1e-8), "ε in the denominator"),
+        .init("amsgrad", .flag, default: .flag(false), "use the running maximum of v (AMSGrad)"),
+        .init("eps_mode", .choice(["torch", "keras"]), default: .text("torch"),
+              "torch: √v̂ + ε; keras: √v + ε before bias correction"),
+    ]
+
+    public init() {}
+
+    public func stateSlots(_ hp: HyperValues) -> [String] {
+        hp.flag("amsgrad") ? ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"] : ["exp_avg", "exp_avg_sq"]
+    }
+
+    public func update(_ hp: HyperValues, context: StepContext, regularization: FusedRegularization,
+                       arena: ParameterArena, kernels: KernelPath) -> PieceUpdate {
+        let amsgrad = hp.flag("amsgrad")
+        var eps = hp.number("eps")
+        if hp.text("eps_mode") == "keras" {
+            eps /= (1 - pow(hp.number("beta2"), Double(context.step))).squareRoot()
+        }
+        let params = Pinned(dc_adam_params(lr: context.lr, beta1: hp.number("beta1"), beta2: hp.number("beta2"),
+                                    eps: eps, amsgrad: amsgrad, step: context.step,
+                                    reg: regularization.kernelTerms))
+        let w = arena.params.base, g = arena.grads.base
+        let m = arena.slot("exp_avg").base, v = arena.slot("exp_avg_sq").base
+        let vmax = amsgrad ? arena.slot("max_exp_avg_sq").base : nil
+        return { p in
+            kernels.adam(params.pointer, w + p.offset, g + p.offset, m + p.offset, v + p.offset,
+                         vmax.map { $0 + p.offset }, p.count)
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

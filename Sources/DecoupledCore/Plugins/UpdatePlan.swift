@@ -1,0 +1,163 @@
+/// An `OptimizationSpec` resolved against a registry and a model's tensors: every tensor in
+/// exactly one group, every hyper-parameter validated, conventions and aliases applied.
+public final class UpdatePlan {
+    public struct Regularizer {
+        public let plugin: RegularizerPlugin
+        public let hyper: HyperValues
+        public let key: String
+    }
+
+    public struct Group {
+        public let name: String
+        public let tensors: [Int]
+        public let optimizer: OptimizerPlugin
+        public let hyper: HyperValues
+        public let lrMultiplier: Double
+        public let regularizers: [Regularizer]
+        public var baseLR: Double { hyper.number("lr") }
+    }
+
+    public let spec: OptimizationSpec
+    public let groups: [Group]
+    /// Group index of each arena tensor.
+    public let groupOfTensor: [Int]
+    public let schedule: Schedule
+    public let tensorSpecs: [TensorSpec]
+
+    public init(_ spec: OptimizationSpec, registry: PluginRegistry, tensors: [TensorSpec]) throws {
+        self.spec = spec
+        self.tensorSpecs = tensors
+        let convention = spec.convention
+
+        // Optimizer: alias → base + implied decoupled decay; `weight_decay` per convention.
+        var optParams = spec.optimizer.params
+        let alias = registry.aliases[spec.optimizer.name]
+        let baseName = alias?.base ?? spec.optimizer.name
+        let optimizer = try registry.optimizer(named: baseName)
+        var wd = alias?.defaultDecay ?? 0
+        if let given = optParams.removeValue(forKey: "weight_decay") {
+            guard case .number(let x) = given, x >= 0, x.isFinite else {
+                throw PluginError.outOfRange(key: "\(spec.optimizer.key).weight_decay", value: given, range: "[0, inf)")
+            }
+            wd = x
+        }
+        var l1Decay = false
+        if let rt = optParams.removeValue(forKey: "regularization_type") {
+            guard convention == .caffe, case .text(let t) = rt, t == "L1" || t == "L2" else {
+                throw PluginError.invalid(key: "\(spec.optimizer.key).regularization_type",
+                                          message: "is Caffe's \"L1\" | \"L2\" and needs convention = \"caffe\", got \(rt)")
+            }
+            l1Decay = t == "L1"
+        }
+        if convention == .paper && alias == nil && wd > 0 {
+            throw PluginError.invalid(key: "\(spec.optimizer.key).weight_decay",
+                                      message: "the paper defines weight decay for sgdw and adamw only; use one of them or an l2 regularizer")
+        }
+        var merged = convention.optimizerDefaults(base: baseName)
+        merged.merge(optParams) { _, given in given }
+        let topHyper = try optimizer.resolve(merged, keyPrefix: spec.optimizer.key)
+        try (optimizer as? SGDOptimizer)?.validate(topHyper, keyPrefix: spec.optimizer.key)
+
+        var topRegs = spec.regularizers
+        if let implied = convention.weightDecay(wd, optimizer: baseName, isAlias: alias != nil, l1: l1Decay,
+                                                key: "\(spec.optimizer.key).weight_decay") {
+            topRegs.insert(implied, at: 0)
+        }
+        func resolveRegs(_ specs: [PluginSpec]) throws -> [Regularizer] {
+            try specs.map { s in
+                let plugin = try registry.regularizer(named: s.name)
+                var params = convention.regularizerDefaults(s.name).filter { k, _ in
+                    plugin.hyperParameters.contains { $0.name == k }
+                }
+                params.merge(s.params) { _, given in given }
+                return Regularizer(plugin: plugin, hyper: try plugin.resolve(params, keyPrefix: s.key), key: s.key)
+            }
+        }
+        let topRegularizers = try resolveRegs(topRegs)
+
+        // Groups: the first matching [[groups]] entry wins; biases and norm scales fall into
+        // an implicit undecayed group unless decay_bias = true.
+        var groups: [Group] = []
+        var groupOf = [Int](repeating: -1, count: tensors.count)
+        for (gi, g) in spec.groups.enumerated() {
+            guard g.lrMultiplier > 0, g.lrMultiplier.isFinite else {
+                throw PluginError.outOfRange(key: "\(g.key).lr_multiplier", value: .number(g.lrMultiplier), range: "(0, inf)")
+            }
+            var params = merged
+            params.merge(g.optimizer) { _, given in given }
+            let hyper = try optimizer.resolve(params, keyPrefix: "\(g.key).optimizer")
+            try (optimizer as? SGDOptimizer)?.validate(hyper, keyPrefix: "\(g.key).optimizer")
+            let regs = try g.regularizers.map(resolveRegs) ?? topRegularizers
+            let members = tensors.indices.filter { groupOf[$0] == -1 && g.match.matches(tensors[$0]) }
+            for t in members { groupOf[t] = gi }
+            groups.append(Group(name: g.name, tensors: members, optimizer: optimizer, hyper: hyper,
+                                lrMultiplier: g.lrMultiplier, regularizers: regs))
+        }
+        let rest = tensors.indices.filter { groupOf[$0] == -1 }
+        let undecayed = spec.decayBias ? [] : rest.filter { [.bias, .norm].contains(tensors[$0].role) }
+        let defaults = rest.filter { !undecayed.contains($0) }
+        if !defaults.isEmpty {
+            for t in defaults { groupOf[t] = groups.count }
+            groups.append(Group(name: "default", tensors: defaults, optimizer: optimizer, hyper: topHyper,
+                                lrMultiplier: 1, regularizers: topRegularizers))
+        }
+        if !undecayed.isEmpty {
+            for t in undecayed { groupOf[t] = groups.count }
+            groups.append(Group(name: "no_decay (bias, norm)", tensors: undecayed, optimizer: optimizer,
+                                hyper: topHyper, lrMultiplier: 1, regularizers: []))
+        }
+        self.groups = groups
+        self.groupOfTensor = groupOf
+
+        // Schedule, with optional linear warm-up composed in front of it.
+        let sp = try registry.schedule(named: spec.schedule.plugin.name)
+        var schedule = try sp.make(try sp.resolve(spec.schedule.plugin.params, keyPrefix: spec.schedule.plugin.key))
+        guard spec.schedule.warmup >= 0, spec.schedule.warmup.isFinite else {
+            throw PluginError.outOfRange(key: "schedule.warmup", value: .number(spec.schedule.warmup), range: "[0, inf)")
+        }
+        guard (0...1).contains(spec.schedule.warmupStart) else {
+            throw PluginError.outOfRange(key: "schedule.warmup_start", value: .number(spec.schedule.warmupStart), range: "[0, 1]")
+        }
+        if spec.schedule.warmup > 0 {
+            schedule = WarmupSchedule(length: spec.schedule.warmup, start: spec.schedule.warmupStart, base: schedule)
+        }
+        self.schedule = schedule
+    }
+
+    /// State slots the optimizers need, in a stable order.
+    public var stateSlots: [String] {
+        var seen: [String] = []
+        for g in groups { for s in g.optimizer.stateSlots(g.hyper) where !seen.contains(s) { seen.append(s) } }
+        return seen
+    }
+
+    /// The names of the plugins in use with their versions (for run records and checkpoints).
+    public var pluginVersions: [String: String] {
+        var v: [String: String] = [:]
+        for g in groups {
+            v[g.optimizer.name] = g.optimizer.version
+            for r in g.regularizers { v[r.plugin.name] = r.plugin.version }
+        }
+        return v
+    }
+
+    /// For every tensor: its group, lr, coupled and decoupled coefficients and scale mode.
+    public func decayAudit() -> String {
+        var lines = ["convention: \(spec.convention.rawValue)   optimizer: \(spec.optimizer.name)"
+                        + (groups.first.map { " (\($0.optimizer.name): \($0.hyper))" } ?? "")]
+        let width = max(6, tensorSpecs.map(\.name.count).max() ?? 0)
+        lines.append("tensor".padding(toLength: width, withPad: " ", startingAt: 0)
+                     + "  role    shape          group                  lr          regularization")
+        for (t, s) in tensorSpecs.enumerated() {
+            let g = groups[groupOfTensor[t]]
+            let regs = g.regularizers.isEmpty ? "none" : g.regularizers.map { $0.plugin.audit($0.hyper) }.joined(separator: "; ")
+            lines.append(s.name.padding(toLength: width, withPad: " ", startingAt: 0) + "  "
+                         + s.role.rawValue.padding(toLength: 6, withPad: " ", startingAt: 0) + "  "
+                         + "\(s.shape)".padding(toLength: 13, withPad: " ", startingAt: 0) + "  "
+                         + g.name.padding(toLength: 21, withPad: " ", startingAt: 0) + "  "
+                         + "\((g.baseLR * g.lrMultiplier).formatted)".padding(toLength: 10, withPad: " ", startingAt: 0)
+                         + "  " + regs)
+        }
+        return lines.joined(separator: "\n")
+    }
+}
