@@ -23,20 +23,26 @@ let package = Package(
         .target(name: "CDecoupledKernels", cSettings: kernelCFlags),
         // C: the versioned ABI external plugins implement (header only).
         .target(name: "CDecoupledPluginABI"),
+        // System libraries, found with pkg-config; the Makefile installs the Debian packages.
+        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
 
         // Swift: a seeded, serializable PRNG shared by data shuffling and model initialisation.
         .target(name: "DecoupledRandom", swiftSettings: [.swiftLanguageMode(.v5)]),
         .target(name: "DecoupledCore", dependencies: ["CDecoupledKernels", "CDecoupledPluginABI", "DecoupledRandom"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
+        .target(name: "DecoupledHDF5", dependencies: ["CHDF5", "DecoupledRandom"],
+                swiftSettings: [.swiftLanguageMode(.v5)]),
         .executableTarget(
             name: "decoupled",
             dependencies: [
-                "DecoupledCore",
+                "DecoupledCore", "DecoupledHDF5",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: [.swiftLanguageMode(.v5)]),
 
         .testTarget(name: "DecoupledCoreTests", dependencies: ["DecoupledCore", "CDecoupledKernels"],
+                    swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "DecoupledHDF5Tests", dependencies: ["DecoupledHDF5"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
 )

@@ -10,7 +10,7 @@ struct Decoupled: ParsableCommand {
           decoupled plugins list
           decoupled bench kernels --sizes 1e6,1e7
         """,
-        subcommands: [PluginsCommand.self, BenchCommand.self])
+        subcommands: [DataCommand.self, PluginsCommand.self, BenchCommand.self])
 }
 
 Decoupled.main()

@@ -1,0 +1,166 @@
+import Foundation
+
+/// One of the two splits of a dataset file.
+public enum DatasetSplit: String, Codable, CaseIterable, Sendable {
+    case train, test
+    var xPath: String { "/\(rawValue)/x" }
+    var yPath: String { "/\(rawValue)/y" }
+}
+
+/// A dataset file (format in datasets/README.md), opened and validated: `/train/x`, `/train/y`,
+/// `/test/x`, `/test/y`; x of rank ≥ 2 (samples first) in uint8 or float32, y of rank 1 in any
+/// integer type with values in 0..<num_classes; root attributes `num_classes` (required),
+/// `scale` (required for uint8 features; 1 for float32 when absent), `source` and `license`.
+///
+/// Everything is checked at open, so training never discovers a bad label mid-epoch. Labels
+/// are scanned in bounded blocks, so opening a file larger than memory is fine.
+public final class DatasetFile {
+    public let path: String
+    public let file: H5File
+    /// Element type of the features: `.uint8` or `.float32`.
+    public let featureType: H5ScalarType
+    /// Shape of one sample (x's shape without the first dimension), e.g. [784] or [28, 28].
+    public let sampleShape: [Int]
+    /// Number of features per sample (product of `sampleShape`).
+    public let featureCount: Int
+    public let numClasses: Int
+    /// Multiplier turning stored features into model inputs: x_model = Float(x_stored) · scale.
+    public let scale: Float
+    public let source: String
+    public let license: String
+    public let trainCount: Int
+    public let testCount: Int
+
+    let datasets: [DatasetSplit: (x: H5Dataset, y: H5Dataset)]
+    let labelTypes: [DatasetSplit: H5ScalarType]
+
+    /// Upper bound on `num_classes`, to catch a corrupt attribute before it sizes an array.
+    public static let maxClasses = 1 << 20
+
+    /// Opens and validates `path`; each violation is a `DatasetFormatError` (or an
+    /// `HDF5Error` for files HDF5 cannot read) that names file, object, expectation and finding.
+    public init(path: String, labelScanBlock: Int = 1 << 16) throws {
+        self.path = path
+        let file = try H5File(path, mode: .readOnly)
+        self.file = file
+        func formatError(_ object: String, _ expected: String, _ found: String) -> DatasetFormatError {
+            DatasetFormatError(file: path, object: object, expected: expected, found: found)
+        }
+
+        // Datasets: present, of the right kind, rank and type.
+        var opened: [DatasetSplit: (x: H5Dataset, y: H5Dataset)] = [:]
+        var infos: [DatasetSplit: (x: H5DatasetInfo, y: H5DatasetInfo)] = [:]
+        for split in DatasetSplit.allCases {
+            for p in [split.xPath, split.yPath] {
+                guard let kind = try file.kind(of: p) else {
+                    let top = (try? file.childNames()) ?? []
+                    throw formatError(p, "a dataset \(p) (the format needs /train/x, /train/y, /test/x, /test/y)",
+                                      "no such object (file root holds: \(top.isEmpty ? "nothing" : top.joined(separator: ", ")))")
+                }
+                guard kind == .dataset else { throw formatError(p, "a dataset", kind == .group ? "a group" : "another kind of object") }
+            }
+            let x = try file.openDataset(split.xPath)
+            let y = try file.openDataset(split.yPath)
+            let xi = try x.info(), yi = try y.info()
+            guard xi.shape.count >= 2 else {
+                throw formatError(split.xPath, "rank ≥ 2 (samples × features)", "rank \(xi.shape.count), shape \(xi.shape)")
+            }
+            guard let xt = xi.elementType, xt == .uint8 || xt == .float32 else {
+                throw formatError(split.xPath, "features of type uint8 or float32", xi.storedType)
+            }
+            guard yi.shape.count == 1 else {
+                throw formatError(split.yPath, "rank 1 (one label per sample)", "rank \(yi.shape.count), shape \(yi.shape)")
+            }
+            guard let yt = yi.elementType, yt.isInteger else {
+                throw formatError(split.yPath, "integer labels (int8...int64 or uint8...uint64)", yi.storedType)
+            }
+            guard xi.shape[0] == yi.shape[0] else {
+                throw formatError(split.yPath, "as many labels as \(split.xPath) has samples (\(xi.shape[0]))",
+                                  "\(yi.shape[0]) labels")
+            }
+            opened[split] = (x, y)
+            infos[split] = (xi, yi)
+        }
+        let train = infos[.train]!, test = infos[.test]!
+        guard train.x.elementType == test.x.elementType else {
+            throw formatError(DatasetSplit.test.xPath, "the same feature type as /train/x (\(train.x.storedType))", test.x.storedType)
+        }
+        guard Array(train.x.shape.dropFirst()) == Array(test.x.shape.dropFirst()) else {
+            throw formatError(DatasetSplit.test.xPath, "the sample shape of /train/x \(Array(train.x.shape.dropFirst()))",
+                              "\(Array(test.x.shape.dropFirst()))")
+        }
+        guard train.x.shape[0] > 0 else { throw formatError(DatasetSplit.train.xPath, "at least one training sample", "0") }
+        featureType = train.x.elementType!
+        sampleShape = Array(train.x.shape.dropFirst())
+        featureCount = sampleShape.reduce(1, *)
+        guard featureCount > 0 else { throw formatError(DatasetSplit.train.xPath, "at least one feature per sample", "shape \(train.x.shape)") }
+        trainCount = train.x.shape[0]
+        testCount = test.x.shape[0]
+        datasets = opened
+        labelTypes = [.train: train.y.elementType!, .test: test.y.elementType!]
+
+        // Attributes.
+        guard try file.hasAttribute("num_classes") else {
+            throw formatError("num_classes", "a root attribute num_classes (integer ≥ 1)", "no such attribute")
+        }
+        let nc: Int64
+        do { nc = try file.integerAttribute("num_classes") } catch let e as HDF5Error {
+            throw formatError("num_classes", "one integer ≥ 1", e.reason)
+        }
+        guard nc >= 1 && nc <= Int64(DatasetFile.maxClasses) else {
+            throw formatError("num_classes", "an integer in 1...\(DatasetFile.maxClasses)", "\(nc)")
+        }
+        numClasses = Int(nc)
+        if try file.hasAttribute("scale") {
+            let s: Double
+            do { s = try file.doubleAttribute("scale") } catch let e as HDF5Error {
+                throw formatError("scale", "one positive finite number", e.reason)
+            }
+            guard s.isFinite && s > 0 else { throw formatError("scale", "a positive finite number", "\(s)") }
+            scale = Float(s)
+        } else if featureType == .float32 {
+            scale = 1
+        } else {
+            throw formatError("scale", "a root attribute scale for uint8 features (e.g. 1/255)", "no such attribute")
+        }
+        source = (try? file.stringAttribute("source")) ?? ""
+        license = (try? file.stringAttribute("license")) ?? ""
+
+        // Labels in range, scanned in bounded blocks.
+        for split in DatasetSplit.allCases {
+            let y = opened[split]!.y
+            let n = split == .train ? trainCount : testCount
+            var start = 0
+            while start < n {
+                let count = min(labelScanBlock, n - start)
+                // HDF5 clips uint64 values ≥ 2^63 to Int64.max on conversion, which still fails the check.
+                let block = try y.read(start: [start], count: [count], as: Int64.self, converting: labelTypes[split] != .int64)
+                for (i, v) in block.enumerated() where v < 0 || v >= nc {
+                    throw formatError(split.yPath, "labels in 0..<\(nc) (num_classes = \(nc))",
+                                      "label \(v) at index \(start + i)")
+                }
+                start += count
+            }
+        }
+    }
+
+    public func count(_ split: DatasetSplit) -> Int { split == .train ? trainCount : testCount }
+    public func features(_ split: DatasetSplit) -> H5Dataset { datasets[split]!.x }
+    public func labels(_ split: DatasetSplit) -> H5Dataset { datasets[split]!.y }
+    public func labelType(_ split: DatasetSplit) -> H5ScalarType { labelTypes[split]! }
+
+    /// Number of samples of each class in a split (labels scanned in bounded blocks).
+    public func classCounts(_ split: DatasetSplit, block: Int = 1 << 16) throws -> [Int] {
+        var counts = [Int](repeating: 0, count: numClasses)
+        let n = count(split)
+        var start = 0
+        while start < n {
+            let c = min(block, n - start)
+            for v in try labels(split).read(start: [start], count: [c], as: Int32.self, converting: true) {
+                counts[Int(v)] += 1
+            }
+            start += c
+        }
+        return counts
+    }
+}

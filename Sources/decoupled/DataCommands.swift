@@ -1,0 +1,290 @@
+import ArgumentParser
+import DecoupledHDF5
+import Foundation
+
+// The data commands only parse arguments and call DecoupledHDF5, where the logic lives.
+
+/// `decoupled data …`
+struct DataCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "data",
+        abstract: "Import datasets into HDF5 and inspect dataset files.",
+        discussion: """
+        Dataset files hold /train/x, /train/y, /test/x, /test/y (features uint8 or float32, integer labels) and the root attributes num_classes, scale, source and license; see datasets/README.md.
+
+        Examples:
+          decoupled data import fashion-mnist --output datasets/fashion-mnist.h5
+          decoupled data import csv iris.csv --label-column species -o iris.h5
+          decoupled data inspect datasets/fashion-mnist-small.h5
+        """,
+        subcommands: [DataImportCommand.self, DataInspectCommand.self])
+}
+
+/// Storage layout options shared by the importers.
+struct DataStorageOptions: ParsableArguments {
+    @Option(help: "Layout: chunked+gzip, chunked or contiguous.")
+    var layout: String = "chunked+gzip"
+
+    @Option(help: "Rows per chunk (default: about 256 KiB of features per chunk).")
+    var chunkRows: Int?
+
+    @Option(help: "gzip level 0-9 for the chunked+gzip layout.")
+    var gzipLevel: Int = 4
+
+    @Flag(help: "Add a Fletcher-32 checksum to every chunk.")
+    var fletcher32 = false
+
+    func storage(rowBytes: Int) throws -> DatasetStorage {
+        let rows = chunkRows ?? DatasetStorage.defaultChunkRows(rowBytes: rowBytes)
+        if let r = chunkRows, r < 1 { throw ValidationError("--chunk-rows must be ≥ 1, got \(r)") }
+        switch layout {
+        case "chunked+gzip": return DatasetStorage(chunkRows: rows, gzipLevel: gzipLevel, shuffle: true, fletcher32: fletcher32)
+        case "chunked": return DatasetStorage(chunkRows: rows, fletcher32: fletcher32)
+        case "contiguous":
+            if fletcher32 { throw ValidationError("--fletcher32 needs a chunked layout") }
+            return .contiguous
+        default: throw ValidationError("--layout must be chunked+gzip, chunked or contiguous, got '\(layout)'")
+        }
+    }
+}
+
+/// `decoupled data import …`
+struct DataImportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Convert a dataset into a Decoupled HDF5 dataset file.",
+        discussion: """
+        Examples:
+          decoupled data import fashion-mnist --output datasets/fashion-mnist.h5
+          decoupled data import csv train.csv --test test.csv --output mydata.h5
+        """,
+        subcommands: [ImportFashionMNISTCommand.self, ImportCSVCommand.self])
+}
+
+struct ImportFashionMNISTCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fashion-mnist",
+        abstract: "Import Fashion-MNIST from its IDX files (gzip-compressed or not).",
+        discussion: """
+        Reads train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (each optionally .gz) from --source, by default the directory of the Debian package dataset-fashion-mnist (\(FashionMNIST.defaultDirectory)). Images become uint8 rows of 784 features with scale 1/255; labels uint8 in 0..<10.
+
+        --train-per-class / --test-per-class keep a stratified subset, drawn with --seed.
+
+        Examples:
+          decoupled data import fashion-mnist --output datasets/fashion-mnist.h5
+          decoupled data import fashion-mnist --source ~/fmnist \\
+              --layout chunked --output fm.h5
+          decoupled data import fashion-mnist --train-per-class 1000 \\
+              --test-per-class 200 --seed 0 --output small.h5
+        """)
+
+    @Option(help: "Directory with the IDX files (default: \(FashionMNIST.defaultDirectory)).")
+    var source: String?
+
+    @Option(name: [.short, .long], help: "Output HDF5 file.")
+    var output: String
+
+    @Option(help: "Keep this many training samples of each class (stratified subset).")
+    var trainPerClass: Int?
+
+    @Option(help: "Keep this many test samples of each class.")
+    var testPerClass: Int?
+
+    @Option(help: "Seed of the subset selection.")
+    var seed: UInt64 = 0
+
+    @OptionGroup var storage: DataStorageOptions
+
+    func run() throws {
+        let s = try FashionMNIST.importDataset(directory: source, output: output, trainPerClass: trainPerClass,
+                                               testPerClass: testPerClass, seed: seed,
+                                               storage: storage.storage(rowBytes: 784))
+        print(s)
+    }
+}
+
+struct ImportCSVCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "csv",
+        abstract: "Import a CSV file (one sample per row, one integer label column).",
+        discussion: """
+        Every column except the label column is a feature. A header row is detected when the first row is not all numbers (or forced with --header yes/no). Without --test, an exact, seeded --test-fraction of the rows becomes the test split. Bad values stop the import with the file, line and column; no partial output file is left behind.
+
+        Examples:
+          decoupled data import csv train.csv --test test.csv --output data.h5
+          decoupled data import csv iris.csv --label-column species \\
+              --test-fraction 0.2 --output iris.h5
+          decoupled data import csv digits.csv --label-column first \\
+              --features uint8 --output digits.h5
+        """)
+
+    @Argument(help: "Training CSV file.")
+    var train: String
+
+    @Option(help: "Test CSV file (same columns).")
+    var test: String?
+
+    @Option(help: "Fraction of the training rows to hold out as test split when --test is not given.")
+    var testFraction: Double = 0.2
+
+    @Option(name: [.short, .long], help: "Output HDF5 file.")
+    var output: String
+
+    @Option(help: "Label column: last, first, a 0-based index, or a header name.")
+    var labelColumn: String = "last"
+
+    @Option(help: "Header row: auto, yes or no.")
+    var header: String = "auto"
+
+    @Option(help: "Field delimiter (one character).")
+    var delimiter: String = ","
+
+    @Option(help: "Feature type: float32, or uint8 for integers 0-255.")
+    var features: String = "float32"
+
+    @Option(help: "Scale stored features by this factor when loading (default 1/255 for uint8, 1 for float32).")
+    var scale: Double?
+
+    @Option(help: "Number of classes (default: largest label + 1).")
+    var numClasses: Int?
+
+    @Option(help: "Seed of the test split selection.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Text of the source attribute.")
+    var source: String?
+
+    @Option(help: "Text of the license attribute.")
+    var license: String?
+
+    @OptionGroup var storage: DataStorageOptions
+
+    func run() throws {
+        guard let h = CSVImportOptions.Header(rawValue: header) else {
+            throw ValidationError("--header must be auto, yes or no, got '\(header)'")
+        }
+        guard delimiter.count == 1, let d = delimiter.first else {
+            throw ValidationError("--delimiter must be one character, got '\(delimiter)'")
+        }
+        guard let ft = H5ScalarType(rawValue: features), ft == .float32 || ft == .uint8 else {
+            throw ValidationError("--features must be float32 or uint8, got '\(features)'")
+        }
+        var o = CSVImportOptions(trainPath: train, output: output)
+        o.testPath = test
+        o.testFraction = testFraction
+        o.labelColumn = labelColumn
+        o.header = h
+        o.delimiter = d
+        o.featureType = ft
+        o.scale = scale
+        o.numClasses = numClasses
+        o.seed = seed
+        o.source = source
+        o.license = license
+        // Row bytes are unknown until the file is scanned; size chunks for a typical 100-column row
+        // unless --chunk-rows is given.
+        o.storage = try storage.storage(rowBytes: 100 * ft.byteSize)
+        print(try CSVImport.importDataset(o))
+    }
+}
+
+/// `decoupled data inspect FILE.h5`
+struct DataInspectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect",
+        abstract: "Show an HDF5 file's groups, datasets (shape, type, chunking, filters, size) and attributes.",
+        discussion: """
+        For dataset files (with /train or /test) the file is also validated against the format and the class balance of each split is shown; an invalid dataset file exits with status 1.
+
+        Examples:
+          decoupled data inspect datasets/fashion-mnist-small.h5
+          decoupled data inspect runs/mlp/checkpoint-500.h5
+        """)
+
+    @Argument(help: "HDF5 file to inspect.")
+    var file: String
+
+    func run() throws {
+        let report = try DatasetInspector.inspect(path: file)
+        print(report.text, terminator: "")
+        if report.formatError != nil { throw ExitCode(1) }
+    }
+}
+
+/// `decoupled bench data` (registered under `bench`).
+struct BenchDataCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "data",
+        abstract: "Benchmark streaming minibatches from HDF5, beside h5py, and peak memory vs dataset size.",
+        discussion: """
+        Writes Fashion-MNIST (or a synthetic stand-in) as contiguous, chunked and chunked+gzip files, streams each sequentially and shuffled with the MinibatchLoader, then runs scripts/bench/h5py_stream.py on the same files. Finally it generates datasets of --memory-sizes MB and streams one epoch of each in a fresh process to compare peak RSS. Run it from the repository root (for the h5py script).
+
+        Examples:
+          decoupled bench data
+          decoupled bench data --seconds 5 --buffer-mb 128
+          decoupled bench data --no-h5py --memory-sizes ""
+        """)
+
+    @Option(help: "Fashion-MNIST IDX directory (synthetic data when it does not exist).")
+    var source: String = FashionMNIST.defaultDirectory
+
+    @Option(help: "Directory for the benchmark files.")
+    var workDir: String = NSTemporaryDirectory() + "decoupled-bench-data"
+
+    @Option(help: "Minibatch size.")
+    var batchSize: Int = 128
+
+    @Option(help: "Loader buffer in MiB (default 16, below the 47 MB of Fashion-MNIST, so each epoch reads HDF5).")
+    var bufferMb: Int = 16
+
+    @Option(help: "Minimum seconds per measurement.")
+    var seconds: Double = 2
+
+    @Option(help: "Comma-separated sizes in MB of generated files for the peak-RSS comparison (\"\" to skip).")
+    var memorySizes: String = "200,2000"
+
+    @Option(help: "The h5py benchmark script.")
+    var h5pyScript: String = "scripts/bench/h5py_stream.py"
+
+    @Option(help: "Python interpreter with h5py.")
+    var python: String = "/usr/bin/python3"
+
+    @Flag(help: "Skip the h5py side.")
+    var noH5py = false
+
+    @Flag(help: "Keep the benchmark files.")
+    var keepFiles = false
+
+    @Option(help: .hidden)
+    var rssProbe: String?
+
+    func run() throws {
+        guard batchSize >= 1, bufferMb >= 1, seconds >= 0 else {
+            throw ValidationError("--batch-size and --buffer-mb must be ≥ 1 and --seconds ≥ 0")
+        }
+        if let probe = rssProbe {
+            // Child mode: stream one epoch of `probe` and report this process's peak RSS.
+            let bytes = try DataBenchmark.rssProbe(path: probe, batchSize: batchSize, bufferBytes: bufferMb << 20, seed: 0)
+            print("peak_rss_bytes=\(bytes)")
+            return
+        }
+        var o = DataBenchmark.Options()
+        o.source = source
+        o.workDirectory = workDir
+        o.batchSize = batchSize
+        o.bufferBytes = bufferMb << 20
+        o.seconds = seconds
+        o.h5pyScript = noH5py ? nil : h5pyScript
+        o.python = python
+        o.keepFiles = keepFiles
+        o.memorySizesMB = try memorySizes.split(separator: ",").map {
+            guard let v = Int($0.trimmingCharacters(in: .whitespaces)), v > 0 else {
+                throw ValidationError("--memory-sizes must be positive integers, got '\($0)'")
+            }
+            return v
+        }
+        // The probe re-runs this executable as `… bench data --rss-probe FILE`.
+        o.probeCommand = ["/proc/self/exe", "bench", "data"]
+        try DataBenchmark.run(o) { print($0) }
+    }
+}
