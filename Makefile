@@ -21,6 +21,7 @@ run: release
 	$(RELEASE) bench kernels --sizes 1e5,1e6,1e7
 
 PLUGINS = plugins/l1-decoupled plugins/lion
+REPLAY_INPUT = Tests/DecoupledTrainingTests/Fixtures/reference/torch-adamw-const.h5
 
 # External plugins build with one command each, against the C ABI header only.
 plugins:
@@ -30,6 +31,9 @@ test: deps plugins
 	@for p in $(PLUGINS); do $(MAKE) -s -C $$p test || exit 1; done
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	@# A replay job that loads both external plugins by name from a config, no recompilation.
+	.build/debug/decoupled replay examples/replay-adamw-l1.toml --input $(REPLAY_INPUT) --output .build/replay-adamw-l1.h5
+	.build/debug/decoupled replay examples/replay-lion.toml --input $(REPLAY_INPUT) --output .build/replay-lion.h5
 
 bench: release
 	$(RELEASE) bench kernels

@@ -17,6 +17,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         // C: fused SIMD update kernels (scalar reference + AVX2 + AVX-512 + NEON), run-time dispatch.
@@ -25,6 +26,7 @@ let package = Package(
         .target(name: "CDecoupledPluginABI"),
         // System libraries, found with pkg-config; the Makefile installs the Debian packages.
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
 
         // Swift: a seeded, serializable PRNG shared by data shuffling and model initialisation.
         .target(name: "DecoupledRandom", swiftSettings: [.swiftLanguageMode(.v5)]),
@@ -32,10 +34,13 @@ let package = Package(
                 swiftSettings: [.swiftLanguageMode(.v5)]),
         .target(name: "DecoupledHDF5", dependencies: ["CHDF5", "DecoupledRandom"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
+        .target(name: "DecoupledTraining",
+                dependencies: ["DecoupledCore", "DecoupledHDF5", "COpenBLAS", "TOMLKit"],
+                swiftSettings: [.swiftLanguageMode(.v5)]),
         .executableTarget(
             name: "decoupled",
             dependencies: [
-                "DecoupledCore", "DecoupledHDF5",
+                "DecoupledCore", "DecoupledHDF5", "DecoupledTraining",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: [.swiftLanguageMode(.v5)]),
@@ -43,6 +48,8 @@ let package = Package(
         .testTarget(name: "DecoupledCoreTests", dependencies: ["DecoupledCore", "CDecoupledKernels"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "DecoupledHDF5Tests", dependencies: ["DecoupledHDF5"],
+                    swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "DecoupledTrainingTests", dependencies: ["DecoupledTraining"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
 )

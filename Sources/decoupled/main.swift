@@ -7,10 +7,11 @@ struct Decoupled: ParsableCommand {
         abstract: "Optimizer and regularizer experiments on the CPU: L2 regularization vs decoupled weight decay.",
         discussion: """
         Examples:
+          decoupled replay spec.toml --input grads.h5 --output trajectory.h5
           decoupled plugins list
           decoupled bench kernels --sizes 1e6,1e7
         """,
-        subcommands: [DataCommand.self, PluginsCommand.self, BenchCommand.self])
+        subcommands: [DataCommand.self, ReplayCommand.self, PluginsCommand.self, BenchCommand.self])
 }
 
 Decoupled.main()

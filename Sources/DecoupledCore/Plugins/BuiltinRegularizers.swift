@@ -85,16 +85,29 @@ public enum DecayScale: String, CaseIterable, Sendable {
 
     static let spec = HyperParameterSpec("scale", .choice(allCases.map(\.rawValue)), default: .text("lr"),
                                          "s_t: lr (PyTorch, optax, Keras), schedule (paper: η_t), constant (1)")
-    static let normalizedSpec = HyperParameterSpec(
-        "normalized", .flag, default: .flag(false),
-        "λ = lambda·√(b/(B·T)): b batch size, B training points, T epochs of the run or restart period")
+    static let normalizedSpecs = [
+        HyperParameterSpec("normalized", .flag, default: .flag(false),
+                           "λ = lambda·√(b/(B·T)): b batch size, B training points, T epochs of the run or restart period"),
+        HyperParameterSpec("batch_size", .number(0...Double.infinity), default: .number(0),
+                           "b for normalized decay (0: the run's batch size)"),
+        HyperParameterSpec("train_size", .number(0...Double.infinity), default: .number(0),
+                           "B for normalized decay (0: the training set's size)"),
+        HyperParameterSpec("epochs", .number(0...Double.infinity), default: .number(0),
+                           "T for normalized decay (0: the restart period, else the run's epochs)"),
+    ]
 
     /// λ, or the paper's normalized λ = λ_norm·√(b/(B·T)) when `normalized` (needs b, B, T).
     public static func lambda(_ hp: HyperValues, key: String = "lambda", _ c: StepContext) -> Double {
         let lambda = hp.number(key)
         guard hp.flag("normalized") else { return lambda }
-        guard let b = c.batchSize, let n = c.trainingSize, let t = c.periodEpochs, n > 0, t > 0 else { return lambda }
-        return lambda * (Double(b) / (Double(n) * t)).squareRoot()
+        func given(_ k: String) -> Double? { hp.number(k) > 0 ? hp.number(k) : nil }
+        let b = given("batch_size") ?? c.batchSize.map(Double.init)
+        let n = given("train_size") ?? c.trainingSize.map(Double.init)
+        // T: an explicit value, else the current restart period (in epochs of size B/b), else the run's length.
+        var t = given("epochs") ?? c.periodEpochs
+        if given("epochs") == nil, let steps = c.periodSteps, let b, let n { t = steps * b / n }
+        guard let b, let n, let t, n > 0, t > 0 else { return lambda }
+        return lambda * (b / (n * t)).squareRoot()
     }
 }
 
@@ -107,8 +120,7 @@ public final class WeightDecayRegularizer: RegularizerPlugin {
     public let hyperParameters: [HyperParameterSpec] = [
         .init("lambda", .number(0...Double.infinity), default: .number(0), "λ (λ_norm when normalized)"),
         DecayScale.spec,
-        DecayScale.normalizedSpec,
-    ]
+    ] + DecayScale.normalizedSpecs
     public init() {}
     public func isDecoupled(_ hp: HyperValues) -> Bool { true }
     public func fused(_ hp: HyperValues, context: StepContext) -> FusedRegularization {

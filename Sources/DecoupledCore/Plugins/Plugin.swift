@@ -37,6 +37,8 @@ public struct StepContext: Sendable {
     public var batchSize: Int?
     public var trainingSize: Int?
     public var periodEpochs: Double?
+    /// The current schedule period in steps, when the schedule counts steps and has periods.
+    public var periodSteps: Double?
 
     public init(step: Int, eta: Double, lr: Double, batchSize: Int? = nil, trainingSize: Int? = nil,
                 periodEpochs: Double? = nil) {

@@ -51,3 +51,13 @@ func closestNames(to name: String, in names: [String]) -> [String] {
     let near = scored.filter { $0.1 <= max(2, name.count / 3) || $0.0.hasPrefix(name) || name.hasPrefix($0.0) }
     return near.sorted { ($0.1, $0.0) < ($1.1, $1.0) }.prefix(3).map(\.0)
 }
+
+extension PluginError {
+    /// The config key the error is about, when it is about one.
+    public var key: String? {
+        switch self {
+        case .outOfRange(let k, _, _), .wrongType(let k, _, _), .unknownKey(let k, _, _), .invalid(let k, _): return k
+        default: return nil
+        }
+    }
+}

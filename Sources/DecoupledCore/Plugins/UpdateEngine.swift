@@ -75,10 +75,16 @@ public final class UpdateEngine {
         let eta = plan.schedule.multiplier(at: time)
         let group = plan.groups[g]
         var period = plan.schedule.period(at: time)
-        if let p = period, plan.spec.schedule.unit == .step, let spe = timing.stepsPerEpoch { period = p / Double(spe) }
-        return StepContext(step: done + 1, eta: eta, lr: group.baseLR * group.lrMultiplier * eta,
-                           batchSize: timing.batchSize, trainingSize: timing.trainingSize,
-                           periodEpochs: period ?? timing.totalEpochs)
+        var periodSteps: Double?
+        if let p = period, plan.spec.schedule.unit == .step {
+            periodSteps = p
+            period = timing.stepsPerEpoch.map { p / Double($0) }
+        }
+        var c = StepContext(step: done + 1, eta: eta, lr: group.baseLR * group.lrMultiplier * eta,
+                            batchSize: timing.batchSize, trainingSize: timing.trainingSize,
+                            periodEpochs: period ?? timing.totalEpochs)
+        c.periodSteps = periodSteps
+        return c
     }
 
     /// Applies one update with the gradients in `arena.grads`.

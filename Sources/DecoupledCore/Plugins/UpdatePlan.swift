@@ -58,11 +58,10 @@ public final class UpdatePlan {
         let topHyper = try optimizer.resolve(merged, keyPrefix: spec.optimizer.key)
         try (optimizer as? SGDOptimizer)?.validate(topHyper, keyPrefix: spec.optimizer.key)
 
-        var topRegs = spec.regularizers
-        if let implied = convention.weightDecay(wd, optimizer: baseName, isAlias: alias != nil, l1: l1Decay,
-                                                key: "\(spec.optimizer.key).weight_decay") {
-            topRegs.insert(implied, at: 0)
+        func implied(_ lambda: Double, key: String) -> [PluginSpec] {
+            convention.weightDecay(lambda, optimizer: baseName, isAlias: alias != nil, l1: l1Decay, key: key).map { [$0] } ?? []
         }
+        let topRegs = implied(wd, key: "\(spec.optimizer.key).weight_decay") + spec.regularizers
         func resolveRegs(_ specs: [PluginSpec]) throws -> [Regularizer] {
             try specs.map { s in
                 let plugin = try registry.regularizer(named: s.name)
@@ -79,19 +78,34 @@ public final class UpdatePlan {
         // an implicit undecayed group unless decay_bias = true.
         var groups: [Group] = []
         var groupOf = [Int](repeating: -1, count: tensors.count)
-        for (gi, g) in spec.groups.enumerated() {
+        for g in spec.groups {
             guard g.lrMultiplier > 0, g.lrMultiplier.isFinite else {
                 throw PluginError.outOfRange(key: "\(g.key).lr_multiplier", value: .number(g.lrMultiplier), range: "(0, inf)")
             }
             var params = merged
             params.merge(g.optimizer) { _, given in given }
+            // A group's own weight_decay replaces the optimizer-level one (PyTorch param groups).
+            let groupDecay = params.removeValue(forKey: "weight_decay")
             let hyper = try optimizer.resolve(params, keyPrefix: "\(g.key).optimizer")
             try (optimizer as? SGDOptimizer)?.validate(hyper, keyPrefix: "\(g.key).optimizer")
-            let regs = try g.regularizers.map(resolveRegs) ?? topRegularizers
+            var regs = try g.regularizers.map(resolveRegs) ?? topRegularizers
+            if let groupDecay {
+                guard case .number(let x) = groupDecay, x >= 0, x.isFinite else {
+                    throw PluginError.outOfRange(key: "\(g.key).optimizer.weight_decay", value: groupDecay, range: "[0, inf)")
+                }
+                regs = try resolveRegs(implied(x, key: "\(g.key).optimizer.weight_decay")
+                                       + (g.regularizers ?? spec.regularizers))
+            }
             let members = tensors.indices.filter { groupOf[$0] == -1 && g.match.matches(tensors[$0]) }
-            for t in members { groupOf[t] = gi }
-            groups.append(Group(name: g.name, tensors: members, optimizer: optimizer, hyper: hyper,
-                                lrMultiplier: g.lrMultiplier, regularizers: regs))
+            // decay_bias = false still holds inside a group that does not choose its own regularization.
+            let choosesRegularization = g.regularizers != nil || groupDecay != nil
+            let spared = spec.decayBias || choosesRegularization ? [] : members.filter { [.bias, .norm].contains(tensors[$0].role) }
+            let decayed = members.filter { !spared.contains($0) }
+            for (part, name, partRegs) in [(decayed, g.name, regs), (spared, "\(g.name) (no decay: bias, norm)", [])] where !part.isEmpty {
+                for t in part { groupOf[t] = groups.count }
+                groups.append(Group(name: name, tensors: part, optimizer: optimizer, hyper: hyper,
+                                    lrMultiplier: g.lrMultiplier, regularizers: partRegs))
+            }
         }
         let rest = tensors.indices.filter { groupOf[$0] == -1 }
         let undecayed = spec.decayBias ? [] : rest.filter { [.bias, .norm].contains(tensors[$0].role) }

@@ -1,0 +1,173 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Element-wise pieces of the forward and backward passes: bias + activation, activation
+/// derivatives, and the three losses. All operate on a range of batch rows, so every output
+/// element is computed by the same code whatever the partitioning into threads.
+enum ModelKernels {
+    static let sqrtHalf: Float = 0.707_106_781_186_547_524_40     // 1/√2
+    static let invSqrt2Pi: Float = 0.398_942_280_401_432_677_94   // 1/√(2π)
+
+    // MARK: Forward
+
+    /// z[i, j] += b[j] for `rows` rows of `cols` columns.
+    @inline(__always)
+    static func addBias(_ z: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, rows: Int, cols: Int) {
+        for i in 0..<rows {
+            let zr = z + i * cols
+            for j in 0..<cols { zr[j] += b[j] }
+        }
+    }
+
+    /// z += b (row-broadcast), then a = f(z). `z` keeps the pre-activation for the backward pass.
+    static func biasActivation(_ kind: ActivationKind, z: UnsafeMutablePointer<Float>,
+                               a: UnsafeMutablePointer<Float>, b: UnsafePointer<Float>,
+                               rows: Int, cols: Int) {
+        switch kind {
+        case .relu:
+            for i in 0..<rows {
+                let zr = z + i * cols, ar = a + i * cols
+                for j in 0..<cols {
+                    let v = zr[j] + b[j]
+                    zr[j] = v
+                    ar[j] = v < 0 ? 0 : v   // NaN propagates (as torch.relu)
+                }
+            }
+        case .tanh:
+            for i in 0..<rows {
+                let zr = z + i * cols, ar = a + i * cols
+                for j in 0..<cols {
+                    let v = zr[j] + b[j]
+                    zr[j] = v
+                    ar[j] = tanhf(v)
+                }
+            }
+        case .gelu:
+            for i in 0..<rows {
+                let zr = z + i * cols, ar = a + i * cols
+                for j in 0..<cols {
+                    let v = zr[j] + b[j]
+                    zr[j] = v
+                    ar[j] = 0.5 * v * (1 + erff(v * sqrtHalf))
+                }
+            }
+        }
+    }
+
+    // MARK: Backward
+
+    /// d ← d ⊙ f'(z), in place, for a contiguous block of `n` elements.
+    static func activationBackward(_ kind: ActivationKind, d: UnsafeMutablePointer<Float>,
+                                   z: UnsafePointer<Float>, a: UnsafePointer<Float>, n: Int) {
+        switch kind {
+        case .relu:
+            for i in 0..<n { d[i] = z[i] > 0 ? d[i] : 0 }
+        case .tanh:
+            for i in 0..<n {
+                let ai = a[i]
+                d[i] = d[i] * (1 - ai * ai)
+            }
+        case .gelu:
+            for i in 0..<n {
+                let v = z[i]
+                let cdf = 0.5 * (1 + erff(v * sqrtHalf))
+                let pdf = expf(-0.5 * v * v) * invSqrt2Pi
+                d[i] = d[i] * (cdf + v * pdf)
+            }
+        }
+    }
+
+    /// Column sums over `rows` rows, in row order (fixed summation order per element):
+    /// out[j] = Σ_i d[i·ld + j] for j in 0..<cols.
+    static func columnSums(_ d: UnsafePointer<Float>, ld: Int, rows: Int, cols: Int,
+                           into out: UnsafeMutablePointer<Float>) {
+        for j in 0..<cols { out[j] = 0 }
+        for i in 0..<rows {
+            let dr = d + i * ld
+            for j in 0..<cols { out[j] += dr[j] }
+        }
+    }
+
+    // MARK: Losses
+
+    /// Softmax cross-entropy for rows `r0..<r1` of logits `z` [*, classes].
+    /// Writes each row's loss (Double) to `rowLoss[i]`, the gradient scale·(softmax − onehot)
+    /// to `dz`, and returns the number of rows whose arg-max (first maximum) equals the label.
+    /// An out-of-range label asserts in debug builds; in release builds its row loss is NaN
+    /// and its gradient row zero.
+    static func crossEntropy(z: UnsafePointer<Float>, labels: UnsafePointer<Int32>, classes: Int,
+                             r0: Int, r1: Int, scale: Float,
+                             dz: UnsafeMutablePointer<Float>, rowLoss: UnsafeMutablePointer<Double>) -> Int {
+        var correct = 0
+        for i in r0..<r1 {
+            let zr = z + i * classes, gr = dz + i * classes
+            let label = Int(labels[i])
+            guard label >= 0 && label < classes else {
+                assertionFailure("label \(label) of sample \(i) is outside 0..<\(classes)")
+                rowLoss[i] = .nan
+                for j in 0..<classes { gr[j] = 0 }
+                continue
+            }
+            var m = zr[0]
+            var argmax = 0
+            for j in 1..<max(classes, 1) where zr[j] > m {
+                m = zr[j]
+                argmax = j
+            }
+            var s: Float = 0
+            for j in 0..<classes {
+                let e = expf(zr[j] - m)
+                gr[j] = e
+                s += e
+            }
+            rowLoss[i] = Double(m) + log(Double(s)) - Double(zr[label])
+            let k = scale / s
+            for j in 0..<classes { gr[j] *= k }
+            gr[label] -= scale
+            if argmax == label { correct += 1 }
+        }
+        return correct
+    }
+
+    /// Binary logistic loss on logits with float targets, rows `r0..<r1` of [*, cols].
+    /// Loss per element max(z,0) − z·t + log1p(exp(−|z|)); gradient scale·(σ(z) − t).
+    /// Returns elements with (z > 0) == (t > 0.5).
+    static func logistic(z: UnsafePointer<Float>, t: UnsafePointer<Float>, cols: Int,
+                         r0: Int, r1: Int, scale: Float,
+                         dz: UnsafeMutablePointer<Float>, rowLoss: UnsafeMutablePointer<Double>) -> Int {
+        var correct = 0
+        for i in r0..<r1 {
+            let zr = z + i * cols, tr = t + i * cols, gr = dz + i * cols
+            var acc = 0.0
+            for j in 0..<cols {
+                let v = zr[j], target = tr[j]
+                let e = expf(-abs(v))                       // in (0, 1]
+                acc += Double(max(v, 0) - v * target) + Double(log1pf(e))
+                let sigma = v >= 0 ? 1 / (1 + e) : e / (1 + e)
+                gr[j] = scale * (sigma - target)
+                if (v > 0) == (target > 0.5) { correct += 1 }
+            }
+            rowLoss[i] = acc
+        }
+        return correct
+    }
+
+    /// Squared error, rows `r0..<r1` of [*, cols]; gradient scale·(z − t) (scale = 2/(B·cols)).
+    static func squaredError(z: UnsafePointer<Float>, t: UnsafePointer<Float>, cols: Int,
+                             r0: Int, r1: Int, scale: Float,
+                             dz: UnsafeMutablePointer<Float>, rowLoss: UnsafeMutablePointer<Double>) {
+        for i in r0..<r1 {
+            let zr = z + i * cols, tr = t + i * cols, gr = dz + i * cols
+            var acc = 0.0
+            for j in 0..<cols {
+                let d = zr[j] - tr[j]
+                acc += Double(d) * Double(d)
+                gr[j] = scale * d
+            }
+            rowLoss[i] = acc
+        }
+    }
+}

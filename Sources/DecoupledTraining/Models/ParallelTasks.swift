@@ -1,0 +1,46 @@
+import COpenBLAS
+import Dispatch
+
+/// Runs a fixed list of independent tasks on up to `threads` workers.
+///
+/// Tasks are claimed from a shared counter, so which worker runs a task varies from run to
+/// run, but each task writes its own disjoint output with the same code whatever the thread
+/// count: results are bit-identical for any `threads`. One instance per model; not reentrant.
+final class ParallelTasks {
+    private let counter: UnsafeMutablePointer<Int>
+
+    init() {
+        counter = UnsafeMutablePointer<Int>.allocate(capacity: 1)
+        counter.initialize(to: 0)
+    }
+
+    deinit { counter.deallocate() }
+
+    func run(count: Int, threads: Int, _ body: (Int) -> Void) {
+        let workers = min(max(threads, 1), count)
+        if workers <= 1 {
+            for i in 0..<count { body(i) }
+            return
+        }
+        decoupled_atomic_store(counter, 0)
+        let counter = self.counter
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            while true {
+                let i = decoupled_atomic_fetch_add(counter, 1)
+                if i >= count { break }
+                body(i)
+            }
+        }
+    }
+}
+
+/// OpenBLAS must run each call on the calling thread: its multi-threaded sgemm may sum in a
+/// thread-count-dependent order, and the models parallelise over fixed partitions themselves.
+enum BLASThreads {
+    /// Pins OpenBLAS to one thread per call (idempotent; the setting is process-wide).
+    static let pinnedToOne: Void = {
+        openblas_set_num_threads(1)
+    }()
+
+    static func pin() { _ = pinnedToOne }
+}

@@ -1,0 +1,85 @@
+import DecoupledCore
+import DecoupledHDF5
+import DecoupledTraining
+import Foundation
+import Testing
+
+/// Every reference fixture made by scripts/reference/make_fixtures.py with the real
+/// frameworks (PyTorch, optax, Keras; NumPy transcriptions of Caffe and the paper), replayed
+/// through `decoupled replay`'s engine: the trajectory must match at every step.
+@Suite struct ConformanceTests {
+    static let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/reference")
+    static var cases: [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).filter { $0.hasSuffix(".h5") }.sorted()
+    }
+
+    /// Agreement at every step, relative to the tensor's scale at that step (its largest
+    /// |value|): an element near zero inherits rounding from the larger terms of its update,
+    /// so its own magnitude is no measure of fp32 error.
+    ///
+    /// PyTorch (and our random PyTorch cases) computes bias corrections and schedules in
+    /// double as we do: 1e-6. Keras, optax and the NumPy transcriptions of the paper and Caffe
+    /// compute them in float32 (e.g. 1 − β2ᵗ loses ~6e-5 of its relative precision when
+    /// rounded in float32 at t = 1), which drifts to ~3e-6 of the tensor's scale over 50
+    /// steps; emulating their float32 bias corrections per convention is open work (issue 7).
+    static func tolerance(_ name: String) -> Float {
+        name.hasPrefix("torch-") || name.hasPrefix("random-torch-") ? 1e-6 : 5e-6
+    }
+
+    static func mismatch(_ ours: [Float], _ theirs: [Float], tolerance: Float) -> (Int, Float)? {
+        let scale = theirs.map { abs($0) }.max() ?? 0
+        var worst: (Int, Float)?
+        for i in ours.indices {
+            let s = max(abs(ours[i]), abs(theirs[i]), scale)
+            let rel = s == 0 ? 0 : abs(ours[i] - theirs[i]) / s
+            if rel > tolerance, rel > (worst?.1 ?? 0) { worst = (i, rel) }
+        }
+        return worst
+    }
+
+    @Test func fixturesArePresent() {
+        #expect(Self.cases.count >= 30, "expected the committed reference fixtures in \(Self.dir.path)")
+    }
+
+    @Test(arguments: ConformanceTests.cases)
+    func replayMatchesFramework(_ name: String) throws {
+        let path = Self.dir.appendingPathComponent(name).path
+        let fixture = try H5File(path)
+        defer { try? fixture.close() }
+        let spec = try fixture.stringAttribute("spec")
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("replay-\(getpid())-\(name)").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        for kernels in [KernelPath.best, try KernelPath.named("scalar")] {
+            let replay = Replay(registry: .builtIn(), kernels: kernels, workers: 2)
+            let result = try replay.run(specText: spec, specFile: "\(name):spec", input: path, output: out)
+            let ours = try H5File(out)
+            defer { try? ours.close() }
+            for t in result.tensors {
+                let theirs = try fixture.openDataset("trajectory/\(t)")
+                let shape = try theirs.shape()
+                let per = shape.dropFirst().reduce(1, *)
+                let a = try ours.openDataset("trajectory/\(t)").read(as: Float.self)
+                let b = try theirs.read(as: Float.self)
+                #expect(a.count == b.count, "\(name) \(t): \(a.count) vs \(b.count) values")
+                let compare = {
+                    for s in 0..<shape[0] {
+                        let r = (s * per)..<((s + 1) * per)
+                        if let (i, rel) = Self.mismatch(Array(a[r]), Array(b[r]), tolerance: Self.tolerance(name)) {
+                            Issue.record("\(name) [\(kernels)] \(t) step \(s) element \(i): ours \(a[r][r.lowerBound + i]) vs reference \(b[r][r.lowerBound + i]) (relative \(rel))")
+                            break
+                        }
+                    }
+                }
+                if name.hasPrefix("keras-adam") {
+                    // Keras Adam computes α = lr·√(1−β2ᵗ)/(1−β1ᵗ) in float32 (1 − β2ᵗ loses ~6e-5
+                    // of its precision at t = 1); our keras convention computes it in double.
+                    withKnownIssue("keras convention does not emulate Keras's float32 bias corrections yet", isIntermittent: true) {
+                        compare()
+                    }
+                } else {
+                    compare()
+                }
+            }
+        }
+    }
+}
