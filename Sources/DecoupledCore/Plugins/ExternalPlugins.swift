@@ -114,6 +114,18 @@ struct ExternalDescriptor {
         stateNames = (0..<Int(p.pointee.state_count)).map { String(cString: p.pointee.state_names[$0]!) }
     }
 
+    /// One call of the plugin's `apply` on a piece, with its state slots offset to the piece.
+    /// `values` (the hyper-parameters the step points to) is kept alive for the call.
+    func apply(_ step: Pinned<dc_plugin_step>, _ values: HyperArray, _ states: [UnsafeMutablePointer<Float>],
+               _ arena: ParameterArena, _ p: Sharder.Piece) -> Int64 {
+        withExtendedLifetime(values) {
+            var slots = states.map { Optional($0 + p.offset) }
+            return slots.withUnsafeMutableBufferPointer { s in
+                plugin.pointee.apply!(step.pointer, arena.params.base + p.offset, arena.grads.base + p.offset, s.baseAddress, p.count)
+            }
+        }
+    }
+
     /// The C step struct for a context; `values` must outlive the call.
     func step(_ c: StepContext, _ values: UnsafePointer<Double>, decayScale: Double, fused: FusedRegularization) -> dc_plugin_step {
         dc_plugin_step(struct_size: UInt32(MemoryLayout<dc_plugin_step>.size), reserved: 0, step: Int64(c.step),
@@ -158,16 +170,9 @@ final class ExternalRegularizer: RegularizerPlugin {
     func pass(_ hp: HyperValues, context: StepContext, arena: ParameterArena) -> PiecePass? {
         let values = HyperArray(hp, d.hyper)
         let scale = DecayScale(rawValue: hp.text("scale"))!.value(context)
-        let apply = d.plugin.pointee.apply!
         let states = d.stateNames.map { arena.slot("\(name).\($0)").base }
         let step = Pinned(d.step(context, values.values, decayScale: scale, fused: FusedRegularization()))
-        let w = arena.params.base, g = arena.grads.base
-        return { p in
-            withExtendedLifetime(values) {
-                var slots = states.map { Optional($0 + p.offset) }
-                return slots.withUnsafeMutableBufferPointer { s in apply(step.pointer, w + p.offset, g + p.offset, s.baseAddress, p.count) }
-            }
-        }
+        return { p in self.d.apply(step, values, states, arena, p) }
     }
 }
 
@@ -189,23 +194,19 @@ final class ExternalOptimizer: OptimizerPlugin {
     func update(_ hp: HyperValues, context: StepContext, regularization: FusedRegularization,
                 arena: ParameterArena, kernels: KernelPath) -> PieceUpdate {
         let values = HyperArray(hp, d.hyper)
-        let apply = d.plugin.pointee.apply!
         let states = stateSlots(hp).map { arena.slot($0).base }
         let step = Pinned(d.step(context, values.values, decayScale: context.lr, fused: regularization))
         let w = arena.params.base, g = arena.grads.base
         return { p in
-            withExtendedLifetime(values) {
-                var slots = states.map { Optional($0 + p.offset) }
-                _ = slots.withUnsafeMutableBufferPointer { s in apply(step.pointer, w + p.offset, g + p.offset, s.baseAddress, p.count) }
-                // The chunk is still in cache: gather the same statistics the built-in kernels do.
-                var s = dc_step_stats.zero
-                for i in p.offset..<(p.offset + p.count) {
-                    if !g[i].isFinite { s.nonfinite_grads += 1 }
-                    if w[i] == 0 { s.zero_params += 1 }
-                    s.param_sumsq += Double(w[i]) * Double(w[i])
-                }
-                return s
+            _ = self.d.apply(step, values, states, arena, p)
+            // The chunk is still in cache: gather the same statistics the built-in kernels do.
+            var s = dc_step_stats.zero
+            for i in p.offset..<(p.offset + p.count) {
+                if !g[i].isFinite { s.nonfinite_grads += 1 }
+                if w[i] == 0 { s.zero_params += 1 }
+                s.param_sumsq += Double(w[i]) * Double(w[i])
             }
+            return s
         }
     }
 }
