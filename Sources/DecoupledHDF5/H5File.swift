@@ -202,6 +202,11 @@ public final class H5File: H5Container {
         self.mode = mode
         let fid: hid_t
         switch mode {
+        // HDF5's own file locks are flock(2) locks, held by every process that inherited the
+        // descriptor: any concurrent fork/exec (a compiler, a sweep's worker) that slips in
+        // before FD_CLOEXEC can leave a file "locked" by a child. Writers here never share a
+        // file (they write NAME.tmp and rename), and run directories get their own lock file,
+        // so HDF5's locking is turned off rather than left to fail at random.
         case .readOnly, .readWrite:
             var isDir: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
@@ -214,6 +219,7 @@ public final class H5File: H5Container {
             let fapl = try H5.call("create file access list", where_) { H5Pcreate(dc_h5p_file_access()) }
             defer { H5.unchecked { _ = H5Pclose(fapl) } }
             try H5.call("limit metadata cache", where_) { dc_h5p_limit_metadata_cache(fapl, H5File.metadataCacheBytes) }
+            try H5.call("disable file locking", where_) { H5Pset_file_locking(fapl, false, true) }
             do {
                 fid = try H5.locked {
                     let id = try H5.call("open file", where_) { H5Fopen(path, flags, fapl) }
@@ -226,9 +232,12 @@ public final class H5File: H5Container {
             }
         case .create, .createExclusive:
             let flags = mode == .create ? dc_h5f_acc_trunc() : dc_h5f_acc_excl()
+            let fapl = try H5.call("create file access list", where_) { H5Pcreate(dc_h5p_file_access()) }
+            defer { H5.unchecked { _ = H5Pclose(fapl) } }
+            try H5.call("disable file locking", where_) { H5Pset_file_locking(fapl, false, true) }
             fid = try H5.locked {
                 let id = try H5.call("create file", where_) {
-                    H5Fcreate(path, flags, dc_h5p_default(), dc_h5p_default())
+                    H5Fcreate(path, flags, dc_h5p_default(), fapl)
                 }
                 H5File.setCloseOnExec(id)
                 return id
