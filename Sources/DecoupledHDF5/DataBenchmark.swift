@@ -174,7 +174,7 @@ public enum DataBenchmark {
             }
             for (name, p) in paths {
                 let args = [script, p, "--batch-size", String(o.batchSize), "--seconds", String(o.seconds), "--layout", name]
-                let out = try runProcess(o.python, args)
+                let out = try runChildProcess(o.python, args)
                 for line in out.split(separator: "\n") where line.hasPrefix("{") {
                     if let m = try? JSONDecoder().decode(Measurement.self, from: Data(line.utf8)) {
                         h5py.append(m)
@@ -212,7 +212,7 @@ public enum DataBenchmark {
                 let p = file("generated-\(mb)MB.h5")
                 log("  generating \(mb) MB …")
                 try generate(path: p, megabytes: mb)
-                let out = try runProcess(probe[0], Array(probe.dropFirst()) + ["--rss-probe", p, "--batch-size", String(o.batchSize),
+                let out = try runChildProcess(probe[0], Array(probe.dropFirst()) + ["--rss-probe", p, "--batch-size", String(o.batchSize),
                                                                                "--buffer-mb", String(o.bufferBytes >> 20)])
                 guard let line = out.split(separator: "\n").last(where: { $0.hasPrefix("peak_rss_bytes=") }),
                       let bytes = Int(line.dropFirst("peak_rss_bytes=".count)) else {
@@ -252,30 +252,5 @@ public enum DataBenchmark {
             }
         }
         try w.finish(numClasses: 10, scale: 1.0 / 255, source: "synthetic", license: "CC0")
-    }
-
-    /// Runs a child process and returns its stdout; a non-zero exit is an error with its stderr.
-    static func runProcess(_ executable: String, _ arguments: [String]) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: executable)
-        p.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        // Spawn under the HDF5 lock so the child cannot inherit a descriptor between open and CLOEXEC.
-        try H5.locked { try p.run() }
-        final class Box: @unchecked Sendable { var data = Data() }
-        let errBox = Box()
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async { errBox.data = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else {
-            throw DataInputError("\(executable) \(arguments.joined(separator: " ")) failed with status \(p.terminationStatus): "
-                                 + String(decoding: errBox.data, as: UTF8.self))
-        }
-        return String(decoding: data, as: UTF8.self)
     }
 }

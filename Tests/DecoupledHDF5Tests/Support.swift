@@ -16,47 +16,13 @@ final class TempDir {
 /// The system Python that has h5py (Debian python3-h5py); the python3 on PATH may be another one.
 let systemPython = "/usr/bin/python3"
 
-struct ProcessResult {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-}
-
-@discardableResult
-func run(_ executable: String, _ arguments: [String], stdin: String? = nil) throws -> ProcessResult {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: executable)
-    p.arguments = arguments
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    // Spawn under the HDF5 lock so no file is between open(2) and FD_CLOEXEC (see H5File).
-    try H5.locked { try p.run() }
-    // Read both pipes before waiting, so a chatty child cannot block on a full pipe.
-    final class Box: @unchecked Sendable { var data = Data() }
-    let outBox = Box()
-    let group = DispatchGroup()
-    group.enter()
-    DispatchQueue.global().async { outBox.data = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-    let errData = err.fileHandleForReading.readDataToEndOfFile()
-    group.wait()
-    let outData = outBox.data
-    p.waitUntilExit()
-    return ProcessResult(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                         stderr: String(decoding: errData, as: UTF8.self))
-}
-
 /// Runs a Python script with the system interpreter; the test fails (not skips) when h5py is
 /// missing, because `make test` installs python3-h5py.
 func python(_ script: String, _ args: [String] = []) throws -> String {
     let dir = TempDir()
     let scriptPath = dir.file("script.py")
     try script.write(toFile: scriptPath, atomically: true, encoding: .utf8)
-    let r = try run(systemPython, [scriptPath] + args)
-    guard r.status == 0 else {
-        throw DataInputError("python script failed (\(r.status)): \(r.stderr)")
-    }
-    return r.stdout
+    return try runChildProcess(systemPython, [scriptPath] + args)
 }
 
 func json(_ text: String) throws -> Any {

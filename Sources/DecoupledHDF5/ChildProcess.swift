@@ -1,0 +1,28 @@
+import Foundation
+
+/// Runs a child process and returns its stdout; a non-zero exit is an error with its stderr.
+@discardableResult
+func runChildProcess(_ executable: String, _ arguments: [String]) throws -> String {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: executable)
+    p.arguments = arguments
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    // Spawn under the HDF5 lock so the child cannot inherit a descriptor between open and CLOEXEC.
+    try H5.locked { try p.run() }
+    // Drain stderr on another thread while reading stdout, so a chatty child cannot block on a full pipe.
+    final class Box: @unchecked Sendable { var data = Data() }
+    let errBox = Box()
+    let group = DispatchGroup()
+    group.enter()
+    DispatchQueue.global().async { errBox.data = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    group.wait()
+    p.waitUntilExit()
+    guard p.terminationStatus == 0 else {
+        throw DataInputError("\(executable) \(arguments.joined(separator: " ")) failed with status \(p.terminationStatus): "
+                             + String(decoding: errBox.data, as: UTF8.self))
+    }
+    return String(decoding: data, as: UTF8.self)
+}
