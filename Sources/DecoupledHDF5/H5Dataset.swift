@@ -233,22 +233,10 @@ public final class H5Dataset: H5Object {
     /// float32 features without knowing the type statically.
     public func readRaw(start: [Int], count: [Int], memoryType: H5ScalarType, converting: Bool = false,
                         into buffer: UnsafeMutableRawBufferPointer) throws {
-        let did = try liveID("read")
-        try checkType(memoryType, converting: converting, operation: "read")
-        let space = try H5.call("query dataspace", at) { H5Dget_space(did) }
-        defer { H5.unchecked { _ = H5Sclose(space) } }
-        let shape = try dataspaceShape(space, at).shape
-        let n = try checkSelection(start: start, count: count, shape: shape, operation: "read")
-        guard buffer.count == n * memoryType.byteSize else {
-            throw HDF5Error(operation: "read", file: filePath, object: objectPath,
-                            reason: "buffer holds \(buffer.count) bytes, the selection needs \(n * memoryType.byteSize)")
-        }
-        if n == 0 { return }
-        let memSpace = try select(space, start: start, count: count, shape: shape)
-        defer { if memSpace != dc_h5s_all() { H5.unchecked { _ = H5Sclose(memSpace) } } }
-        let fileSpace = memSpace == dc_h5s_all() ? dc_h5s_all() : space
-        try H5.call(shape.isEmpty ? "read" : "read hyperslab start \(start) count \(count)", at) {
-            H5Dread(did, memoryType.nativeTypeID, memSpace, fileSpace, dc_h5p_default(), buffer.baseAddress)
+        try transfer("read", start: start, count: count, memoryType: memoryType, converting: converting,
+                     bytes: buffer.count,
+                     sizeMismatch: { n in "buffer holds \(buffer.count) bytes, the selection needs \(n * memoryType.byteSize)" }) {
+            H5Dread($0, memoryType.nativeTypeID, $1, $2, dc_h5p_default(), buffer.baseAddress)
         }
     }
 
@@ -270,22 +258,32 @@ public final class H5Dataset: H5Object {
     /// Writes a hyperslab from raw memory holding elements of `memoryType`.
     public func writeRaw(start: [Int], count: [Int], memoryType: H5ScalarType, converting: Bool = false,
                          from buffer: UnsafeRawBufferPointer) throws {
-        let did = try liveID("write")
-        try checkType(memoryType, converting: converting, operation: "write")
+        try transfer("write", start: start, count: count, memoryType: memoryType, converting: converting,
+                     bytes: buffer.count,
+                     sizeMismatch: { n in "got \(buffer.count / memoryType.byteSize) values, the selection \(count) needs \(n)" }) {
+            H5Dwrite($0, memoryType.nativeTypeID, $1, $2, dc_h5p_default(), buffer.baseAddress)
+        }
+    }
+
+    /// The checks and dataspace selection shared by reads and writes: type compatibility,
+    /// selection bounds, buffer size; then `call(dataset, memory space, file space)`.
+    private func transfer(_ operation: String, start: [Int], count: [Int], memoryType: H5ScalarType, converting: Bool,
+                          bytes: Int, sizeMismatch: (Int) -> String, _ call: (hid_t, hid_t, hid_t) -> herr_t) throws {
+        let did = try liveID(operation)
+        try checkType(memoryType, converting: converting, operation: operation)
         let space = try H5.call("query dataspace", at) { H5Dget_space(did) }
         defer { H5.unchecked { _ = H5Sclose(space) } }
         let shape = try dataspaceShape(space, at).shape
-        let n = try checkSelection(start: start, count: count, shape: shape, operation: "write")
-        guard buffer.count == n * memoryType.byteSize else {
-            throw HDF5Error(operation: "write", file: filePath, object: objectPath,
-                            reason: "got \(buffer.count / memoryType.byteSize) values, the selection \(count) needs \(n)")
+        let n = try checkSelection(start: start, count: count, shape: shape, operation: operation)
+        guard bytes == n * memoryType.byteSize else {
+            throw HDF5Error(operation: operation, file: filePath, object: objectPath, reason: sizeMismatch(n))
         }
         if n == 0 { return }
         let memSpace = try select(space, start: start, count: count, shape: shape)
         defer { if memSpace != dc_h5s_all() { H5.unchecked { _ = H5Sclose(memSpace) } } }
         let fileSpace = memSpace == dc_h5s_all() ? dc_h5s_all() : space
-        try H5.call(shape.isEmpty ? "write" : "write hyperslab start \(start) count \(count)", at) {
-            H5Dwrite(did, memoryType.nativeTypeID, memSpace, fileSpace, dc_h5p_default(), buffer.baseAddress)
+        try H5.call(shape.isEmpty ? operation : "\(operation) hyperslab start \(start) count \(count)", at) {
+            call(did, memSpace, fileSpace)
         }
     }
 
