@@ -118,9 +118,11 @@ public struct Replay {
                                               start: [t + 1] + s.shape.map { _ in 0 }, count: [1] + s.shape)
                 }
             }
-            for slot in plan.stateSlots {
-                for (i, s) in specs.enumerated() where plan.groups[plan.groupOfTensor[i]].optimizer.stateSlots(plan.groups[plan.groupOfTensor[i]].hyper).contains(slot) {
-                    try out.createDataset("state/\(slot)/\(s.name)", values: Array(arena.view(arena.slot(slot), arena.entries[i])), shape: s.shape).close()
+            for (i, s) in specs.enumerated() {
+                let group = plan.groups[plan.groupOfTensor[i]]
+                for slot in group.optimizer.stateSlots(group.hyper) {
+                    try out.createDataset("state/\(slot)/\(s.name)", values: Array(arena.view(arena.slot(slot), arena.entries[i])),
+                                          shape: s.shape).close()
                 }
             }
             for ds in trajectories { try ds.close() }

@@ -78,8 +78,11 @@ public enum ExternalPluginLoader {
             }
         }
         // Check every name before registering any, so a refused library leaves no half of itself.
-        for p in loaded where registry.allNames.contains(p.name) {
-            try registry.register(p)  // throws the duplicate error naming both sources
+        for (i, p) in loaded.enumerated() {
+            try registry.checkAvailable(p.name, source: path)
+            if loaded[..<i].contains(where: { $0.name == p.name }) {
+                throw PluginError.duplicate(name: p.name, existing: path, new: path)
+            }
         }
         for p in loaded { try registry.register(p) }
     }

@@ -92,7 +92,7 @@ public struct HyperParameterSpec: Sendable {
 
 /// Resolved, validated hyper-parameters of one plugin instance: every declared name has a value.
 public struct HyperValues: Sendable, CustomStringConvertible {
-    public private(set) var values: [String: HyperValue]
+    public let values: [String: HyperValue]
     let order: [String]
 
     /// Validates `given` against `specs`; `keyPrefix` names the config table in errors
@@ -131,9 +131,6 @@ public struct HyperValues: Sendable, CustomStringConvertible {
         default: preconditionFailure("hyper-parameter \(name) is not a declared list")
         }
     }
-
-    /// Replaces one value (used by conventions and group overrides, already validated by the caller).
-    mutating func set(_ name: String, _ value: HyperValue) { values[name] = value }
 
     public var description: String {
         order.compactMap { k in values[k].map { "\(k)=\($0)" } }.joined(separator: ", ")

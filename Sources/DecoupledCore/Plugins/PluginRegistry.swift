@@ -31,10 +31,6 @@ public final class PluginRegistry {
         return r
     }
 
-    var allNames: Set<String> {
-        Set(optimizers.keys).union(regularizers.keys).union(schedules.keys).union(aliases.keys)
-    }
-
     private func existingSource(_ name: String) -> String? {
         if let p = optimizers[name] { return p.source }
         if let p = regularizers[name] { return p.source }
@@ -43,11 +39,16 @@ public final class PluginRegistry {
         return nil
     }
 
+    /// Refuses a name already taken by any plugin or alias, naming both sources.
+    public func checkAvailable(_ name: String, source: String) throws {
+        if let existing = existingSource(name) {
+            throw PluginError.duplicate(name: name, existing: existing, new: source)
+        }
+    }
+
     /// Adds a plugin; a name already taken by any plugin is refused, naming both sources.
     public func register(_ plugin: Plugin) throws {
-        if let existing = existingSource(plugin.name) {
-            throw PluginError.duplicate(name: plugin.name, existing: existing, new: plugin.source)
-        }
+        try checkAvailable(plugin.name, source: plugin.source)
         switch plugin {
         case let p as OptimizerPlugin: optimizers[p.name] = p
         case let p as RegularizerPlugin: regularizers[p.name] = p
@@ -57,9 +58,7 @@ public final class PluginRegistry {
     }
 
     public func registerAlias(_ alias: OptimizerAlias) throws {
-        if let existing = existingSource(alias.name) {
-            throw PluginError.duplicate(name: alias.name, existing: existing, new: "alias")
-        }
+        try checkAvailable(alias.name, source: "alias")
         aliases[alias.name] = alias
     }
 
