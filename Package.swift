@@ -34,13 +34,19 @@ let package = Package(
                 swiftSettings: [.swiftLanguageMode(.v5)]),
         .target(name: "DecoupledHDF5", dependencies: ["CHDF5", "DecoupledRandom"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
+        // Swift: atomic, checksummed HDF5 checkpoints of an arena plus the run state around it.
+        .target(name: "DecoupledCheckpoint", dependencies: ["DecoupledCore", "DecoupledHDF5", "DecoupledRandom"],
+                swiftSettings: [.swiftLanguageMode(.v5)]),
         .target(name: "DecoupledTraining",
-                dependencies: ["DecoupledCore", "DecoupledHDF5", "COpenBLAS", "TOMLKit"],
+                dependencies: ["DecoupledCore", "DecoupledHDF5", "DecoupledCheckpoint", "COpenBLAS", "TOMLKit"],
+                swiftSettings: [.swiftLanguageMode(.v5)]),
+        // Swift: sweeps over configs (local and Slurm backends) and their reports.
+        .target(name: "DecoupledExperiments", dependencies: ["DecoupledTraining"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
         .executableTarget(
             name: "decoupled",
             dependencies: [
-                "DecoupledCore", "DecoupledHDF5", "DecoupledTraining",
+                "DecoupledCore", "DecoupledHDF5", "DecoupledCheckpoint", "DecoupledTraining", "DecoupledExperiments",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: [.swiftLanguageMode(.v5)]),
@@ -49,7 +55,11 @@ let package = Package(
                     swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "DecoupledHDF5Tests", dependencies: ["DecoupledHDF5"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "DecoupledCheckpointTests", dependencies: ["DecoupledCheckpoint"],
+                    swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "DecoupledTrainingTests", dependencies: ["DecoupledTraining"],
+                    swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "DecoupledExperimentsTests", dependencies: ["DecoupledExperiments"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
 )

@@ -1,0 +1,1 @@
+// Checkpoint store: see docs/checkpoint-format.md.
