@@ -11,7 +11,7 @@ struct Decoupled: ParsableCommand {
           decoupled plugins list
           decoupled bench kernels --sizes 1e6,1e7
         """,
-        subcommands: [DataCommand.self, ReplayCommand.self, PluginsCommand.self, BenchCommand.self])
+        subcommands: [ConvertCommand.self, DataCommand.self, ReplayCommand.self, PluginsCommand.self, BenchCommand.self])
 }
 
 Decoupled.main()

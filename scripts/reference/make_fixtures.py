@@ -18,6 +18,7 @@ README.md beside this file.  Usage:
     /work/venv-ref/bin/python scripts/reference/make_fixtures.py            # all curated cases
     ... make_fixtures.py --only 'keras-*'                                   # a subset
     ... make_fixtures.py --random 20 --seed 7 --out /tmp/fresh              # fresh random torch cases
+    scripts/reference/check_random.sh -n 20                                 # ...and replay them (ConformanceTests)
     ... make_fixtures.py --list                                             # list the matrix
 
 Every written file is replayed by spec_replay.py (our semantics, NumPy float64)

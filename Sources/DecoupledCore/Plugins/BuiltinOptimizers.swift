@@ -50,7 +50,9 @@ public final class SGDOptimizer: OptimizerPlugin {
 /// Adam and AMSGrad with bias correction, fused into `dc_adam_step`.
 ///
 /// `eps_mode` places ε as PyTorch/optax do (`torch`: √v̂ + ε) or as Keras does (`keras`:
-/// √v + ε before bias correction, i.e. ε·√(1−β2ᵗ) in PyTorch's terms).
+/// √v + ε before bias correction, i.e. ε·√(1−β2ᵗ) in PyTorch's terms). In `keras` mode the
+/// per-step scalars are also computed the way Keras computes them, so replays of Keras runs
+/// agree to float32 rounding (see `kerasParams`).
 public final class AdamOptimizer: OptimizerPlugin {
     public let name = "adam"
     public let version = "1.0.0"
@@ -75,13 +77,10 @@ public final class AdamOptimizer: OptimizerPlugin {
     public func update(_ hp: HyperValues, context: StepContext, regularization: FusedRegularization,
                        arena: ParameterArena, kernels: KernelPath) -> PieceUpdate {
         let amsgrad = hp.flag("amsgrad")
-        var eps = hp.number("eps")
-        if hp.text("eps_mode") == "keras" {
-            eps /= (1 - pow(hp.number("beta2"), Double(context.step))).squareRoot()
-        }
-        let params = Pinned(dc_adam_params(lr: context.lr, beta1: hp.number("beta1"), beta2: hp.number("beta2"),
-                                    eps: eps, amsgrad: amsgrad, step: context.step,
-                                    reg: regularization.kernelTerms))
+        let params = Pinned(hp.text("eps_mode") == "keras"
+            ? Self.kerasParams(hp, context: context, reg: regularization.kernelTerms)
+            : dc_adam_params(lr: context.lr, beta1: hp.number("beta1"), beta2: hp.number("beta2"), eps: hp.number("eps"),
+                             amsgrad: amsgrad, step: context.step, reg: regularization.kernelTerms))
         let w = arena.params.base, g = arena.grads.base
         let m = arena.slot("exp_avg").base, v = arena.slot("exp_avg_sq").base
         let vmax = amsgrad ? arena.slot("max_exp_avg_sq").base : nil
@@ -89,6 +88,36 @@ public final class AdamOptimizer: OptimizerPlugin {
             kernels.adam(params.pointer, w + p.offset, g + p.offset, m + p.offset, v + p.offset,
                          vmax.map { $0 + p.offset }, p.count)
         }
+    }
+}
+
+extension AdamOptimizer {
+    /// Kernel scalars for Keras's Adam (`keras/src/optimizers/adam.py`, `update_step`):
+    ///
+    ///     α = lr · √(1 − β2ᵗ) / (1 − β1ᵗ)      float32, βᵗ = power(float32(β), float32(t))
+    ///     w ← w − (m·α) / (√v + ε)
+    ///
+    /// The kernel computes w·keep − (step_size·m) / (√v·inv_bc2_sqrt + eps), so
+    /// step_size = α, inv_bc2_sqrt = 1 (an exact multiply) and the raw ε reproduce Keras's
+    /// division exactly; only the scalars change, the per-element arithmetic does not.
+    ///
+    /// Why float32 and `powf`: Keras rounds β2 to float32 *before* the power, so at t = 1
+    /// its 1 − β2ᵗ is 1 − 0.99900001 instead of 0.001 (1.3e-5 relative), and one ulp of β2ᵗ
+    /// is ~6e-5 of 1 − β2ᵗ. Computing α in double (PyTorch's way) left up to 7.8e-6 of the
+    /// tensor's scale between our trajectories and Keras's; this way the remaining difference
+    /// is the decoupled decay's w·keep (Keras: w − w·wd·lr) and v's update order, ≤ 1.9e-6
+    /// over the fixtures. XLA's CPU f32 `pow`, as Keras calls it eagerly, gives glibc `powf`'s
+    /// bits except where βᵗ is subnormal (XLA flushes it to 0), so 1 − βᵗ is the same float
+    /// either way (checked for t ≤ 1000, β ∈ {0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999,
+    /// 0.9999}); a correctly rounded power is not (it differs at some t for 0.8 and 0.95).
+    static func kerasParams(_ hp: HyperValues, context: StepContext, reg: dc_reg_terms) -> dc_adam_params {
+        let b1 = hp.number("beta1"), b2 = hp.number("beta2")
+        let t = Float(context.step)
+        let alpha = Float(context.lr) * (1 - powf(Float(b2), t)).squareRoot() / (1 - powf(Float(b1), t))
+        // 1 − β as Keras writes it (`1 - self.beta_1`): a Python double rounded to float32 once.
+        return dc_adam_params(step_size: alpha, inv_bc2_sqrt: 1, eps: Float(hp.number("eps")),
+                              one_minus_beta1: Float(1 - b1), beta2: Float(b2), one_minus_beta2: Float(1 - b2),
+                              amsgrad: hp.flag("amsgrad") ? 1 : 0, reg: reg)
     }
 }
 

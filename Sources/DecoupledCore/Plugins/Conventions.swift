@@ -36,3 +36,51 @@ extension Convention {
         }
     }
 }
+
+/// What each framework offers beyond the table above, read by `decoupled convert`
+/// (`Conversion`): a setting that needs a feature the target framework lacks has no
+/// equivalent there. Forms the table already fixes (momentum form, ε placement, default ε)
+/// are read from `optimizerDefaults` and the plugins' own defaults, not restated.
+extension Convention {
+    /// SGD's `momentum_form`: `torch` (lr outside the buffer: PyTorch, optax) or `lr_inside`
+    /// (Keras, Caffe, the paper).
+    var momentumForm: String { Self.defaultText(optimizerDefaults(base: "sgd")["momentum_form"], SGDOptimizer(), "momentum_form") }
+
+    /// Adam's `eps_mode`: `torch` (ε added to √v̂) or `keras` (ε added to √v).
+    var epsMode: String { Self.defaultText(optimizerDefaults(base: "adam")["eps_mode"], AdamOptimizer(), "eps_mode") }
+
+    /// Adam's ε when the framework's user does not set it (Keras 1e-7, the others 1e-8).
+    var defaultEps: Double {
+        if case .number(let x)? = optimizerDefaults(base: "adam")["eps"] { return x }
+        if case .number(let x)? = AdamOptimizer().hyperParameters.first(where: { $0.name == "eps" })?.defaultValue { return x }
+        preconditionFailure("AdamOptimizer declares eps")
+    }
+
+    /// The optimizer families the convention models: the caffe convention is Caffe's
+    /// `SGDSolver` (Caffe's `AdamSolver` adds ε to √v like Keras and is not modelled).
+    func models(base: String) -> Bool { self != .caffe || base == "sgd" }
+
+    /// Whether the optimizer's own `weight_decay` means anything: the paper defines weight
+    /// decay for SGDW and AdamW only (SGD and Adam take an L2 term in g_t). `UpdatePlan`
+    /// refuses the same settings when it reads a config.
+    func definesWeightDecay(isAlias: Bool) -> Bool { self != .paper || isAlias }
+
+    /// PyTorch's `dampening` (buf ← μ·buf + (1 − d)·g, not applied on the first step) has
+    /// no counterpart in Keras, Caffe, optax's `trace` or the paper.
+    var hasDampening: Bool { self == .pytorch }
+
+    /// Nesterov momentum: PyTorch `nesterov`, Keras `nesterov`, optax `trace(nesterov=True)`;
+    /// Caffe's `SGDSolver` and the paper's Algorithm 1 have none.
+    var hasNesterov: Bool { self == .pytorch || self == .keras || self == .optax }
+
+    /// AMSGrad as PyTorch and Keras define it (running maximum of the raw v, then bias
+    /// correction). `optax.amsgrad` takes the maximum of the bias-corrected v̂ and
+    /// `optax.adamw` has no AMSGrad; the paper has none.
+    var hasAMSGrad: Bool { self == .pytorch || self == .keras }
+
+    private static func defaultText(_ given: HyperValue?, _ plugin: OptimizerPlugin, _ name: String) -> String {
+        if case .text(let s)? = given { return s }
+        if case .text(let s)? = plugin.hyperParameters.first(where: { $0.name == name })?.defaultValue { return s }
+        preconditionFailure("\(plugin.name) declares \(name)")
+    }
+}
