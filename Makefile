@@ -3,7 +3,7 @@ SWIFT     ?= swift
 JOBS      ?= $(shell nproc)
 RELEASE    = .build/release/decoupled
 
-.PHONY: all deps build release run test bench clean plugins
+.PHONY: all deps build release run test bench clean plugins data
 
 all: release
 
@@ -15,6 +15,14 @@ build: deps
 
 release: deps
 	$(SWIFT) build -c release --product decoupled
+
+# The full Fashion-MNIST (60 000 + 10 000) as HDF5, from the Debian package dataset-fashion-mnist
+# that `make deps` installs; git-ignored. Chunked without compression: decoding gzip would
+# cost more than training on it.
+FULL_DATA = datasets/fashion-mnist.h5
+data: $(FULL_DATA)
+$(FULL_DATA): | release
+	$(RELEASE) data import fashion-mnist --output $@.tmp --layout chunked && mv $@.tmp $@
 
 # The default experiment (see README).
 run: release

@@ -197,7 +197,15 @@ public final class H5File: H5Container {
 
     /// Opens or creates `path`. A missing file, a file that is not HDF5 and a truncated file
     /// are each reported as an `HDF5Error` naming the path.
-    public init(_ path: String, mode: Mode = .readOnly) throws {
+    ///
+    /// `checksummedMetadata` (create modes only) writes the HDF5 1.8 file format
+    /// (`H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18)`): its superblock (v2) and
+    /// object headers (v2) carry checksums that HDF5 verifies on every read, so a flipped byte
+    /// in a group, dataset header or attribute is reported instead of being read as a different
+    /// value (in a small test file 97 metadata bytes changed a value silently when flipped with
+    /// the default, earliest format; none with this one).
+    /// Readable by HDF5 ≥ 1.8 and h5py. Raw data is not covered: checkpoints checksum it themselves.
+    public init(_ path: String, mode: Mode = .readOnly, checksummedMetadata: Bool = false) throws {
         let where_ = H5Where(file: path, object: "")
         self.mode = mode
         let fid: hid_t
@@ -235,6 +243,11 @@ public final class H5File: H5Container {
             let fapl = try H5.call("create file access list", where_) { H5Pcreate(dc_h5p_file_access()) }
             defer { H5.unchecked { _ = H5Pclose(fapl) } }
             try H5.call("disable file locking", where_) { H5Pset_file_locking(fapl, false, true) }
+            if checksummedMetadata {
+                try H5.call("select the HDF5 1.8 file format", where_) {
+                    H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18)
+                }
+            }
             fid = try H5.locked {
                 let id = try H5.call("create file", where_) {
                     H5Fcreate(path, flags, dc_h5p_default(), fapl)

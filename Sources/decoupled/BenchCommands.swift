@@ -6,7 +6,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks, measured against a reference taken in the same run.",
-        subcommands: [BenchKernelsCommand.self, BenchDataCommand.self])
+        subcommands: [BenchKernelsCommand.self, BenchDataCommand.self, BenchTrainCommand.self, BenchCheckpointCommand.self])
 }
 
 struct BenchKernelsCommand: ParsableCommand {

@@ -7,11 +7,15 @@ struct Decoupled: ParsableCommand {
         abstract: "Optimizer and regularizer experiments on the CPU: L2 regularization vs decoupled weight decay.",
         discussion: """
         Examples:
+          decoupled train examples/fashion-mlp-adamw.toml
+          decoupled resume runs/fashion-mlp-adamw-20261121-101500
           decoupled replay spec.toml --input grads.h5 --output trajectory.h5
           decoupled plugins list
           decoupled bench kernels --sizes 1e6,1e7
         """,
-        subcommands: [ConvertCommand.self, DataCommand.self, ReplayCommand.self, PluginsCommand.self, BenchCommand.self])
+        subcommands: [TrainCommand.self, ResumeCommand.self, EvalCommand.self, ReportCommand.self, ConvertCommand.self, ReplayCommand.self,
+                      DataCommand.self, PluginsCommand.self, CheckpointCommand.self,
+                      BenchCommand.self])
 }
 
 Decoupled.main()

@@ -62,6 +62,9 @@ public final class PluginRegistry {
         aliases[alias.name] = alias
     }
 
+    /// The alias called `name` (adamw, sgdw), if any.
+    public func alias(named name: String) -> OptimizerAlias? { aliases[name] }
+
     public func optimizer(named name: String) throws -> OptimizerPlugin {
         if let p = optimizers[name] { return p }
         throw unknown(.optimizer, name, Array(optimizers.keys) + Array(aliases.keys))

@@ -104,31 +104,45 @@ public final class ConfigReader {
     /// This table's key path ("" for the root, "optimizer", "regularizers[1]").
     let path: String
     let table: [String: ConfigValue]
+    /// Command-line overrides by key path: errors about these keys point at `--set`, not a line.
+    let overrides: [String: ConfigOverride]
     private var used: Set<String> = []
 
-    init(file: String, locator: LineLocator, path: String, table: [String: ConfigValue]) {
+    init(file: String, locator: LineLocator, path: String, table: [String: ConfigValue],
+         overrides: [String: ConfigOverride] = [:]) {
         self.file = file
         self.locator = locator
         self.path = path
         self.table = table
+        self.overrides = overrides
     }
 
-    /// Parses TOML text; a syntax error names the file, line and column.
-    public static func parse(_ text: String, file: String) throws -> ConfigReader {
+    /// Parses TOML text and applies `--set` overrides in order; a syntax error names the file,
+    /// line and column.
+    public static func parse(_ text: String, file: String, overrides: [ConfigOverride] = []) throws -> ConfigReader {
+        var doc: ConfigValue
         do {
-            let t = try TOMLTable(string: text)
-            guard case .table(let d) = ConfigValue(t) else { preconditionFailure() }
-            return ConfigReader(file: file, locator: LineLocator(text), path: "", table: d)
+            doc = ConfigValue(try TOMLTable(string: text))
         } catch let e as TOMLParseError {
             throw ConfigError(file: file, line: e.source.begin.line, key: "",
                               message: "TOML syntax error at column \(e.source.begin.column): \(e.description)")
         }
+        for o in overrides { try o.apply(to: &doc) }
+        guard case .table(let d) = doc else { preconditionFailure("a TOML document is a table") }
+        return ConfigReader(file: file, locator: LineLocator(text), path: "", table: d,
+                            overrides: Dictionary(overrides.map { ($0.key, $0) }, uniquingKeysWith: { $1 }))
     }
+
+    /// The whole table this reader reads (the document, for the root), overrides applied.
+    public var document: ConfigValue { .table(table) }
 
     func key(_ k: String) -> String { path.isEmpty ? k : "\(path).\(k)" }
 
     public func error(_ k: String, _ message: String) -> ConfigError {
-        ConfigError(file: file, line: locator.line(key(k)), key: key(k), message: message)
+        if let o = overrides[key(k)] {
+            return ConfigError(file: file, line: nil, key: key(k), message: "\(message) (from \(o))")
+        }
+        return ConfigError(file: file, line: locator.line(key(k)), key: key(k), message: message)
     }
 
     func value(_ k: String) -> ConfigValue? {
@@ -201,7 +215,7 @@ public final class ConfigReader {
     public func table(_ k: String) throws -> ConfigReader? {
         guard let v = value(k) else { return nil }
         guard case .table(let d) = v else { throw error(k, "expected a table, got \(v.typeName) \(v)") }
-        return ConfigReader(file: file, locator: locator, path: key(k), table: d)
+        return ConfigReader(file: file, locator: locator, path: key(k), table: d, overrides: overrides)
     }
 
     /// An array of tables (`[[name]]`); empty when absent.
@@ -210,7 +224,7 @@ public final class ConfigReader {
         guard case .array(let a) = v else { throw error(k, "expected an array of tables ([[\(k)]]), got \(v.typeName)") }
         return try a.enumerated().map { i, e in
             guard case .table(let d) = e else { throw error(k, "element \(i) is \(e.typeName), expected a table") }
-            return ConfigReader(file: file, locator: locator, path: "\(key(k))[\(i)]", table: d)
+            return ConfigReader(file: file, locator: locator, path: "\(key(k))[\(i)]", table: d, overrides: overrides)
         }
     }
 

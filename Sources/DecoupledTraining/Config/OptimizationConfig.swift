@@ -75,6 +75,20 @@ public enum OptimizationConfig {
     /// Resolves against the registry, turning plugin errors into errors with file and line.
     public static func plan(_ spec: OptimizationSpec, registry: PluginRegistry, tensors: [TensorSpec],
                             root: ConfigReader) throws -> UpdatePlan {
+        // Unknown plugin names first, each pointing at its own `name = ...` line.
+        let named: [(PluginSpec, PluginKind)] = [(spec.optimizer, .optimizer), (spec.schedule.plugin, .schedule)]
+            + (spec.regularizers + spec.groups.flatMap { $0.regularizers ?? [] }).map { ($0, .regularizer) }
+        for (p, kind) in named {
+            do {
+                switch kind {
+                case .optimizer: if registry.alias(named: p.name) == nil { _ = try registry.optimizer(named: p.name) }
+                case .regularizer: _ = try registry.regularizer(named: p.name)
+                case .schedule: _ = try registry.schedule(named: p.name)
+                }
+            } catch let e as PluginError {
+                throw ConfigError(file: root.file, line: root.locator.line("\(p.key).name"), key: "\(p.key).name", message: e.description)
+            }
+        }
         do {
             return try UpdatePlan(spec, registry: registry, tensors: tensors)
         } catch let e as PluginError {

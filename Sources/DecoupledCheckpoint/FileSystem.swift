@@ -1,0 +1,186 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The POSIX calls around checkpoint files: durable writes (fsync of files and directories,
+/// atomic rename), early writeback, page-cache control, and the classification of the errors
+/// that mean "the disk is full".
+enum FS {
+    static func errnoText(_ code: Int32) -> String { String(cString: strerror(code)) }
+
+    /// Errors that mean the file system refused more data: they become `diskFull`.
+    static func diskFullReason(errno code: Int32) -> String? {
+        switch code {
+        case ENOSPC: return "no space left on device"
+        case EDQUOT: return "no space left on device (disk quota exceeded)"
+        case EFBIG: return fileTooLargeReason()
+        default: return nil
+        }
+    }
+
+    static func fileTooLargeReason() -> String {
+        if let limit = fileSizeLimit() {
+            return "file too large: the process may write files of at most \(limit) bytes (ulimit -f / RLIMIT_FSIZE)"
+        }
+        return "file too large"
+    }
+
+    /// RLIMIT_FSIZE in bytes, nil when unlimited.
+    static func fileSizeLimit() -> Int? {
+        var limit = rlimit()
+        #if canImport(Glibc)
+        let resource = __rlimit_resource_t(RLIMIT_FSIZE.rawValue)
+        #else
+        let resource = RLIMIT_FSIZE
+        #endif
+        guard getrlimit(resource, &limit) == 0, limit.rlim_cur != rlim_t.max else { return nil }
+        return Int(clamping: limit.rlim_cur)
+    }
+
+    /// Bytes available to this user on the file system holding `path`.
+    static func availableBytes(_ path: String) -> Int? {
+        var s = statvfs()
+        guard statvfs(path, &s) == 0 else { return nil }
+        return Int(clamping: UInt64(s.f_bavail) &* UInt64(s.f_frsize))
+    }
+
+    /// A failed system call on `path`, classified: ENOSPC/EDQUOT/EFBIG become `diskFull`.
+    static func failure(_ operation: String, _ path: String, errno code: Int32, object: String = "") -> CheckpointError {
+        if let full = diskFullReason(errno: code) { return .diskFull(file: path, object: object, reason: full) }
+        return .io(path: path, operation: operation, reason: errnoText(code))
+    }
+
+    /// open(2) with O_CLOEXEC (a child process must not inherit checkpoint descriptors).
+    static func openFD(_ path: String, _ flags: Int32, _ operation: String) throws -> Int32 {
+        while true {
+            let fd = open(path, flags | O_CLOEXEC, 0o644)
+            if fd >= 0 { return fd }
+            if errno != EINTR { throw failure(operation, path, errno: errno) }
+        }
+    }
+
+    /// fsync(2) of a file through a descriptor of our own: Linux syncs the inode whichever
+    /// descriptor asks, so this covers what HDF5 wrote through its (already closed) one.
+    static func fsyncFile(_ path: String) throws {
+        let fd = try openFD(path, O_RDONLY, "open for fsync")
+        defer { close(fd) }
+        if fsync(fd) != 0 { throw failure("fsync", path, errno: errno) }
+    }
+
+    /// fsync(2) of a directory, which makes a rename or unlink in it durable.
+    static func fsyncDirectory(_ path: String) throws {
+        let fd = try openFD(path, O_RDONLY | O_DIRECTORY, "open directory for fsync")
+        defer { close(fd) }
+        // Some file systems (and macOS for directories) answer EINVAL: nothing more can be done there.
+        if fsync(fd) != 0 && errno != EINVAL { throw failure("fsync directory", path, errno: errno) }
+    }
+
+    /// rename(2): atomic replacement of `to` within one file system.
+    static func renameFile(_ from: String, _ to: String) throws {
+        if rename(from, to) != 0 {
+            throw CheckpointError.io(path: from, operation: "rename to '\(to)'", reason: errnoText(errno))
+        }
+    }
+
+    /// Removes a file; a missing one is fine. Returns the error text otherwise.
+    @discardableResult
+    static func unlinkIfPresent(_ path: String) -> String? {
+        if unlink(path) == 0 || errno == ENOENT { return nil }
+        return errnoText(errno)
+    }
+
+    static func fileSize(_ path: String) -> Int? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return Int(st.st_size)
+    }
+
+    static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// The absolute path with symbolic links resolved, or nil when it does not exist.
+    static func canonical(_ path: String) -> String? {
+        guard let p = realpath(path, nil) else { return nil }
+        defer { free(p) }
+        return String(cString: p)
+    }
+
+    /// Writes a small file atomically and durably: NAME.tmp, fsync, rename, directory fsync.
+    static func writeAtomically(_ text: String, to path: String) throws {
+        let tmp = path + CheckpointFormat.temporarySuffix
+        let fd = try openFD(tmp, O_WRONLY | O_CREAT | O_TRUNC, "create")
+        var failed: CheckpointError? = nil
+        let bytes = Array(text.utf8)
+        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        if written != bytes.count {
+            failed = written < 0 ? failure("write", tmp, errno: errno) : .io(path: tmp, operation: "write", reason: "short write")
+        } else if fsync(fd) != 0 {
+            failed = failure("fsync", tmp, errno: errno)
+        }
+        close(fd)
+        if let failed {
+            unlinkIfPresent(tmp)
+            throw failed
+        }
+        try renameFile(tmp, path)
+        try fsyncDirectory((path as NSString).deletingLastPathComponent)
+    }
+
+    // MARK: writeback and page cache
+
+    private typealias SyncFileRange = @convention(c) (Int32, Int64, Int64, UInt32) -> Int32
+    /// sync_file_range(2) is Linux-only and not exported by Swift's Glibc module (it sits behind
+    /// _GNU_SOURCE), so it is looked up at run time; nil elsewhere.
+    private static let syncFileRange: SyncFileRange? = {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "sync_file_range") else { return nil }
+        return unsafeBitCast(symbol, to: SyncFileRange.self)
+    }()
+
+    /// Starts writeback of the file's dirty pages without waiting (SYNC_FILE_RANGE_WRITE).
+    /// Why: left alone, Linux starts writing only when the final fsync asks (a checkpoint is far
+    /// below the dirty-page thresholds), so the disk idles while we copy into the page cache.
+    /// Errors are ignored: this only moves work earlier, the fsync still decides.
+    static func startWriteback(_ fd: Int32) {
+        _ = syncFileRange?(fd, 0, 0, 2 /* SYNC_FILE_RANGE_WRITE */)
+    }
+
+    /// Asks the kernel to read the whole file ahead (POSIX_FADV_WILLNEED), so the disk streams
+    /// while we checksum what has arrived. Skipped for files larger than a quarter of memory.
+    static func adviseWillNeed(_ path: String) {
+        guard let size = fileSize(path), size <= Int(ProcessInfo.processInfo.physicalMemory / 4),
+              let fd = try? openFD(path, O_RDONLY, "open") else { return }
+        _ = posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED)
+        close(fd)
+    }
+
+    /// Drops the file's pages from the page cache (fdatasync, then POSIX_FADV_DONTNEED), so the
+    /// next read comes from the disk. Returns the fraction of pages still resident afterwards,
+    /// or nil when residency cannot be measured.
+    static func dropFromPageCache(_ path: String) throws -> Double? {
+        let fd = try openFD(path, O_RDONLY, "open")
+        defer { close(fd) }
+        _ = fdatasync(fd)
+        _ = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED)
+        return residentFraction(fd: fd)
+    }
+
+    /// mincore(2) over a read-only mapping of the file: the fraction of its pages in memory.
+    static func residentFraction(fd: Int32) -> Double? {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return nil }
+        let size = Int(st.st_size)
+        if size == 0 { return 0 }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        guard let map = mmap(nil, size, PROT_READ, MAP_SHARED, fd, 0), map != MAP_FAILED else { return nil }
+        defer { munmap(map, size) }
+        let pages = (size + page - 1) / page
+        var vec = [UInt8](repeating: 0, count: pages)
+        guard mincore(map, size, &vec) == 0 else { return nil }
+        return Double(vec.reduce(0) { $0 + Int($1 & 1) }) / Double(pages)
+    }
+}

@@ -1,1 +1,0 @@
-// Checkpoint store: see docs/checkpoint-format.md.

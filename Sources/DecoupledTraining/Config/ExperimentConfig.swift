@@ -1,0 +1,152 @@
+import DecoupledCore
+import Foundation
+
+/// What to do when a step produces a non-finite loss, gradient or parameter.
+public enum NaNPolicy: String, Codable, CaseIterable, Sendable {
+    /// End the run with status "diverged"; the last checkpoint stays the newest.
+    case stop
+    /// Leave parameters and optimizer state as they were before the step and go on.
+    case skipStep = "skip_step"
+    /// Reload the newest checkpoint and go on, skipping the batch that failed.
+    case rollback
+}
+
+/// A whole experiment: data, model, optimization and training cadence, read strictly from
+/// TOML (docs/config.md) with `--set` overrides applied.
+public struct ExperimentConfig {
+    public struct Data: Equatable {
+        /// The HDF5 dataset file, as written in the config.
+        public var file: String
+        /// `file` resolved against the working directory, then the config's directory.
+        public var resolvedFile: String
+        public var batchSize: Int
+        public var bufferBytes: Int
+        public var evalBatchSize: Int
+    }
+
+    public struct Train: Equatable {
+        /// Length of the run: exactly one of epochs and steps is set.
+        public var epochs: Int?
+        public var steps: Int?
+        /// Evaluate on the test split every this many epochs (and at the end).
+        public var evalEvery: Int
+        /// A train-only metrics record every this many steps (0 = only at evaluations).
+        public var logEvery: Int
+        /// Checkpoint every this many steps (0 = only at the end and on signals).
+        public var checkpointEvery: Int
+        public var keepCheckpoints: Int
+        /// Workers for the model and the update; 0 = active cores.
+        public var threads: Int
+        public var nanPolicy: NaNPolicy
+    }
+
+    public var name: String
+    public var description: String
+    public var seed: UInt64
+    public var data: Data
+    public var model: ModelConfig
+    public var train: Train
+    public var optimization: OptimizationSpec
+    /// The config after overrides, as TOML with sorted keys (what the run directory stores).
+    public var resolvedText: String
+    /// The parsed document (kept for plan errors with lines, and config diffs on resume).
+    public let reader: ConfigReader
+
+    public static let topLevelKeys = ["name", "description", "seed", "data", "model", "train"] + OptimizationConfig.topLevelKeys
+
+    /// Reads a config file; `overrides` are `--set key=value` pairs applied in order.
+    public static func load(path: String, overrides: [ConfigOverride] = []) throws -> ExperimentConfig {
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw ConfigError(file: path, line: nil, key: "", message: "cannot read the config: \(error.localizedDescription)")
+        }
+        return try parse(text, file: path, overrides: overrides)
+    }
+
+    public static func parse(_ text: String, file: String, overrides: [ConfigOverride] = []) throws -> ExperimentConfig {
+        let root = try ConfigReader.parse(text, file: file, overrides: overrides)
+        let name = try root.string("name", default: ((file as NSString).lastPathComponent as NSString).deletingPathExtension)
+        let description = try root.string("description", default: "")
+        let seed = try root.int("seed", default: 0, min: 0)
+
+        guard let d = try root.table("data") else {
+            throw root.error("data", "is required: a [data] table with file = \"datasets/....h5\"")
+        }
+        let dataFile = try d.string("file")
+        let data = Data(file: dataFile, resolvedFile: resolve(dataFile, configFile: file),
+                        batchSize: try d.int("batch_size", default: 128, min: 1),
+                        bufferBytes: Int(try d.double("buffer_mb", default: 64, range: 1...1_048_576) * 1_048_576),
+                        evalBatchSize: try d.int("eval_batch_size", default: 1000, min: 1))
+        try d.finish()
+
+        guard let m = try root.table("model") else {
+            throw root.error("model", "is required: a [model] table with kind = \"mlp\" | \"softmax\" | \"linear\"")
+        }
+        let model = try readModel(m)
+
+        let t = try root.table("train")
+        guard let t else { throw root.error("train", "is required: a [train] table with epochs = N or steps = N") }
+        let epochs = try t.optionalInt("epochs", min: 1)
+        let steps = try t.optionalInt("steps", min: 1)
+        if (epochs == nil) == (steps == nil) {
+            throw t.error(epochs == nil ? "epochs" : "steps", "give exactly one of epochs = N and steps = N")
+        }
+        let train = Train(epochs: epochs, steps: steps,
+                          evalEvery: try t.int("eval_every", default: 1, min: 1),
+                          logEvery: try t.int("log_every", default: 0, min: 0),
+                          checkpointEvery: try t.int("checkpoint_every", default: 0, min: 0),
+                          keepCheckpoints: try t.int("keep_checkpoints", default: 3, min: 1),
+                          threads: try t.int("threads", default: 0, min: 0),
+                          nanPolicy: NaNPolicy(rawValue: try t.string("nan_policy", default: "stop",
+                                                                      allowed: NaNPolicy.allCases.map(\.rawValue)))!)
+        try t.finish()
+
+        let optimization = try OptimizationConfig.read(root)
+        try root.finish()
+        // The stored config names the data file absolutely, so a run resumes from anywhere.
+        var resolved = root.document
+        try ConfigOverride(key: "data.file", value: .string(data.resolvedFile)).apply(to: &resolved)
+        return ExperimentConfig(name: name, description: description, seed: UInt64(seed), data: data, model: model,
+                                train: train, optimization: optimization, resolvedText: resolved.tomlText(),
+                                reader: root)
+    }
+
+    static func readModel(_ m: ConfigReader) throws -> ModelConfig {
+        let kind = ModelKind(rawValue: try m.string("kind", allowed: ModelKind.allCases.map(\.rawValue)))!
+        var model = ModelConfig(kind: kind)
+        model.hidden = try m.ints("hidden", default: [])
+        if let bad = model.hidden.first(where: { $0 <= 0 }) {
+            throw m.error("hidden", "sizes must be positive integers, got \(bad)")
+        }
+        model.activation = ActivationKind(rawValue: try m.string("activation", default: "relu",
+                                                                 allowed: ActivationKind.allCases.map(\.rawValue)))!
+        if m.has("init") {
+            model.initialization = InitKind(rawValue: try m.string("init", allowed: InitKind.allCases.map(\.rawValue)))
+        }
+        if m.has("loss") {
+            model.loss = LossKind(rawValue: try m.string("loss", allowed: LossKind.allCases.map(\.rawValue)))
+        }
+        try m.finish()
+        return model
+    }
+
+    /// A relative data path is looked up in the working directory first, then next to the
+    /// config file (so both `decoupled train examples/x.toml` from the repository and a
+    /// config kept beside its data work).
+    static func resolve(_ path: String, configFile: String) -> String {
+        if path.hasPrefix("/") { return path }
+        let cwd = FileManager.default.currentDirectoryPath
+        let fromCWD = (cwd as NSString).appendingPathComponent(path)
+        if FileManager.default.fileExists(atPath: fromCWD) { return (fromCWD as NSString).standardizingPath }
+        let dir = (configFile as NSString).deletingLastPathComponent
+        let fromConfig = ((dir.hasPrefix("/") ? dir : (cwd as NSString).appendingPathComponent(dir)) as NSString)
+            .appendingPathComponent(path)
+        if FileManager.default.fileExists(atPath: fromConfig) { return (fromConfig as NSString).standardizingPath }
+        return (fromCWD as NSString).standardizingPath
+    }
+
+    /// The update plan for the model's tensors, with plugin errors pointing at config lines.
+    public func plan(registry: PluginRegistry, tensors: [TensorSpec]) throws -> UpdatePlan {
+        try OptimizationConfig.plan(optimization, registry: registry, tensors: tensors, root: reader)
+    }
+}

@@ -1,0 +1,185 @@
+import DecoupledCore
+import DecoupledHDF5
+import DecoupledRandom
+import Foundation
+
+/// The objects one training run is made of — data stream, model, arena, update plan and
+/// engine — and the one training step that ties them together (Caffe's fixed pipeline):
+///
+/// 1. next minibatch from the training stream (a new epoch starts after the last batch);
+/// 2. forward and backward pass of the data loss into `arena.grads`;
+/// 3. one update through the plan's plugins and the sharded kernels (coupled regularizers
+///    enter the gradient inside the kernel, decoupled ones decay the weights there too);
+/// 4. the schedule advances with the engine's step counter.
+///
+/// Everything here is deterministic: the same config and seed give bit-identical parameters
+/// whatever the thread count (models and the sharder both split work into fixed pieces).
+public final class TrainingSession {
+    public let config: ExperimentConfig
+    public let dataset: DatasetFile
+    public let trainLoader: MinibatchLoader
+    public let model: Model
+    public let arena: ParameterArena
+    public let plan: UpdatePlan
+    public let engine: UpdateEngine
+    public let threads: Int
+    public let stepsPerEpoch: Int
+    /// Steps of the whole run (`train.steps`, or `train.epochs` × steps per epoch).
+    public let totalSteps: Int
+    private var batch = Minibatch()
+    private var oneHot: [Float] = []
+    private let evalLoader: MinibatchLoader
+    private var evalBatch = Minibatch()
+
+    /// The outcome of one step.
+    public struct StepOutcome {
+        public var result: BatchResult
+        /// Nil when the update was not applied (non-finite loss or gradients).
+        public var report: UpdateEngine.StepReport?
+        /// The loss, a gradient or an updated parameter was NaN or ±Inf.
+        public var nonFinite: Bool
+        /// True when the parameters were changed by a non-finite step (they must not be saved).
+        public var parametersDamaged: Bool
+    }
+
+    /// Builds the run's objects and initialises the parameters from the seed.
+    ///
+    /// - threads: overrides `train.threads` (nil: the config's; 0: active cores).
+    public init(config: ExperimentConfig, registry: PluginRegistry, kernels: KernelPath, threads: Int? = nil) throws {
+        self.config = config
+        let requested = threads ?? config.train.threads
+        self.threads = requested > 0 ? requested : ProcessInfo.processInfo.activeProcessorCount
+        do {
+            dataset = try DatasetFile(path: config.data.resolvedFile)
+        } catch {
+            throw TrainingError("data.file: cannot open '\(config.data.file)' (looked for \(config.data.resolvedFile)): \(error)"
+                + (config.data.file.hasSuffix("fashion-mnist.h5") ? "\n  the full Fashion-MNIST is made by `make data` (needs the Debian package dataset-fashion-mnist); the shipped subset is datasets/fashion-mnist-small.h5" : ""))
+        }
+        trainLoader = try MinibatchLoader(file: dataset, split: .train, batchSize: config.data.batchSize,
+                                          seed: config.seed, shuffle: true, bufferBytes: config.data.bufferBytes)
+        evalLoader = try MinibatchLoader(file: dataset, split: .test, batchSize: config.data.evalBatchSize,
+                                         seed: 0, shuffle: false, bufferBytes: config.data.bufferBytes)
+        let maxBatch = max(config.data.batchSize, config.data.evalBatchSize)
+        do {
+            model = try config.model.makeModel(inputCount: dataset.featureCount, outputCount: dataset.numClasses,
+                                               maxBatch: maxBatch)
+        } catch {
+            throw ConfigError(file: config.reader.file, line: config.reader.locator.line("model"), key: "model",
+                              message: "\(error) (data: \(dataset.featureCount) features, \(dataset.numClasses) classes)")
+        }
+        arena = try ParameterArena(specs: model.parameterSpecs)
+        var rng = Xoshiro256(seed: config.seed, stream: "init")
+        model.initialize(params: arena.pointers(arena.params), rng: &rng)
+        plan = try config.plan(registry: registry, tensors: model.parameterSpecs)
+        stepsPerEpoch = trainLoader.batchesPerEpoch
+        totalSteps = config.train.steps ?? (config.train.epochs! * stepsPerEpoch)
+        let epochs = config.train.epochs.map(Double.init) ?? Double(totalSteps) / Double(stepsPerEpoch)
+        let timing = UpdateEngine.Timing(stepsPerEpoch: stepsPerEpoch, batchSize: config.data.batchSize,
+                                         trainingSize: dataset.trainCount, totalEpochs: epochs)
+        engine = try UpdateEngine(plan: plan, arena: arena, kernels: kernels, workers: self.threads, timing: timing)
+        if model.loss != .crossEntropy { oneHot = [Float](repeating: 0, count: maxBatch * model.outputCount) }
+    }
+
+    /// Steps done (= the engine's update counter; a skipped step counts too, as a scheduler
+    /// step would).
+    public var step: Int { engine.step }
+
+    /// Runs one step on the next training batch. With `checkGradients` the gradients are
+    /// scanned before the update so a non-finite one can be skipped without touching the
+    /// parameters (the `skip_step` policy); otherwise the kernel's own count reports them
+    /// after the fact, at no extra pass.
+    @inline(never)  // Swift 6.3's optimizer crashes ("leaked owned value") when this is inlined
+    public func trainStep(checkGradients: Bool = false) throws -> StepOutcome {
+        if !(try trainLoader.next(into: &batch)) { _ = try trainLoader.next(into: &batch) }
+        let result = forward(batch, train: true)
+        var gradientsFinite = result.loss.isFinite
+        if gradientsFinite && checkGradients {
+            gradientsFinite = arena.entries.allSatisfy { e in arena.view(arena.grads, e).allSatisfy(\.isFinite) }
+        }
+        guard gradientsFinite else {
+            engine.restore(step: engine.step + 1)
+            return StepOutcome(result: result, report: nil, nonFinite: true, parametersDamaged: false)
+        }
+        let report = engine.apply()
+        let damaged = report.stats.nonfinite_grads > 0 || !report.stats.param_sumsq.isFinite
+        return StepOutcome(result: result, report: report, nonFinite: damaged, parametersDamaged: damaged)
+    }
+
+    /// Consumes the next training batch without an update (a step skipped after a rollback);
+    /// the step counter still advances, so the schedule stays aligned with the data.
+    public func skipBatch() throws {
+        if !(try trainLoader.next(into: &batch)) { _ = try trainLoader.next(into: &batch) }
+        engine.restore(step: engine.step + 1)
+    }
+
+    /// Mean data loss and accuracy over the whole test split (file order, fixed batches).
+    public func evaluateTest() throws -> BatchResult { try evaluate(evalLoader) }
+
+    /// Mean data loss and accuracy over a whole split, in file order.
+    public func evaluate(_ split: DatasetSplit) throws -> BatchResult {
+        if split == .test { return try evaluateTest() }
+        return try evaluate(try MinibatchLoader(file: dataset, split: split, batchSize: config.data.evalBatchSize, seed: 0,
+                                                shuffle: false, bufferBytes: config.data.bufferBytes))
+    }
+
+    private func evaluate(_ loader: MinibatchLoader) throws -> BatchResult {
+        var lossSum = 0.0, correct = 0, count = 0, predictions = 0
+        while try loader.next(into: &evalBatch) {
+            let r = forward(evalBatch, train: false)
+            lossSum += r.loss * Double(r.count)
+            correct += r.correct
+            count += r.count
+            predictions += r.predictions
+        }
+        return BatchResult(loss: count > 0 ? lossSum / Double(count) : .nan, correct: correct, count: count,
+                           predictions: predictions)
+    }
+
+    private func forward(_ b: Minibatch, train: Bool) -> BatchResult {
+        let params = arena.pointers(arena.params).map { UnsafePointer($0) }
+        return b.features.withUnsafeBufferPointer { x in
+            b.labels.withUnsafeBufferPointer { labels in
+                withTargets(labels, count: b.count) { targets in
+                    train
+                        ? model.lossAndGradients(x: x.baseAddress!, targets: targets, batch: b.count, params: params,
+                                                 grads: arena.pointers(arena.grads), threads: threads)
+                        : model.evaluate(x: x.baseAddress!, targets: targets, batch: b.count, params: params,
+                                         threads: threads)
+                }
+            }
+        }
+    }
+
+    /// Class labels for cross-entropy; one-hot rows (one column per class) for MSE and
+    /// logistic losses, so every model trains on the same classification files.
+    private func withTargets<R>(_ labels: UnsafeBufferPointer<Int32>, count: Int, _ body: (Targets) -> R) -> R {
+        if model.loss == .crossEntropy { return body(.labels(labels.baseAddress!)) }
+        let k = model.outputCount
+        return oneHot.withUnsafeMutableBufferPointer { t in
+            for i in 0..<(count * k) { t[i] = 0 }
+            for i in 0..<count where labels[i] >= 0 && Int(labels[i]) < k { t[i * k + Int(labels[i])] = 1 }
+            return body(.values(UnsafePointer(t.baseAddress!)))
+        }
+    }
+
+    /// ‖w‖₂ and the number of exact zeros over all parameters.
+    public func weightStatistics() -> (norm: Double, zeros: Int) {
+        var sq = 0.0, zeros = 0
+        for e in arena.entries {
+            for x in arena.view(arena.params, e) {
+                sq += Double(x) * Double(x)
+                if x == 0 { zeros += 1 }
+            }
+        }
+        return (sq.squareRoot(), zeros)
+    }
+
+    /// Every optimizer state slot the plan uses (what a checkpoint must hold).
+    public var stateSlots: [String] { plan.stateSlots.sorted() }
+}
+
+/// A training failure a user can act on.
+public struct TrainingError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

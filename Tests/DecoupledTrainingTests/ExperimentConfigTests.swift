@@ -1,0 +1,185 @@
+import DecoupledCore
+import DecoupledTraining
+import Foundation
+import Testing
+
+/// Every way a config can be wrong gives an error naming the file, the line (or the `--set`
+/// that caused it), the key, and what was expected.
+@Suite struct ExperimentConfigTests {
+    static let valid = """
+    name = "t"
+    seed = 1
+
+    [data]
+    file = "datasets/fashion-mnist-small.h5"
+    batch_size = 64
+
+    [model]
+    kind = "mlp"
+    hidden = [32]
+
+    [optimizer]
+    name = "adamw"
+    lr = 1e-3
+    weight_decay = 1e-2
+
+    [[regularizers]]
+    name = "l2"
+    lambda = 1e-4
+
+    [schedule]
+    name = "cosine"
+    t0 = 2
+
+    [train]
+    epochs = 2
+    """
+
+    /// Parses `text` (or `valid` with `replacing` swapped in) and returns the error.
+    func error(_ text: String, overrides: [String] = []) throws -> ConfigError {
+        try #require(try errorIfAny(text, overrides: overrides))
+    }
+
+    func errorIfAny(_ text: String, overrides: [String]) throws -> ConfigError? {
+        do {
+            let sets = try overrides.map(ConfigOverride.init)
+            let config = try ExperimentConfig.parse(text, file: "exp.toml", overrides: sets)
+            _ = try config.plan(registry: PluginRegistry.builtIn(),
+                                tensors: [TensorSpec(name: "fc1.weight", shape: [4, 3], role: .weight), TensorSpec(name: "fc1.bias", shape: [4], role: .bias)])
+        } catch let e as ConfigError {
+            return e
+        }
+        Issue.record("expected a config error")
+        return nil
+    }
+
+    func edited(_ old: String, _ new: String) -> String {
+        precondition(Self.valid.contains(old), old)
+        return Self.valid.replacingOccurrences(of: old, with: new)
+    }
+
+    func expect(_ e: ConfigError, line: Int?, key: String, _ fragments: String..., sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(e.file == "exp.toml" || e.file == "--set", sourceLocation: sourceLocation)
+        #expect(e.line == line, "\(e)", sourceLocation: sourceLocation)
+        #expect(e.key == key, "\(e)", sourceLocation: sourceLocation)
+        for f in fragments { #expect(e.description.contains(f), "'\(f)' not in: \(e)", sourceLocation: sourceLocation) }
+    }
+
+    @Test func validConfigParses() throws {
+        let c = try ExperimentConfig.parse(Self.valid, file: "exp.toml")
+        #expect(c.name == "t" && c.seed == 1 && c.data.batchSize == 64 && c.model.hidden == [32])
+        #expect(c.train.epochs == 2 && c.train.steps == nil && c.train.nanPolicy == .stop)
+        #expect(c.optimization.regularizers.map(\.name) == ["l2"])
+    }
+
+    @Test func syntaxErrorNamesLineAndColumn() throws {
+        let e = try error(edited("batch_size = 64", "batch_size = = 64"))
+        expect(e, line: 6, key: "", "TOML syntax error", "column")
+    }
+
+    @Test func missingTables() throws {
+        expect(try error(edited("[data]\nfile = \"datasets/fashion-mnist-small.h5\"\nbatch_size = 64\n", "")),
+               line: nil, key: "data", "is required", "[data]")
+        expect(try error(edited("[model]\nkind = \"mlp\"\nhidden = [32]\n", "")), line: nil, key: "model", "[model]")
+        expect(try error(edited("[train]\nepochs = 2", "")), line: nil, key: "train", "epochs = N")
+        expect(try error(edited("[optimizer]\nname = \"adamw\"\nlr = 1e-3\nweight_decay = 1e-2\n", "")),
+               line: nil, key: "optimizer", "[optimizer]")
+        expect(try error(edited("file = \"datasets/fashion-mnist-small.h5\"\n", "")), line: 4, key: "data.file", "is required")
+    }
+
+    @Test func unknownKeysListWhatIsAccepted() throws {
+        expect(try error("colour = 1\n" + Self.valid), line: 1, key: "colour", "unknown key", "the top level accepts", "optimizer")
+        expect(try error(edited("epochs = 2", "epochs = 2\nepoch_count = 3")), line: 27, key: "train.epoch_count",
+               "unknown key", "[train] accepts", "eval_every")
+        expect(try error(edited("hidden = [32]", "hidden = [32]\ndropout = 0.5")), line: 11, key: "model.dropout", "unknown key")
+    }
+
+    @Test func wrongTypes() throws {
+        expect(try error(edited("batch_size = 64", "batch_size = \"64\"")), line: 6, key: "data.batch_size",
+               "expected an integer, got a string")
+        expect(try error(edited("hidden = [32]", "hidden = 32")), line: 10, key: "model.hidden", "expected an array of integers")
+        expect(try error(edited("epochs = 2", "epochs = 2.5")), line: 26, key: "train.epochs", "expected an integer")
+        expect(try error(edited("seed = 1", "seed = true")), line: 2, key: "seed", "expected an integer, got a boolean")
+    }
+
+    @Test func outOfRangeValues() throws {
+        expect(try error(edited("batch_size = 64", "batch_size = 0")), line: 6, key: "data.batch_size", "≥ 1")
+        expect(try error(edited("hidden = [32]", "hidden = [32, -4]")), line: 10, key: "model.hidden", "positive", "-4")
+        expect(try error(edited("epochs = 2", "epochs = 2\neval_every = 0")), line: 27, key: "train.eval_every", "≥ 1")
+        expect(try error(edited("seed = 1", "seed = -1")), line: 2, key: "seed", "≥ 0")
+    }
+
+    @Test func choicesNameTheAllowedValues() throws {
+        expect(try error(edited("kind = \"mlp\"", "kind = \"cnn\"")), line: 9, key: "model.kind", "\"cnn\" is not one of mlp | softmax | linear")
+        expect(try error(edited("epochs = 2", "epochs = 2\nnan_policy = \"ignore\"")), line: 27, key: "train.nan_policy",
+               "stop | skip_step | rollback")
+        expect(try error("convention = \"tensorflow\"\n" + Self.valid), line: 1, key: "convention", "pytorch | keras")
+    }
+
+    @Test func lengthIsEpochsOrSteps() throws {
+        expect(try error(edited("epochs = 2", "epochs = 2\nsteps = 100")), line: 27, key: "train.steps", "exactly one of")
+        expect(try error(edited("epochs = 2", "eval_every = 1")), line: 25, key: "train.epochs", "exactly one of")
+    }
+
+    @Test func pluginErrorsPointAtTheirLine() throws {
+        let unknown = try error(edited("name = \"adamw\"", "name = \"adamx\""))
+        #expect(unknown.line == 13 && unknown.description.contains("adamw"), "\(unknown)")
+        let range = try error(edited("lr = 1e-3", "lr = -1e-3"))
+        #expect(range.line == 14 && range.description.contains("lr"), "\(range)")
+        let key = try error(edited("lambda = 1e-4", "lambda = 1e-4\nlamda = 2"))
+        #expect(key.line == 20 && key.description.contains("lamda") && key.description.contains("lambda"), "\(key)")
+        let schedule = try error(edited("name = \"cosine\"", "name = \"cosin\""))
+        #expect(schedule.line == 22 && schedule.description.contains("cosine"), "\(schedule)")
+    }
+
+    @Test func overridesApplyAndTheirErrorsNameTheSet() throws {
+        let c = try ExperimentConfig.parse(Self.valid, file: "exp.toml",
+                                           overrides: [try ConfigOverride("optimizer.lr=3e-4"), try ConfigOverride("train.epochs=5"),
+                                                       try ConfigOverride("regularizers[0].lambda=0"), try ConfigOverride("optimizer.name=adam")])
+        #expect(c.optimization.optimizer.params["lr"] == .number(3e-4))
+        #expect(c.optimization.optimizer.name == "adam")
+        #expect(c.train.epochs == 5)
+        #expect(c.optimization.regularizers[0].params["lambda"] == .number(0))
+        #expect(c.resolvedText.contains("lr = 0.0003") && c.resolvedText.contains("epochs = 5"))
+
+        let typed = try error(Self.valid, overrides: ["data.batch_size=big"])
+        expect(typed, line: nil, key: "data.batch_size", "expected an integer, got a string", "--set data.batch_size=\"big\"")
+        #expect(throws: ConfigError.self) { try ConfigOverride("no-equals-sign") }
+        #expect(throws: ConfigError.self) { try ConfigOverride("a..b=1") }
+        let index = try error(Self.valid, overrides: ["regularizers[3].lambda=1"])
+        #expect(index.description.contains("out of range") && index.description.contains("1 element"), "\(index)")
+        let unknown = try error(Self.valid, overrides: ["train.epoks=3"])
+        #expect(unknown.key == "train.epoks" && unknown.description.contains("unknown key"), "\(unknown)")
+    }
+
+    @Test func resolvedTextRoundTrips() throws {
+        let c = try ExperimentConfig.parse(Self.valid, file: "exp.toml")
+        let again = try ExperimentConfig.parse(c.resolvedText, file: "config.toml")
+        #expect(again.resolvedText == c.resolvedText)
+        #expect(again.optimization.optimizer.params == c.optimization.optimizer.params)
+    }
+
+    @Test func missingDataFileNamesItAndTheFix() throws {
+        let c = try ExperimentConfig.parse(edited("datasets/fashion-mnist-small.h5", "datasets/fashion-mnist.h5"), file: "exp.toml",
+                                           overrides: [try ConfigOverride("data.file=/nonexistent/fashion-mnist.h5")])
+        do {
+            _ = try TrainingSession(config: c, registry: .builtIn(), kernels: .best)
+            Issue.record("expected an error")
+        } catch {
+            let text = "\(error)"
+            #expect(text.contains("/nonexistent/fashion-mnist.h5") && text.contains("make data"), "\(text)")
+        }
+    }
+
+    @Test func modelThatDoesNotFitTheDataIsAConfigError() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let c = try ExperimentConfig.parse(edited("kind = \"mlp\"", "kind = \"softmax\""), file: "exp.toml",
+                                           overrides: [try ConfigOverride("data.file=\(root.path)/datasets/fashion-mnist-small.h5")])
+        do {
+            _ = try TrainingSession(config: c, registry: .builtIn(), kernels: .best)
+            Issue.record("expected an error")
+        } catch let e as ConfigError {
+            #expect(e.key == "model" && e.line == 8 && e.description.contains("hidden"), "\(e)")
+        }
+    }
+}

@@ -1,0 +1,114 @@
+import DecoupledCore
+import DecoupledTraining
+import Foundation
+import Testing
+
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+/// A small but real run on the shipped Fashion-MNIST subset.
+func smallConfig(_ extra: String = "", epochs: Int = 1, regularizer: String = "") throws -> ExperimentConfig {
+    let text = """
+    name = "small"
+    seed = 7
+    [data]
+    file = "\(repositoryRoot)/datasets/fashion-mnist-small.h5"
+    batch_size = 128
+    [model]
+    kind = "mlp"
+    hidden = [32]
+    [optimizer]
+    name = "adamw"
+    lr = 1e-3
+    weight_decay = 1e-2
+    \(regularizer)
+    [schedule]
+    name = "cosine"
+    t0 = \(epochs)
+    [train]
+    epochs = \(epochs)
+    \(extra)
+    """
+    return try ExperimentConfig.parse(text, file: "small.toml")
+}
+
+/// A fresh directory per test, removed afterwards.
+final class Scratch {
+    let path = NSTemporaryDirectory() + "decoupled-training-test-" + UUID().uuidString
+    init() { try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+    func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
+}
+
+func parameterBits(_ s: TrainingSession) -> [UInt32] {
+    s.arena.entries.flatMap { e in s.arena.view(s.arena.params, e).map(\.bitPattern) }
+}
+
+@Suite struct TrainingTests {
+    /// Runs to the end in a fresh run directory and returns the trainer.
+    func train(_ config: ExperimentConfig, threads: Int, kernels: KernelPath = .best) throws -> (Trainer, Trainer.Summary, Scratch) {
+        let dir = Scratch()
+        let session = try TrainingSession(config: config, registry: .builtIn(), kernels: kernels, threads: threads)
+        let trainer = try Trainer(session: session, runDirectory: dir.path, resume: false, progress: ProgressReporter(quiet: true))
+        return (trainer, try trainer.run(), dir)
+    }
+
+    @Test func oneEpochIsBitIdenticalAcrossRunsAndThreadCounts() throws {
+        let config = try smallConfig()
+        let (a, sa, da) = try train(config, threads: 1)
+        let (b, sb, db) = try train(config, threads: 2)
+        let (c, _, _) = try train(config, threads: 2)
+        #expect(parameterBits(a.session) == parameterBits(b.session))
+        #expect(parameterBits(b.session) == parameterBits(c.session))
+        let ma = try MetricsLog.read(da.file("metrics.jsonl")), mb = try MetricsLog.read(db.file("metrics.jsonl"))
+        #expect(ma.map(\.data_loss) == mb.map(\.data_loss) && ma.map(\.test_acc) == mb.map(\.test_acc))
+        #expect(sa.status == .completed && sb.status == .completed && sa.final?.test_loss == sb.final?.test_loss)
+        // One epoch of a 32-unit MLP learns something real.
+        #expect((sa.final?.test_acc ?? 0) > 0.7, "\(String(describing: sa.final))")
+    }
+
+    @Test func everyKernelPathTrainsTheSame() throws {
+        var reference: [UInt32]?
+        for path in KernelPath.runnable {
+            let session = try TrainingSession(config: try smallConfig(), registry: .builtIn(), kernels: path, threads: 2)
+            for _ in 0..<10 { _ = try session.trainStep() }
+            let bits = parameterBits(session)
+            if let r = reference { #expect(bits == r, "\(path.name)") } else { reference = bits }
+        }
+    }
+
+    @Test func lossSeparatesDataLossAndEachPenalty() throws {
+        let config = try smallConfig(regularizer: "[[regularizers]]\nname = \"l2\"\nlambda = 1e-3\n[[regularizers]]\nname = \"l1\"\nlambda = 1e-5")
+        let (trainer, summary, dir) = try train(config, threads: 2)
+        let record = try #require(summary.final)
+        #expect(record.penalties.keys.sorted() == ["default/l1", "default/l2"])
+        // Biases are not regularized by default: the penalties cover the weights only.
+        var sq = 0.0, abs1 = 0.0
+        for e in trainer.session.arena.entries where e.spec.role == .weight {
+            for x in trainer.session.arena.view(trainer.session.arena.params, e) { sq += Double(x) * Double(x); abs1 += abs(Double(x)) }
+        }
+        #expect(abs(record.penalties["default/l2"]! - 0.5e-3 * sq) <= 1e-9 * sq)
+        #expect(abs(record.penalties["default/l1"]! - 1e-5 * abs1) <= 1e-9 * abs1)
+        #expect(record.penalty == record.penalties.values.reduce(0, +))
+        #expect(record.total_loss == record.data_loss! + record.penalty)
+        let header = try String(contentsOfFile: dir.file("metrics.csv"), encoding: .utf8).split(separator: "\n")[0]
+        #expect(header.contains("penalty.default/l1") && header.contains("penalty.default/l2") && header.contains("data_loss"))
+    }
+
+    @Test func runDirectoryHoldsWhatTheDocSays() throws {
+        let config = try smallConfig("log_every = 20", epochs: 2)
+        let (_, summary, dir) = try train(config, threads: 2)
+        for f in ["config.toml", "metrics.jsonl", "metrics.csv", "summary.json", "decay_audit.txt"] {
+            #expect(FileManager.default.fileExists(atPath: dir.file(f)), "\(f)")
+        }
+        let records = try MetricsLog.read(dir.file("metrics.jsonl"))
+        // 79 steps per epoch: train-only records at 20, 40, 60, 100, 120, 140; evaluations at 79 and 158.
+        #expect(records.map(\.step) == [20, 40, 60, 79, 80, 100, 120, 140, 158])
+        #expect(records.filter(\.isEvaluation).map(\.step) == [79, 158])
+        let csv = try String(contentsOfFile: dir.file("metrics.csv"), encoding: .utf8).split(separator: "\n")
+        #expect(csv.count == records.count + 1)
+        #expect(summary.step == 158 && summary.steps_total == 158 && summary.epoch == 2)
+        let stored = try ExperimentConfig.load(path: dir.file("config.toml"))
+        #expect(stored.resolvedText == config.resolvedText)
+    }
+}
+
