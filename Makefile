@@ -24,9 +24,11 @@ data: $(FULL_DATA)
 $(FULL_DATA): | release
 	$(RELEASE) data import fashion-mnist --output $@.tmp --layout chunked && mv $@.tmp $@
 
-# The default experiment (see README).
-run: release
-	$(RELEASE) bench kernels --sizes 1e5,1e6,1e7
+# The default experiment (see README): the decoupling study on the full Fashion-MNIST when
+# the Debian package is there (make deps installs it), else on the shipped subset.
+run: release plugins
+	@if [ -d /usr/share/datasets/fashion-mnist ]; then $(MAKE) -s data; fi
+	$(RELEASE) study
 
 PLUGINS = plugins/l1-decoupled plugins/lion
 REPLAY_INPUT = Tests/DecoupledTrainingTests/Fixtures/reference/torch-adamw-const.h5

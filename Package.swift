@@ -24,6 +24,8 @@ let package = Package(
         .target(name: "CDecoupledKernels", cSettings: kernelCFlags),
         // C: the versioned ABI external plugins implement (header only).
         .target(name: "CDecoupledPluginABI"),
+        // C: shims for variadic system calls (prctl), used by the trainer's stop signals.
+        .target(name: "CDecoupledSystem"),
         // System libraries, found with pkg-config; the Makefile installs the Debian packages.
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
@@ -38,10 +40,10 @@ let package = Package(
         .target(name: "DecoupledCheckpoint", dependencies: ["DecoupledCore", "DecoupledHDF5", "DecoupledRandom"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
         .target(name: "DecoupledTraining",
-                dependencies: ["DecoupledCore", "DecoupledHDF5", "DecoupledCheckpoint", "COpenBLAS", "TOMLKit"],
+                dependencies: ["DecoupledCore", "DecoupledHDF5", "DecoupledCheckpoint", "COpenBLAS", "CDecoupledSystem", "TOMLKit"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
         // Swift: sweeps over configs (local and Slurm backends) and their reports.
-        .target(name: "DecoupledExperiments", dependencies: ["DecoupledTraining"],
+        .target(name: "DecoupledExperiments", dependencies: ["DecoupledCore", "DecoupledHDF5", "DecoupledTraining"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
         .executableTarget(
             name: "decoupled",
@@ -57,9 +59,10 @@ let package = Package(
                     swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "DecoupledCheckpointTests", dependencies: ["DecoupledCheckpoint"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "DecoupledTrainingTests", dependencies: ["DecoupledTraining"],
+        .testTarget(name: "DecoupledTrainingTests", dependencies: ["DecoupledTraining", "DecoupledCheckpoint", "DecoupledCore", "DecoupledHDF5"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "DecoupledExperimentsTests", dependencies: ["DecoupledExperiments"],
+        .testTarget(name: "DecoupledExperimentsTests",
+                    dependencies: ["DecoupledExperiments", "DecoupledTraining", "DecoupledCheckpoint", "DecoupledCore"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
 )

@@ -351,24 +351,24 @@ public struct SweepRunSummary: Codable, Equatable, Sendable {
     public var kernel: String?
     /// Worker threads.
     public var threads: Int?
-    /// SHA-256 of the run's config.toml.
-    public var configSHA256: String?
+    /// FNV-1a 64-bit hash of the run's config.toml (`config_hash`), 16 hex digits.
+    public var configHash: String?
 
     /// Creates a summary.
     public init(name: String? = nil, status: SweepRunStatus, reason: String? = nil, step: Int? = nil,
                 epoch: Double? = nil, stepsTotal: Int? = nil, final: SweepMetricsRecord? = nil,
                 best: SweepMetricsRecord? = nil, wallS: Double? = nil, trainSamplesPerS: Double? = nil,
-                kernel: String? = nil, threads: Int? = nil, configSHA256: String? = nil) {
+                kernel: String? = nil, threads: Int? = nil, configHash: String? = nil) {
         self.name = name; self.status = status; self.reason = reason; self.step = step; self.epoch = epoch
         self.stepsTotal = stepsTotal; self.final = final; self.best = best; self.wallS = wallS
         self.trainSamplesPerS = trainSamplesPerS; self.kernel = kernel; self.threads = threads
-        self.configSHA256 = configSHA256
+        self.configHash = configHash
     }
 
     enum CodingKeys: String, CodingKey {
         case name, status, reason, step, epoch, final, best, kernel, threads
         case stepsTotal = "steps_total", wallS = "wall_s", trainSamplesPerS = "train_samples_per_s"
-        case configSHA256 = "config_sha256"
+        case configHash = "config_hash"
     }
 
     /// Decodes a summary; a `status` outside the four written ones is an error listing them.
@@ -391,7 +391,7 @@ public struct SweepRunSummary: Codable, Equatable, Sendable {
         trainSamplesPerS = try c.decodeIfPresent(Double.self, forKey: .trainSamplesPerS)
         kernel = try c.decodeIfPresent(String.self, forKey: .kernel)
         threads = try c.decodeIfPresent(Int.self, forKey: .threads)
-        configSHA256 = try c.decodeIfPresent(String.self, forKey: .configSHA256)
+        configHash = try c.decodeIfPresent(String.self, forKey: .configHash)
     }
 
     /// Reads a run's `summary.json`; errors name the file and the key.

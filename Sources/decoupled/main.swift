@@ -14,7 +14,7 @@ struct Decoupled: ParsableCommand {
           decoupled bench kernels --sizes 1e6,1e7
         """,
         subcommands: [TrainCommand.self, ResumeCommand.self, EvalCommand.self, ReportCommand.self, ConvertCommand.self, ReplayCommand.self,
-                      DataCommand.self, PluginsCommand.self, CheckpointCommand.self,
+                      DataCommand.self, PluginsCommand.self, CheckpointCommand.self, SweepCommand.self, StudyCommand.self,
                       BenchCommand.self])
 }
 

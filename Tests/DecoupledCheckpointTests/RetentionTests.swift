@@ -41,7 +41,7 @@ import Testing
         #expect(found.path == saved)
         #expect(found.skipped.map(\.path) == [store.path("ckpt-0000000200.h5")])
         #expect(found.skipped[0].reason.contains("not an HDF5 file"))
-        // With a single checkpoint and keepLast 1 nothing is ever deleted.
+        // keepLast 0 would delete the checkpoint just written: refused.
         #expect(throws: CheckpointError.self) { try CheckpointStore(runDirectory: dir.path, keepLast: 0) }
     }
 

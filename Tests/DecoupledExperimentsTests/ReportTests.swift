@@ -133,7 +133,7 @@ struct SyntheticSweep {
         try write(r.dir + "/metrics.jsonl", lines)
         var summary: [String: Any] = ["name": "\(r.method)-\(r.id)", "step": lastEpoch * stepsPerEpoch, "epoch": Double(lastEpoch),
                                       "steps_total": Self.epochs * stepsPerEpoch, "wall_s": 20.0 + Double(r.seed) + r.lr * 1000,
-                                      "train_samples_per_s": 98765.0, "kernel": "avx2", "threads": 2, "config_sha256": "ab12"]
+                                      "train_samples_per_s": 98765.0, "kernel": "avx2", "threads": 2, "config_hash": "ab12"]
         if Self.matches(r, Self.failed) {
             summary["status"] = "failed"; summary["reason"] = "data file vanished, \"train.h5\""
             summary["final"] = NSNull(); summary["best"] = NSNull()

@@ -1,3 +1,4 @@
+import CDecoupledSystem
 import Foundation
 
 /// SIGINT, SIGTERM and SIGUSR1 ask a run to stop after the current step and checkpoint
@@ -31,6 +32,14 @@ public enum StopSignals {
         sigemptyset(&set)
         for sig in [SIGINT, SIGTERM, SIGUSR1] { sigaddset(&set, sig) }
         pthread_sigmask(SIG_UNBLOCK, &set, nil)
+        // A sweep runner (docs/sweeps.md) sets DECOUPLED_STOP_WITH_PARENT=<its pid>: its
+        // children then get SIGTERM when it dies, even by SIGKILL, and checkpoint and stop
+        // instead of writing runs nobody supervises. A parent already gone (getppid changed
+        // before the request took effect) stops the run at once.
+        if let value = ProcessInfo.processInfo.environment["DECOUPLED_STOP_WITH_PARENT"], let parent = pid_t(value),
+           dc_set_parent_death_signal(SIGTERM) == 0, getppid() != parent {
+            raise(SIGTERM)
+        }
     }
 
     /// The pending stop request's signal name, if any.

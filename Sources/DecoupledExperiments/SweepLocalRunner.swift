@@ -1,0 +1,306 @@
+import DecoupledTraining
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Runs a sweep's runs on this machine: at most `jobs` trainer processes at a time, each
+/// `decoupled train configs/<id>.toml --run-dir runs/<id> --resume --quiet --threads T`.
+///
+/// Idempotent: a completed run is skipped, a preempted or interrupted one resumes from its
+/// newest checkpoint (bit-identically), a failed or diverged one is left alone unless
+/// `retryFailed`. On SIGINT/SIGTERM/SIGUSR1 the runner sends SIGTERM to its trainers (they
+/// checkpoint and exit 75) and returns once they have; a second SIGINT exits at once (130).
+/// The trainers run with `DECOUPLED_STOP_WITH_PARENT=<runner pid>`, which makes each of them
+/// get SIGTERM when the runner dies, even by SIGKILL, so none keeps writing unsupervised.
+///
+/// Call `run` from the main thread: the kernel sends that signal when the *thread* that
+/// started a trainer exits, so trainers must be started from a thread that lives as long as
+/// the runner.
+public final class LocalRunner {
+    /// What a run did in this invocation, reported to the progress callback's caller.
+    public struct Outcome: Equatable, Sendable {
+        /// Runs of the spec.
+        public var total = 0
+        /// Completed before this invocation started (skipped).
+        public var alreadyCompleted = 0
+        /// Trainers started.
+        public var started = 0
+        /// Runs completed by the end (including `alreadyCompleted`).
+        public var completed = 0
+        /// Runs failed or diverged by the end (including earlier ones not retried).
+        public var failed = 0
+        /// Runs not finished: never started, preempted, interrupted, or busy in another process.
+        public var unfinished = 0
+        /// Runs whose directory another process was writing, so this runner left them alone.
+        public var busy = 0
+        /// The runner stopped early on a signal.
+        public var interruptedBy: String?
+
+        /// The exit status for `decoupled sweep run`: 0 every run completed; 75 stopped by a
+        /// signal or runs left unfinished (rerun to continue); 3 finished, but some runs
+        /// failed or diverged.
+        public var exitCode: Int32 {
+            if interruptedBy != nil || unfinished > 0 { return StopSignals.preemptedExitCode }
+            return failed > 0 ? 3 : 0
+        }
+    }
+
+    /// The plan whose runs are run (its sweep directory must have been written).
+    public let plan: SweepPlan
+    /// Trainer processes at a time.
+    public let jobs: Int
+    /// `--threads` of each trainer.
+    public let threadsPerRun: Int
+    /// The `decoupled` executable the trainers are started from.
+    public let executable: String
+    /// Also rerun failed and diverged runs (they resume from their newest checkpoint).
+    public var retryFailed = false
+    /// Extra environment for the trainers (e.g. DECOUPLED_KERNELS); the runner's own is inherited.
+    public var environment: [String: String] = [:]
+
+    /// A runner for `plan`. `threadsPerRun` nil: max(1, cores / jobs). `executable` nil: this
+    /// process's own executable (/proc/self/exe), which must be `decoupled`.
+    public init(plan: SweepPlan, jobs: Int, threadsPerRun: Int? = nil, executable: String? = nil) throws {
+        guard jobs >= 1 else { throw SweepRunnerError("--jobs must be at least 1, got \(jobs)") }
+        if let t = threadsPerRun, t < 1 { throw SweepRunnerError("--threads-per-run must be at least 1, got \(t)") }
+        self.plan = plan
+        self.jobs = jobs
+        self.threadsPerRun = threadsPerRun ?? max(1, ProcessInfo.processInfo.activeProcessorCount / jobs)
+        self.executable = try executable ?? LocalRunner.currentExecutable()
+        guard FileManager.default.isExecutableFile(atPath: self.executable) else {
+            throw SweepRunnerError("\(self.executable) is not an executable; the runner starts `decoupled train` from it")
+        }
+    }
+
+    /// This process's executable, resolved (Linux: /proc/self/exe; else argv[0]).
+    public static func currentExecutable() throws -> String {
+        if let p = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") { return p }
+        let arg0 = CommandLine.arguments[0]
+        if arg0.contains("/") {
+            let cwd = FileManager.default.currentDirectoryPath
+            return ((arg0.hasPrefix("/") ? arg0 : (cwd as NSString).appendingPathComponent(arg0)) as NSString).standardizingPath
+        }
+        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
+            let p = (String(dir) as NSString).appendingPathComponent(arg0)
+            if FileManager.default.isExecutableFile(atPath: p) { return p }
+        }
+        throw SweepRunnerError("cannot find this program's executable (argv[0] = \(arg0)); pass it explicitly")
+    }
+
+    private struct Running {
+        let entry: SweepPlan.Entry
+        let child: ChildProcess
+        let started: Date
+        let logFile: String
+        let logOffset: UInt64
+    }
+
+    /// Runs every unfinished run of the plan and returns what happened. `progress` gets one
+    /// line per finished run (and the opening and closing lines); `runner.log` gets those and
+    /// one line per started trainer, with times. Installs the stop-signal handlers.
+    public func run(progress: (String) -> Void) throws -> Outcome {
+        let lock = try SweepLock(sweepDirectory: plan.directory, purpose: "running")
+        defer { lock.release() }
+        StopSignals.install()
+        let log = RunnerLog(path: plan.path("runner.log"))
+        // Tasks of a Slurm submission of this sweep may be training its runs on other nodes,
+        // where the run locks of this machine cannot see them.
+        if !(try SlurmJobsFile.load(plan.directory).jobs.isEmpty) {
+            do {
+                if let job = try SlurmQueue.activeJobs(sweepDirectory: plan.directory, environment: ProcessInfo.processInfo.environment).first {
+                    throw SweepRunnerError("job \(job) of this sweep is still queued or running on Slurm (squeue -j \(job)); wait for it to end or `scancel \(job)` before running the sweep locally")
+                }
+            } catch let e as SweepRunnerError where !e.message.hasPrefix("job ") {
+                log.append("note: cannot ask Slurm about this sweep's jobs (\(e.message)); running locally")
+            }
+        }
+
+        var outcome = Outcome()
+        outcome.total = plan.entries.count
+        var queue: [SweepPlan.Entry] = []
+        var skippedFailures = 0
+        for e in plan.entries {
+            let state = SweepRunState.read(runDirectory: e.runDirectory)
+            if let pid = state.lockHolder {
+                outcome.busy += 1
+                log.append("busy \(e.run.id) \(e.label): run.lock held by process \(pid); left alone")
+                continue
+            }
+            switch state.status {
+            case .completed: outcome.alreadyCompleted += 1
+            case .failed, .diverged:
+                if retryFailed { queue.append(e) } else { skippedFailures += 1 }
+            case .pending, .preempted: queue.append(e)
+            }
+        }
+        var completed = outcome.alreadyCompleted
+        var failed = skippedFailures
+        let total = outcome.total
+        func say(_ line: String) {
+            progress(line)
+            log.append(line)
+        }
+
+        log.append("runner pid \(getpid()): \(plan.spec.file) → \(plan.directory), \(total) runs, \(jobs) job(s) × \(threadsPerRun) thread(s), executable \(executable)")
+        if queue.isEmpty {
+            say("sweep \(plan.spec.name): nothing to do: \(completed) of \(total) runs completed"
+                + (failed > 0 ? ", \(failed) failed or diverged (rerun with --retry-failed to retry them)" : "")
+                + (outcome.busy > 0 ? ", \(outcome.busy) being written by other processes" : ""))
+            outcome.completed = completed
+            outcome.failed = failed
+            outcome.unfinished = outcome.busy
+            return outcome
+        }
+        say("sweep \(plan.spec.name): \(total) runs in \(plan.directory): \(completed) completed, \(failed) failed"
+            + (retryFailed ? "" : skippedFailures > 0 ? " (not retried without --retry-failed)" : "")
+            + ", \(queue.count) to run; \(jobs) job\(jobs == 1 ? "" : "s") × \(threadsPerRun) thread\(threadsPerRun == 1 ? "" : "s")")
+
+        var environment = ProcessInfo.processInfo.environment.merging(self.environment) { $1 }
+        environment["DECOUPLED_STOP_WITH_PARENT"] = String(getpid())
+        var running: [Running] = []
+        var stopping: String?
+        var durations: [Double] = []
+
+        while true {
+            if stopping == nil, let signal = StopSignals.pending {
+                stopping = signal
+                say("\(signal): stopping \(running.count) running trainer\(running.count == 1 ? "" : "s") (they checkpoint and exit); rerun to continue")
+                for r in running { r.child.signal(SIGTERM) }
+            }
+            while stopping == nil && running.count < jobs && !queue.isEmpty {
+                let e = queue.removeFirst()
+                do {
+                    running.append(try start(e, environment: environment, log: log))
+                    outcome.started += 1
+                } catch {
+                    failed += 1
+                    say("[\(completed)/\(total) done, \(running.count) running, \(failed) failed] \(e.label): could not start: \(error)")
+                }
+            }
+            if running.isEmpty && (queue.isEmpty || stopping != nil) { break }
+
+            var i = 0
+            while i < running.count {
+                guard let exit = running[i].child.poll() else { i += 1; continue }
+                let r = running.remove(at: i)
+                let seconds = Date().timeIntervalSince(r.started)
+                let state = SweepRunState.read(runDirectory: r.entry.runDirectory)
+                var what: String
+                switch exit {
+                case .exited(0):
+                    completed += 1
+                    durations.append(seconds)
+                    what = state.finalTestAccuracy.map { String(format: "test acc %.4f", $0) } ?? "completed"
+                case .exited(StopSignals.preemptedExitCode), .exited(130):
+                    what = "preempted" + (state.reason.map { " (\($0))" } ?? "")
+                case .exited(StopSignals.divergedExitCode):
+                    failed += 1
+                    what = "diverged" + (state.reason.map { " (\($0))" } ?? "")
+                default:
+                    if let pid = RunLockProbe.holder(runDirectory: r.entry.runDirectory) {
+                        // Refused because another process writes the run: not a failure of the run.
+                        outcome.busy += 1
+                        what = "left alone: run.lock is held by process \(pid)"
+                    } else {
+                        failed += 1
+                        SweepFailureRecord.write(runDirectory: r.entry.runDirectory, exit: exit, since: r.started,
+                                                 logFile: r.logFile, logOffset: r.logOffset)
+                        let reason = SweepRunState.read(runDirectory: r.entry.runDirectory).reason ?? "\(exit)"
+                        what = "failed (\(reason)); log: \(r.logFile)"
+                    }
+                }
+                var line = "[\(completed)/\(total) done, \(running.count) running, \(failed) failed] \(r.entry.label): \(what), "
+                    + String(format: "%.1f s", seconds)
+                let remaining = queue.count + running.count
+                if stopping == nil, remaining > 0, !durations.isEmpty {
+                    let mean = durations.reduce(0, +) / Double(durations.count)
+                    line += "; ETA \(SweepFormat.duration(mean * Double(remaining) / Double(min(jobs, remaining))))"
+                }
+                say(line)
+                log.append("exit \(r.entry.id): \(exit)")
+            }
+            usleep(20_000)
+        }
+
+        outcome.completed = completed
+        outcome.failed = failed
+        outcome.unfinished = total - completed - failed
+        outcome.interruptedBy = stopping
+        var closing = "sweep \(plan.spec.name): \(completed) of \(total) completed"
+        if failed > 0 { closing += ", \(failed) failed or diverged" }
+        if outcome.unfinished > 0 { closing += ", \(outcome.unfinished) unfinished" }
+        if let s = stopping { closing += " (stopped by \(s); rerun the same command to continue)" }
+        say(closing + "; status: decoupled sweep status \(plan.directory)")
+        return outcome
+    }
+
+    /// Starts one trainer, its output appended to RUN_DIR/train.log.
+    private func start(_ e: SweepPlan.Entry, environment: [String: String], log: RunnerLog) throws -> Running {
+        try FileManager.default.createDirectory(atPath: e.runDirectory, withIntermediateDirectories: true)
+        let logFile = (e.runDirectory as NSString).appendingPathComponent("train.log")
+        let arguments = ["train", e.configPath, "--run-dir", e.runDirectory, "--resume", "--quiet", "--threads", String(threadsPerRun)]
+        let header = "=== \(SweepFormat.timestamp()) sweep runner \(getpid()): \(executable) \(arguments.joined(separator: " "))\n"
+        appendToFile(logFile, header)
+        let offset = ((try? FileManager.default.attributesOfItem(atPath: logFile))?[.size] as? NSNumber)?.uint64Value ?? 0
+        let started = Date()
+        let child = try ChildProcess.spawn(executable: executable, arguments: arguments, environment: environment, logFile: logFile)
+        log.append("start \(e.id) \(e.label) pid \(child.pid)")
+        return Running(entry: e, child: child, started: started, logFile: logFile, logOffset: offset)
+    }
+}
+
+/// What a run directory says about its run right now: the summary's status and reason, the
+/// final test accuracy, and whether a process holds its run lock.
+struct SweepRunState {
+    var status: SweepRunStatus = .pending
+    var reason: String?
+    var finalTestAccuracy: Double?
+    var step: Int?
+    var stepsTotal: Int?
+    var wallSeconds: Double?
+    var lockHolder: pid_t?
+    /// summary.json exists but cannot be read: the problem.
+    var unreadable: String?
+
+    static func read(runDirectory: String) -> SweepRunState {
+        var s = SweepRunState()
+        s.lockHolder = RunLockProbe.holder(runDirectory: runDirectory)
+        let url = URL(fileURLWithPath: (runDirectory as NSString).appendingPathComponent("summary.json"))
+        guard FileManager.default.fileExists(atPath: url.path) else { return s }
+        do {
+            let summary = try SweepRunSummary.load(from: url)
+            s.status = summary.status
+            s.reason = summary.reason
+            s.finalTestAccuracy = summary.final?.testAcc
+            s.step = summary.step
+            s.stepsTotal = summary.stepsTotal
+            s.wallSeconds = summary.wallS
+        } catch {
+            s.unreadable = "\(error)"
+        }
+        return s
+    }
+}
+
+/// `SWEEP_DIR/runner.log`: timestamped lines, appended (one write each, so concurrent
+/// writers do not interleave within a line).
+struct RunnerLog {
+    let path: String
+
+    func append(_ line: String) {
+        appendToFile(path, "\(SweepFormat.timestamp()) \(line)\n")
+    }
+}
+
+/// Appends text with one write(2) on an O_APPEND descriptor: lines from concurrent writers
+/// (trainers, array tasks) never interleave. Errors are ignored: logs must not stop a sweep.
+func appendToFile(_ path: String, _ text: String) {
+    let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { return }
+    defer { close(fd) }
+    let bytes = Array(text.utf8)
+    _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+}
