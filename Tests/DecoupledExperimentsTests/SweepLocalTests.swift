@@ -1,4 +1,5 @@
 import DecoupledTraining
+import DecoupledCheckpoint
 import Foundation
 import Testing
 @testable import DecoupledExperiments
@@ -60,8 +61,17 @@ import Testing
         let killedPlan = try SweepPlan(spec: try SweepSpec.load(path: specPath), sweepDirectory: killed, write: false)
         #expect(killedPlan.entries.map(\.id) == plan.entries.map(\.id), "run ids depend on the configs only")
         let victim = try startSweepDecoupled(["sweep", "run", specPath, "--dir", killed, "--jobs", "2"], in: scratch.path, tag: "victim")
+        // Midway = some trainer is inside its loop with most of it ahead (its newest checkpoint
+        // at step 4...16 of 40): a kill then lands before its final save, not after it.
+        func newestCheckpointStep(_ runDirectory: String) -> Int? {
+            ((try? FileManager.default.contentsOfDirectory(atPath: runDirectory + "/checkpoints")) ?? [])
+                .compactMap { CheckpointFormat.step(fromFileName: $0) }.max()
+        }
         let midway = waitUntil(seconds: 60) {
-            killedPlan.entries.filter { summaryStatus($0.runDirectory) == "completed" }.count >= 3 && lockedRuns(killedPlan).count >= 1
+            killedPlan.entries.filter { summaryStatus($0.runDirectory) == "completed" }.count >= 3
+                && killedPlan.entries.contains { e in
+                    lockedRuns(killedPlan).contains(e.id) && (4...16).contains(newestCheckpointStep(e.runDirectory) ?? 0)
+                }
         }
         #expect(midway, "the runner should be midway: \(scratch.text("victim.out"))")
         kill(victim.processIdentifier, SIGKILL)
