@@ -240,7 +240,7 @@ final class SweepExpansion {
             switch resolved.value(at: path) {
             case .number(let x, _)?: runDecay = x
             case nil: runDecay = 0
-            case let other?: throw method.decayKeyOrigin.error("decay_key \(method.decayKey) holds \(other.typeNameForMessages) \(other), expected a number (\(context))")
+            case let other?: throw method.decayKeyOrigin.error("decay_key \(method.decayKey) holds \(other.typeName) \(other), expected a number (\(context))")
             }
             guard runDecay.isFinite, runDecay >= 0 else {
                 throw method.decayKeyOrigin.error("decay_key \(method.decayKey) is \(runDecay); the manifest needs a number ≥ 0 (\(context))")

@@ -1,3 +1,4 @@
+import DecoupledRandom
 import DecoupledTraining
 import Foundation
 
@@ -306,10 +307,10 @@ public struct SweepSpec {
             default:
                 // Draws from a stream named after the axis: reordering the spec or adding
                 // axes does not change them, and raising `count` keeps the first values.
-                var rng = SplitMix64(seed: sweepSeed ^ fnv1a64(stream))
+                var rng = Xoshiro256(seed: sweepSeed, stream: stream)
                 source = logScale ? .logUniform(low: lo, high: hi, count: n) : .uniform(low: lo, high: hi, count: n)
                 values = (0..<n).map { _ in
-                    let u = rng.nextUnit()
+                    let u = rng.nextDouble()
                     return roundSignificant(logScale ? exp(log(lo) + (log(hi) - log(lo)) * u) : lo + (hi - lo) * u)
                 }
             }
@@ -321,7 +322,7 @@ public struct SweepSpec {
         }
         guard case .array? = r.document.tableValue(key) else {
             let v = r.document.tableValue(key)!
-            throw r.error(key, "expected an array of \(what) or a table like { log_uniform = [1e-5, 1e-2], count = 4 }, got \(v.typeNameForMessages) \(v)")
+            throw r.error(key, "expected an array of \(what) or a table like { log_uniform = [1e-5, 1e-2], count = 4 }, got \(v.typeName) \(v)")
         }
         // Read raw (no typed getter reads a list of floats); `finish` accepts the key later.
         let raw = r.document.tableValue(key)!
@@ -332,9 +333,9 @@ public struct SweepSpec {
     }
 
     static func numbers(_ v: ConfigValue, _ r: ConfigReader, _ key: String) throws -> [Double] {
-        guard case .array(let a) = v else { throw r.error(key, "expected an array of numbers, got \(v.typeNameForMessages) \(v)") }
+        guard case .array(let a) = v else { throw r.error(key, "expected an array of numbers, got \(v.typeName) \(v)") }
         return try a.map { e in
-            guard case .number(let x, _) = e else { throw r.error(key, "expected numbers, found \(e.typeNameForMessages) \(e)") }
+            guard case .number(let x, _) = e else { throw r.error(key, "expected numbers, found \(e.typeName) \(e)") }
             return x
         }
     }
@@ -367,34 +368,5 @@ extension ConfigValue {
         guard case .table(let d) = self else { return nil }
         return d[key]
     }
-
-    /// "a table", "an array", ... (ConfigValue's own typeName is internal to DecoupledTraining).
-    var typeNameForMessages: String {
-        switch self {
-        case .table: return "a table"
-        case .array: return "an array"
-        case .string: return "a string"
-        case .number(_, let i): return i ? "an integer" : "a number"
-        case .bool: return "a boolean"
-        }
-    }
 }
 
-/// SplitMix64 (Steele, Lea & Flood 2014): a tiny, fixed generator for the random axes; its
-/// output for a seed never changes, so a spec draws the same values on every machine and release.
-struct SplitMix64 {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// A uniform double in [0, 1) with 53 random bits.
-    mutating func nextUnit() -> Double { Double(next() >> 11) * 0x1p-53 }
-}
-
-/// FNV-1a 64-bit of a string's UTF-8 bytes (the same hash as `fnv1a64Hex`, as a number).
-func fnv1a64(_ text: String) -> UInt64 { UInt64(fnv1a64Hex(text), radix: 16)! }

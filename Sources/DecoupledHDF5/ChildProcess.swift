@@ -1,8 +1,14 @@
 import Foundation
 
-/// Runs a child process and returns its stdout; a non-zero exit is an error with its stderr.
-@discardableResult
-func runChildProcess(_ executable: String, _ arguments: [String]) throws -> String {
+/// A finished child process: its exit status and everything it wrote.
+struct ChildResult {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+/// Runs a child process to completion and returns its status and output.
+func runChild(_ executable: String, _ arguments: [String]) throws -> ChildResult {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: executable)
     p.arguments = arguments
@@ -20,9 +26,16 @@ func runChildProcess(_ executable: String, _ arguments: [String]) throws -> Stri
     let data = out.fileHandleForReading.readDataToEndOfFile()
     group.wait()
     p.waitUntilExit()
-    guard p.terminationStatus == 0 else {
-        throw DataInputError("\(executable) \(arguments.joined(separator: " ")) failed with status \(p.terminationStatus): "
-                             + String(decoding: errBox.data, as: UTF8.self))
+    return ChildResult(status: p.terminationStatus, stdout: String(decoding: data, as: UTF8.self),
+                       stderr: String(decoding: errBox.data, as: UTF8.self))
+}
+
+/// Runs a child process and returns its stdout; a non-zero exit is an error with its stderr.
+@discardableResult
+func runChildProcess(_ executable: String, _ arguments: [String]) throws -> String {
+    let r = try runChild(executable, arguments)
+    guard r.status == 0 else {
+        throw DataInputError("\(executable) \(arguments.joined(separator: " ")) failed with status \(r.status): \(r.stderr)")
     }
-    return String(decoding: data, as: UTF8.self)
+    return r.stdout
 }

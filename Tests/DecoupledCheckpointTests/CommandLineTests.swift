@@ -1,4 +1,5 @@
 import Foundation
+@testable import DecoupledHDF5
 import Testing
 @testable import DecoupledCheckpoint
 

@@ -1,5 +1,6 @@
 import DecoupledCore
 import Foundation
+@testable import DecoupledHDF5
 import Testing
 @testable import DecoupledCheckpoint
 

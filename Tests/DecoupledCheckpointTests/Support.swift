@@ -86,35 +86,6 @@ func expectCheckpointError(sourceLocation: SourceLocation = #_sourceLocation, _ 
 /// The system Python that has h5py (Debian python3-h5py); the python3 on PATH may be another one.
 let systemPython = "/usr/bin/python3"
 
-struct ChildResult {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-}
-
-/// Runs a child to completion and returns its exit status and output.
-func runChild(_ executable: String, _ arguments: [String]) throws -> ChildResult {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: executable)
-    p.arguments = arguments
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    // Spawned under the HDF5 lock so the child cannot inherit a descriptor between HDF5's open
-    // and its FD_CLOEXEC (see H5.locked).
-    try H5.locked { try p.run() }
-    final class Box: @unchecked Sendable { var data = Data() }
-    let errBox = Box()
-    let group = DispatchGroup()
-    group.enter()
-    DispatchQueue.global().async { errBox.data = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    group.wait()
-    p.waitUntilExit()
-    return ChildResult(status: p.terminationStatus, stdout: String(decoding: data, as: UTF8.self),
-                       stderr: String(decoding: errBox.data, as: UTF8.self))
-}
-
 /// Runs a Python script with the system interpreter. The tests fail (not skip) without h5py:
 /// `make test` installs python3-h5py.
 func python(_ script: String, _ args: [String] = []) throws -> ChildResult {

@@ -71,12 +71,7 @@ func waitFor(_ p: Process, seconds: Double) -> Bool {
         #expect(meta.step == session.totalSteps)
         let a = session.arena
         let slots = session.stateSlots.flatMap { s in a.entries.flatMap { e in a.view(a.slot(s), e).map(\.bitPattern) } }
-        let records = try MetricsLog.read("\(dir)/metrics.jsonl").map { r -> MetricRecord in
-            var r = r
-            r.step_ms = nil
-            r.elapsed_s = 0
-            return r
-        }
+        let records = try recordsWithoutTimings("\(dir)/metrics.jsonl")
         return (parameterBits(session), slots, records)
     }
 

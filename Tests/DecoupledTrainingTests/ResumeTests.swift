@@ -94,13 +94,7 @@ func registryWithPlugins() throws -> PluginRegistry {
         for s in t.session.stateSlots {
             slots[s] = a.entries.flatMap { e in a.view(a.slot(s), e).map(\.bitPattern) }
         }
-        // Timings differ between runs by nature; everything else must not.
-        let records = try MetricsLog.read((t.runDirectory as NSString).appendingPathComponent("metrics.jsonl")).map { r in
-            var r = r
-            r.step_ms = nil
-            r.elapsed_s = 0
-            return r
-        }
+        let records = try recordsWithoutTimings((t.runDirectory as NSString).appendingPathComponent("metrics.jsonl"))
         return Snapshot(params: parameterBits(t.session), slots: slots, records: records)
     }
 

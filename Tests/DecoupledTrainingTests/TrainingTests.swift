@@ -39,6 +39,17 @@ final class Scratch {
     func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
 }
 
+/// A run's metrics records with the wall-clock fields cleared: timings differ between runs by
+/// nature, everything else must not.
+func recordsWithoutTimings(_ metricsPath: String) throws -> [MetricRecord] {
+    try MetricsLog.read(metricsPath).map { r in
+        var r = r
+        r.step_ms = nil
+        r.elapsed_s = 0
+        return r
+    }
+}
+
 func parameterBits(_ s: TrainingSession) -> [UInt32] {
     s.arena.entries.flatMap { e in s.arena.view(s.arena.params, e).map(\.bitPattern) }
 }

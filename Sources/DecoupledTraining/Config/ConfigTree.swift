@@ -38,7 +38,8 @@ public indirect enum ConfigValue: Equatable, CustomStringConvertible {
         }
     }
 
-    var typeName: String {
+    /// "a table", "an array", "a string", "an integer", "a number" or "a boolean", for messages.
+    public var typeName: String {
         switch self {
         case .table: return "a table"
         case .array: return "an array"

@@ -72,7 +72,7 @@ public final class MetricsLog {
         var lines = Data(), rows = Data(header.utf8)
         for r in kept {
             lines.append(try Self.line(r, Self.encoder))
-            rows.append(Data((r.csvRow(penaltyNames: penaltyNames, metricNames: metricNames).joined(separator: ",") + "\n").utf8))
+            rows.append(Self.csvLine(r, penaltyNames, metricNames))
         }
         try lines.write(to: URL(fileURLWithPath: jsonlPath), options: .atomic)
         try rows.write(to: URL(fileURLWithPath: csvPath), options: .atomic)
@@ -80,6 +80,10 @@ public final class MetricsLog {
         csv = try FileHandle(forWritingTo: URL(fileURLWithPath: csvPath))
         try jsonl.seekToEnd()
         try csv.seekToEnd()
+    }
+
+    static func csvLine(_ r: MetricRecord, _ penaltyNames: [String], _ metricNames: [String]) -> Data {
+        Data((r.csvRow(penaltyNames: penaltyNames, metricNames: metricNames).joined(separator: ",") + "\n").utf8)
     }
 
     static func line(_ r: MetricRecord, _ encoder: JSONEncoder) throws -> Data {
@@ -95,8 +99,7 @@ public final class MetricsLog {
 
     public func append(_ r: MetricRecord) throws {
         try jsonl.write(contentsOf: try Self.line(r, Self.encoder))
-        try csv.write(contentsOf: Data((r.csvRow(penaltyNames: penaltyNames, metricNames: metricNames)
-            .joined(separator: ",") + "\n").utf8))
+        try csv.write(contentsOf: Self.csvLine(r, penaltyNames, metricNames))
     }
 
     /// Every record of a `metrics.jsonl`; a missing file reads as none. A torn last line

@@ -106,13 +106,18 @@ public final class Trainer {
         let cadence = s.config.train
         var lastSaved = resumedFrom != nil ? state.step : -1
         if let r = resumedFrom { progress.line("resuming \(runDirectory) at step \(state.step) from \(r)") }
+        // Wall time adds up across resumes: each segment is folded into `state.elapsed` before
+        // it is recorded or saved.
         var clock = Date()
+        func lap() {
+            state.elapsed += Date().timeIntervalSince(clock)
+            clock = Date()
+        }
         var lastMetrics: [String: Int64] = [:]
 
         while state.step < s.totalSteps {
             if let sig = StopSignals.pending ?? (state.step == stopAfter ? "stop after step \(state.step)" : nil) {
-                state.elapsed += Date().timeIntervalSince(clock)
-                clock = Date()
+                lap()
                 if lastSaved != state.step { try saveCheckpoint(isBest: false) }
                 progress.line("\(sig): stopped at step \(state.step) after saving a checkpoint; resume with `decoupled resume \(runDirectory)`")
                 return try finish(.preempted, reason: "\(sig) at step \(state.step)")
@@ -145,7 +150,7 @@ public final class Trainer {
                     progress.line("warning: step \(failed + 1): \(what); rolled back to step \(state.step) (\(found.path)), the batch of step \(failed + 1) will be skipped")
                     continue
                 default:
-                    state.elapsed += Date().timeIntervalSince(clock)
+                    lap()
                     progress.line("error: step \(state.step + 1): \(what); stopping (nan_policy = \"\(policy.rawValue)\"), the last checkpoint is left as the newest")
                     return try finish(.diverged, reason: "step \(state.step + 1): \(what)")
                 }
@@ -167,8 +172,7 @@ public final class Trainer {
             let logTrain = cadence.logEvery > 0 && step % cadence.logEvery == 0
             var newBest = false
             if evaluate || logTrain {
-                state.elapsed += Date().timeIntervalSince(clock)
-                clock = Date()
+                lap()
                 let record = try makeRecord(evaluate: evaluate, report: outcome.report, passMetrics: lastMetrics)
                 try log.append(record)
                 if evaluate {
@@ -181,13 +185,12 @@ public final class Trainer {
                             elapsed: state.elapsed + Date().timeIntervalSince(clock), startStep: startStep,
                             loss: r.loss)
             if newBest || step == s.totalSteps || (cadence.checkpointEvery > 0 && step % cadence.checkpointEvery == 0) {
-                state.elapsed += Date().timeIntervalSince(clock)
-                clock = Date()
+                lap()
                 try saveCheckpoint(isBest: newBest)
                 lastSaved = step
             }
         }
-        state.elapsed += Date().timeIntervalSince(clock)
+        lap()
         return try finish(.completed, reason: nil)
     }
 

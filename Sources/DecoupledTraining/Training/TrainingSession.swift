@@ -90,7 +90,7 @@ public final class TrainingSession {
     /// after the fact, at no extra pass.
     @inline(never)  // Swift 6.3's optimizer crashes ("leaked owned value") when this is inlined
     public func trainStep(checkGradients: Bool = false) throws -> StepOutcome {
-        if !(try trainLoader.next(into: &batch)) { _ = try trainLoader.next(into: &batch) }
+        try nextTrainingBatch()
         let result = forward(batch, train: true)
         var gradientsFinite = result.loss.isFinite
         if gradientsFinite && checkGradients {
@@ -108,8 +108,14 @@ public final class TrainingSession {
     /// Consumes the next training batch without an update (a step skipped after a rollback);
     /// the step counter still advances, so the schedule stays aligned with the data.
     public func skipBatch() throws {
-        if !(try trainLoader.next(into: &batch)) { _ = try trainLoader.next(into: &batch) }
+        try nextTrainingBatch()
         engine.restore(step: engine.step + 1)
+    }
+
+    /// Fills `batch` with the next training batch; the loader reports an epoch's end once and
+    /// then continues with the next epoch.
+    private func nextTrainingBatch() throws {
+        if !(try trainLoader.next(into: &batch)) { _ = try trainLoader.next(into: &batch) }
     }
 
     /// Mean data loss and accuracy over the whole test split (file order, fixed batches).
