@@ -269,6 +269,9 @@ public struct SweepMetricsRecord: Codable, Equatable, Sendable {
     public var totalLoss: Double?
     /// Training accuracy since the previous record, a fraction.
     public var trainAcc: Double?
+    /// Validation loss and accuracy (runs with `data.validation` only).
+    public var valLoss: Double?
+    public var valAcc: Double?
     /// Mean data loss on the test split (eval records only).
     public var testLoss: Double?
     /// Accuracy on the test split, a fraction (eval records only).
@@ -285,23 +288,26 @@ public struct SweepMetricsRecord: Codable, Equatable, Sendable {
     /// Creates a record; every key defaults to absent.
     public init(step: Int? = nil, epoch: Double? = nil, lr: Double? = nil, eta: Double? = nil,
                 dataLoss: Double? = nil, penalty: Double? = nil, totalLoss: Double? = nil,
-                trainAcc: Double? = nil, testLoss: Double? = nil, testAcc: Double? = nil,
-                weightNorm: Double? = nil, zeroFraction: Double? = nil, stepMs: Double? = nil, elapsedS: Double? = nil) {
+                trainAcc: Double? = nil, valLoss: Double? = nil, valAcc: Double? = nil,
+                testLoss: Double? = nil, testAcc: Double? = nil, weightNorm: Double? = nil, zeroFraction: Double? = nil, stepMs: Double? = nil, elapsedS: Double? = nil) {
         self.step = step; self.epoch = epoch; self.lr = lr; self.eta = eta
         self.dataLoss = dataLoss; self.penalty = penalty; self.totalLoss = totalLoss
-        self.trainAcc = trainAcc; self.testLoss = testLoss; self.testAcc = testAcc
+        self.trainAcc = trainAcc; self.valLoss = valLoss; self.valAcc = valAcc; self.testLoss = testLoss; self.testAcc = testAcc
         self.weightNorm = weightNorm; self.zeroFraction = zeroFraction; self.stepMs = stepMs; self.elapsedS = elapsedS
     }
 
     enum CodingKeys: String, CodingKey {
         case step, epoch, lr, eta, penalty
         case dataLoss = "data_loss", totalLoss = "total_loss", trainAcc = "train_acc"
+        case valLoss = "val_loss", valAcc = "val_acc"
         case testLoss = "test_loss", testAcc = "test_acc", weightNorm = "weight_norm"
         case zeroFraction = "zero_fraction", stepMs = "step_ms", elapsedS = "elapsed_s"
     }
 
     /// The test error `1 − test_acc` (a fraction), when the record has a test accuracy.
     public var testError: Double? { testAcc.map { 1 - $0 } }
+    /// The validation error `1 − val_acc`, when the run holds out a validation split.
+    public var valError: Double? { valAcc.map { 1 - $0 } }
 
     /// Reads a `metrics.jsonl` file. A last line without its newline that does not parse is
     /// a record being appended right now and is left out; any other bad line is an error

@@ -149,18 +149,10 @@ public final class DatasetFile {
     public func labels(_ split: DatasetSplit) -> H5Dataset { datasets[split]!.y }
     public func labelType(_ split: DatasetSplit) -> H5ScalarType { labelTypes[split]! }
 
-    /// Number of samples of each class in a split (labels scanned in bounded blocks).
-    public func classCounts(_ split: DatasetSplit, block: Int = 1 << 16) throws -> [Int] {
+    /// Number of samples of each class in a split.
+    public func classCounts(_ split: DatasetSplit) throws -> [Int] {
         var counts = [Int](repeating: 0, count: numClasses)
-        let n = count(split)
-        var start = 0
-        while start < n {
-            let c = min(block, n - start)
-            for v in try labels(split).read(start: [start], count: [c], as: Int32.self, converting: true) {
-                counts[Int(v)] += 1
-            }
-            start += c
-        }
+        for v in try allLabels(split) { counts[Int(v)] += 1 }
         return counts
     }
 }

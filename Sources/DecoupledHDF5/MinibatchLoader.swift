@@ -66,6 +66,8 @@ public final class MinibatchLoader {
     public let bufferBytes: Int
     public let featureCount: Int
     public let sampleCount: Int
+    /// The rows of the split this loader visits (sorted row indices), or nil for all rows.
+    public let rows: [Int]?
     public var numClasses: Int { file.numClasses }
     /// Rows per aligned read block.
     public let blockRows: Int
@@ -83,6 +85,11 @@ public final class MinibatchLoader {
     private let scale: Float
     private let blockCount: Int
     private let windowRowsCapacity: Int
+    /// Rows of one file chunk (or of one ~1 MiB read for contiguous data): the unit a row
+    /// selection is read in.
+    private let fileChunkRows: Int
+    /// Holds one file chunk while a row selection picks its rows (a one-row stub without one).
+    private let scratch: Slot
 
     /// The order of one epoch.
     private struct EpochPlan {
@@ -137,9 +144,20 @@ public final class MinibatchLoader {
     ///   - bufferBytes: memory for the two window slots (and HDF5's chunk caches); must hold at
     ///     least two read blocks of the split. Larger buffers shuffle more globally.
     ///   - shuffle: false visits samples in file order every epoch (for evaluation).
+    ///   - rows: a subset of the split's rows to visit (sorted, distinct; see `DataSelection`);
+    ///     nil visits every row. Blocks are then blocks of this list, read as runs of
+    ///     consecutive rows, so a subset that fits the buffer is read from the file once.
     public init(file: DatasetFile, split: DatasetSplit, batchSize: Int, seed: UInt64, shuffle: Bool = true,
-                bufferBytes: Int = 64 << 20, position: LoaderPosition? = nil) throws {
+                bufferBytes: Int = 64 << 20, rows: [Int]? = nil, position: LoaderPosition? = nil) throws {
         guard batchSize >= 1 else { throw DataInputError("batch size must be ≥ 1, got \(batchSize)") }
+        if let rows {
+            let n = file.count(split)
+            for (i, r) in rows.enumerated() where r < 0 || r >= n || (i > 0 && rows[i - 1] >= r) {
+                throw DataInputError("row selection for '\(split.rawValue)' in '\(file.path)': row \(r) at position \(i) "
+                                     + "is out of order or outside 0..<\(n); expected sorted, distinct rows")
+            }
+        }
+        self.rows = rows
         self.file = file
         self.split = split
         self.batchSize = batchSize
@@ -147,7 +165,7 @@ public final class MinibatchLoader {
         self.shuffle = shuffle
         self.bufferBytes = bufferBytes
         featureCount = file.featureCount
-        sampleCount = file.count(split)
+        sampleCount = rows?.count ?? file.count(split)
         featureType = file.featureType
         rowBytes = file.featureCount * file.featureType.byteSize
         trailingShape = file.sampleShape
@@ -163,6 +181,8 @@ public final class MinibatchLoader {
 
         // Read blocks follow the chunk rows; contiguous data gets ~1 MiB blocks.
         let perRow = rowBytes + 4 + 4 + 8  // features, label, permutation entry, sample index
+        fileChunkRows = max(1, xInfo.chunkShape?[0] ?? (1 << 20) / max(rowBytes, 1))
+        scratch = Slot(rowCapacity: rows == nil ? 1 : fileChunkRows, rowBytes: rowBytes)
         if let chunk = xInfo.chunkShape {
             blockRows = max(1, chunk[0])
         } else {
@@ -179,7 +199,7 @@ public final class MinibatchLoader {
         blockCount = (sampleCount + blockRows - 1) / blockRows
         windowBlocks = max(1, min(slotBytes / blockBytes, max(blockCount, 1)))
         windowRowsCapacity = windowBlocks * blockRows
-        reservedBytes = 2 * windowRowsCapacity * perRow + labelCache
+        reservedBytes = 2 * windowRowsCapacity * perRow + labelCache + (rows == nil ? 0 : fileChunkRows * perRow)
         slots = [Slot(rowCapacity: windowRowsCapacity, rowBytes: rowBytes),
                  Slot(rowCapacity: windowRowsCapacity, rowBytes: rowBytes)]
         plan = EpochPlan(epoch: 0, startState: [], nextState: [], blockOrder: [], windowSeed: 0, windowStarts: [0, 0])
@@ -460,21 +480,52 @@ public final class MinibatchLoader {
         slot.blocks = []
         var row = 0
         for b in blocks {
-            let start = Int(b) * blockRows
-            let rows = rowsOfBlock(Int(b))
-            let raw = UnsafeMutableRawBufferPointer(start: slot.raw + row * rowBytes, count: rows * rowBytes)
-            try x.readRaw(start: [start] + trailingShape.map { _ in 0 }, count: [rows] + trailingShape,
-                          memoryType: featureType, into: raw)
-            try y.read(start: [start], count: [rows],
-                       into: UnsafeMutableBufferPointer(start: slot.labels + row, count: rows),
-                       converting: file.labelType(split) != .int32)
-            for r in 0..<rows { slot.sampleIndex[row + r] = start + r }
-            row += rows
+            let first = Int(b) * blockRows
+            let count = rowsOfBlock(Int(b))
+            guard let rows else {
+                try read(fileRows: first, count: count, into: slot, at: row)
+                row += count
+                continue
+            }
+            // A block is `count` entries of the row list. Rows in one file chunk are read with
+            // one call covering them (one decompression per chunk): directly when they are
+            // consecutive, else through `scratch`, keeping the selected rows.
+            var k = 0
+            while k < count {
+                let start = rows[first + k]
+                let chunkEnd = (start / fileChunkRows + 1) * fileChunkRows
+                var n = 1
+                while k + n < count && rows[first + k + n] < chunkEnd { n += 1 }
+                let span = rows[first + k + n - 1] - start + 1
+                if span == n {
+                    try read(fileRows: start, count: n, into: slot, at: row)
+                } else {
+                    try read(fileRows: start, count: span, into: scratch, at: 0)
+                    for j in 0..<n {
+                        let from = rows[first + k + j] - start
+                        (slot.raw + (row + j) * rowBytes).copyMemory(from: scratch.raw + from * rowBytes, byteCount: rowBytes)
+                        slot.labels[row + j] = scratch.labels[from]
+                        slot.sampleIndex[row + j] = scratch.sampleIndex[from]
+                    }
+                }
+                row += n
+                k += n
+            }
         }
         slot.rows = row
         permute(slot, plan: p, window: w)
         slot.blocks = blocks
         slot.key = (p.epoch, w)
+    }
+
+    /// Reads `count` consecutive rows of the split, from `fileRows` on, into `slot` at `row`.
+    private func read(fileRows start: Int, count: Int, into slot: Slot, at row: Int) throws {
+        let raw = UnsafeMutableRawBufferPointer(start: slot.raw + row * rowBytes, count: count * rowBytes)
+        try x.readRaw(start: [start] + trailingShape.map { _ in 0 }, count: [count] + trailingShape,
+                      memoryType: featureType, into: raw)
+        try y.read(start: [start], count: [count], into: UnsafeMutableBufferPointer(start: slot.labels + row, count: count),
+                   converting: file.labelType(split) != .int32)
+        for r in 0..<count { slot.sampleIndex[row + r] = start + r }
     }
 
     /// The window's row order: a seeded Fisher–Yates permutation (identity without shuffling).

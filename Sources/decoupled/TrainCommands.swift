@@ -32,8 +32,11 @@ struct RunOptions: ParsableArguments {
         progress.line("run directory: \(trainer.runDirectory)")
         let summary = try trainer.run()
         var line = "\(summary.status.rawValue): \(summary.name), step \(summary.step)/\(summary.steps_total)"
+        if let a = summary.final?.val_acc { line += String(format: ", final validation accuracy %.4f", a) }
         if let a = summary.final?.test_acc { line += String(format: ", final test accuracy %.4f", a) }
-        if let b = summary.best, let a = b.test_acc { line += String(format: " (best %.4f at epoch %.0f)", a, b.epoch) }
+        if let b = summary.best, let a = b.val_acc ?? b.test_acc {
+            line += String(format: " (best %@ accuracy %.4f at epoch %.0f)", b.val_acc != nil ? "validation" : "test", a, b.epoch)
+        }
         line += String(format: ", %.1f s, %.0f samples/s", summary.wall_s, summary.train_samples_per_s)
         print(line)
         print("summary: \((trainer.runDirectory as NSString).appendingPathComponent("summary.json"))")
@@ -149,7 +152,7 @@ struct EvalCommand: ParsableCommand {
     @Flag(help: "Use the checkpoint marked best.")
     var best = false
 
-    @Option(help: "Split: test or train.")
+    @Option(help: "Split: test, validation (the rows data.validation holds out) or train (the rows the run trains on).")
     var split: String = "test"
 
     @Option(name: .customLong("set"), help: ArgumentHelp("Override a config key, e.g. data.file=... (repeatable).", valueName: "key=value"))
@@ -159,7 +162,11 @@ struct EvalCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        guard let which = DatasetSplit(rawValue: split) else { throw ValidationError("--split: expected test or train, got '\(split)'") }
+        // `validation` is not a file split: it is the rows the config holds out of the training split.
+        guard split == "validation" || DatasetSplit(rawValue: split) != nil else {
+            throw ValidationError("--split: expected test, validation or train, got '\(split)'")
+        }
+        let which = DatasetSplit(rawValue: split)
         let config = try ExperimentConfig.load(path: (runDir as NSString).appendingPathComponent("config.toml"),
                                                overrides: try overrides.map(ConfigOverride.init))
         let session = try TrainingSession(config: config, registry: try loadRegistry(),
@@ -179,7 +186,15 @@ struct EvalCommand: ParsableCommand {
             path = newest.path
         }
         let meta = try store.load(path, into: session.arena, slots: session.stateSlots)
-        let r = try session.evaluate(which)
+        let r: BatchResult
+        if let which {
+            r = try session.evaluate(which)
+        } else {
+            guard let v = try session.evaluateValidation() else {
+                throw ValidationError("--split validation: the run's config holds out no validation split (data.validation)")
+            }
+            r = v
+        }
         if json {
             let obj: [String: Any] = ["checkpoint": path, "step": meta.step, "split": split, "loss": r.loss,
                                       "accuracy": r.accuracy as Any, "samples": r.count]

@@ -182,4 +182,33 @@ import Testing
             #expect(e.key == "model" && e.line == 8 && e.description.contains("hidden"), "\(e)")
         }
     }
+
+    @Test func validationAndSubsetKeys() throws {
+        let c = try ExperimentConfig.parse(edited("batch_size = 64", "batch_size = 64\ntrain_subset = 500\nvalidation = 0.25\nsplit_seed = 3"),
+                                           file: "exp.toml")
+        #expect(c.data.trainSubset == 500 && c.data.validation == .fraction(0.25) && c.data.splitSeed == 3)
+        let d = try ExperimentConfig.parse(Self.valid, file: "exp.toml", overrides: [try ConfigOverride("data.validation=2000")])
+        #expect(d.data.validation == .count(2000) && d.data.trainSubset == nil && d.data.selectsRows)
+        #expect(!(try ExperimentConfig.parse(Self.valid, file: "exp.toml")).data.selectsRows)
+        expect(try error(edited("batch_size = 64", "batch_size = 64\nvalidation = 1.5")), line: 7, key: "data.validation", "(0, 1)")
+        expect(try error(edited("batch_size = 64", "batch_size = 64\nvalidation = 0")), line: 7, key: "data.validation", "≥ 1")
+        expect(try error(edited("batch_size = 64", "batch_size = 64\nvalidation = \"10%\"")), line: 7, key: "data.validation",
+               "a count of samples", "a fraction")
+        expect(try error(edited("batch_size = 64", "batch_size = 64\ntrain_subset = 0")), line: 7, key: "data.train_subset")
+    }
+
+    @Test func aSubsetLargerThanTheSplitIsAConfigErrorNamingTheFile() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let c = try ExperimentConfig.parse(Self.valid, file: "exp.toml",
+                                           overrides: [try ConfigOverride("data.file=\(root.path)/datasets/fashion-mnist-small.h5"),
+                                                       try ConfigOverride("data.validation=2000"),
+                                                       try ConfigOverride("data.train_subset=9000")])
+        do {
+            _ = try TrainingSession(config: c, registry: .builtIn(), kernels: .best)
+            Issue.record("expected an error")
+        } catch let e as ConfigError {
+            #expect(e.key == "data" && e.description.contains("train_subset") && e.description.contains("1...8000")
+                    && e.description.contains("fashion-mnist-small.h5"), "\(e)")
+        }
+    }
 }

@@ -121,5 +121,28 @@ func parameterBits(_ s: TrainingSession) -> [UInt32] {
         let stored = try ExperimentConfig.load(path: dir.file("config.toml"))
         #expect(stored.resolvedText == config.resolvedText)
     }
-}
 
+    /// With `data.validation` the trainer evaluates the held-out rows, trains on the subset
+    /// only, and picks its best checkpoint on validation, never on test.
+    @Test func validationSplitIsReportedAndSelectsTheBest() throws {
+        let config = try smallConfig("eval_every = 1", epochs: 4)
+        var text = config.resolvedText
+        text = text.replacingOccurrences(of: "[data]\n", with: "[data]\ntrain_subset = 600\nvalidation = 1000\n")
+        let withValidation = try ExperimentConfig.parse(text, file: "small.toml")
+        let (trainer, summary, dir) = try train(withValidation, threads: 2)
+        #expect(trainer.session.trainingSampleCount == 600 && trainer.session.stepsPerEpoch == 5)
+        let evaluations = try MetricsLog.read(dir.file("metrics.jsonl")).filter(\.isEvaluation)
+        #expect(evaluations.count == 4 && evaluations.allSatisfy { $0.val_acc != nil && $0.val_loss != nil && $0.test_acc != nil })
+        let bestOnValidation = evaluations.max { ($0.val_acc!, -$0.step) < ($1.val_acc!, -$1.step) }!
+        #expect(summary.best?.step == bestOnValidation.step)
+        // Validation is 1000 of the 10 000 training rows: its accuracy is computed over them.
+        let v = try #require(try trainer.session.evaluateValidation())
+        #expect(v.count == 1000 && v.accuracy == summary.final?.val_acc)
+        let csvHeader = try String(contentsOfFile: dir.file("metrics.csv"), encoding: .utf8).split(separator: "\n")[0]
+        #expect(csvHeader.contains("val_loss,val_acc"))
+        // Without the keys: the whole training split and no validation.
+        let plain = try TrainingSession(config: config, registry: .builtIn(), kernels: .best, threads: 1)
+        let noValidation = try plain.evaluateValidation()
+        #expect(plain.trainingSampleCount == 10_000 && noValidation == nil)
+    }
+}

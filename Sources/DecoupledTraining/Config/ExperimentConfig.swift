@@ -1,4 +1,5 @@
 import DecoupledCore
+import DecoupledHDF5
 import Foundation
 
 /// What to do when a step produces a non-finite loss, gradient or parameter.
@@ -22,6 +23,16 @@ public struct ExperimentConfig {
         public var batchSize: Int
         public var bufferBytes: Int
         public var evalBatchSize: Int
+        /// Training samples to train on, drawn stratified from the training split after the
+        /// validation rows are held out (nil: all of them).
+        public var trainSubset: Int?
+        /// Training-split samples held out for validation (nil: no validation split).
+        public var validation: ValidationSize?
+        /// Seed of the stratified draw of `trainSubset` and `validation` (not the run's seed,
+        /// so runs that differ in seed share their data).
+        public var splitSeed: UInt64
+        /// Whether the run trains on a selection of the training split rather than all of it.
+        public var selectsRows: Bool { trainSubset != nil || validation != nil }
     }
 
     public struct Train: Equatable {
@@ -76,7 +87,10 @@ public struct ExperimentConfig {
         let data = Data(file: dataFile, resolvedFile: resolve(dataFile, configFile: file),
                         batchSize: try d.int("batch_size", default: 128, min: 1),
                         bufferBytes: Int(try d.double("buffer_mb", default: 64, range: 1...1_048_576) * 1_048_576),
-                        evalBatchSize: try d.int("eval_batch_size", default: 1000, min: 1))
+                        evalBatchSize: try d.int("eval_batch_size", default: 1000, min: 1),
+                        trainSubset: try d.optionalInt("train_subset", min: 1),
+                        validation: try readValidation(d),
+                        splitSeed: UInt64(try d.int("split_seed", default: 0, min: 0)))
         try d.finish()
 
         guard let m = try root.table("model") else {
@@ -109,6 +123,24 @@ public struct ExperimentConfig {
         return ExperimentConfig(name: name, description: description, seed: UInt64(seed), data: data, model: model,
                                 train: train, optimization: optimization, resolvedText: resolved.tomlText(),
                                 reader: root)
+    }
+
+    /// `validation = N` (a count) or `validation = 0.1` (a fraction of the training split).
+    static func readValidation(_ d: ConfigReader) throws -> ValidationSize? {
+        guard let v = d.value("validation") else { return nil }
+        switch v {
+        case .number(let x, true):
+            guard x >= 1 else { throw d.error("validation", "a count must be ≥ 1, got \(Int64(x)); omit the key for no validation split") }
+            return .count(Int(x))
+        case .number(let x, false):
+            guard x > 0 && x < 1 else {
+                throw d.error("validation", "a fraction must be in (0, 1), got \(x); write an integer for a count of samples")
+            }
+            return .fraction(x)
+        default:
+            throw d.error("validation", "expected a count of samples (e.g. 10000) or a fraction of the training split "
+                          + "(e.g. 0.1), got \(v.typeName) \(v)")
+        }
     }
 
     static func readModel(_ m: ConfigReader) throws -> ModelConfig {

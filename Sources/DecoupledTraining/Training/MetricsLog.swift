@@ -12,6 +12,9 @@ public struct MetricRecord: Codable, Equatable {
     public var penalties: [String: Double]
     public var total_loss: Double?
     public var train_acc: Double?
+    /// On the validation rows held out of the training split (`data.validation`); nil without.
+    public var val_loss: Double?
+    public var val_acc: Double?
     public var test_loss: Double?
     public var test_acc: Double?
     public var weight_norm: Double
@@ -25,14 +28,14 @@ public struct MetricRecord: Codable, Equatable {
     public var isEvaluation: Bool { test_loss != nil }
 
     static let fixedColumns = ["step", "epoch", "lr", "eta", "data_loss", "penalty"]
-    static let trailingColumns = ["total_loss", "train_acc", "test_loss", "test_acc", "weight_norm", "zero_fraction",
+    static let trailingColumns = ["total_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "weight_norm", "zero_fraction",
                                   "step_ms", "elapsed_s"]
 
     func csvRow(penaltyNames: [String], metricNames: [String]) -> [String] {
         func f(_ x: Double?) -> String { x.map { "\($0)" } ?? "" }
         return [String(step), f(epoch), f(lr), f(eta), f(data_loss), f(penalty)]
             + penaltyNames.map { f(penalties[$0]) }
-            + [f(total_loss), f(train_acc), f(test_loss), f(test_acc), f(weight_norm), f(zero_fraction), f(step_ms),
+            + [f(total_loss), f(train_acc), f(val_loss), f(val_acc), f(test_loss), f(test_acc), f(weight_norm), f(zero_fraction), f(step_ms),
                f(elapsed_s)]
             + metricNames.map { f(metrics[$0]) }
     }

@@ -49,6 +49,8 @@ public final class ProgressReporter {
         if let l = r.data_loss { s += String(format: " loss %.4f", l) }
         if r.penalty != 0 { s += String(format: " (+%.4f)", r.penalty) }
         if let a = r.train_acc { s += String(format: " acc %.4f", a) }
+        if let l = r.val_loss { s += String(format: " | val loss %.4f", l) }
+        if let a = r.val_acc { s += String(format: " acc %.4f", a) }
         if let l = r.test_loss { s += String(format: " | test loss %.4f", l) }
         if let a = r.test_acc { s += String(format: " acc %.4f", a) }
         s += String(format: " | ‖w‖ %.4g zeros %.2f%%", r.weight_norm, r.zero_fraction * 100)

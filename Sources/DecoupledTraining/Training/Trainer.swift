@@ -207,11 +207,15 @@ public final class Trainer {
             data_loss: dataLoss, penalty: penalty, penalties: Dictionary(penalties.map { ($0.name, $0.value) }) { a, _ in a },
             total_loss: dataLoss.map { $0 + penalty },
             train_acc: state.predictions > 0 ? Double(state.correct) / Double(state.predictions) : nil,
-            test_loss: nil, test_acc: nil, weight_norm: norm,
+            val_loss: nil, val_acc: nil, test_loss: nil, test_acc: nil, weight_norm: norm,
             zero_fraction: Double(zeros) / Double(s.arena.parameterCount),
             step_ms: state.steps > 0 ? state.stepSeconds / Double(state.steps) * 1000 : nil,
             elapsed_s: state.elapsed, metrics: passMetrics.mapValues(Double.init))
         if evaluate {
+            if let validation = try s.evaluateValidation() {
+                record.val_loss = validation.loss
+                record.val_acc = validation.accuracy
+            }
             let test = try s.evaluateTest()
             record.test_loss = test.loss
             record.test_acc = test.accuracy
@@ -225,10 +229,15 @@ public final class Trainer {
         return record
     }
 
+    /// Whether `r` is a better evaluation than `best`. With a validation split the choice is
+    /// made on validation only (accuracy, else loss), so "best" never peeks at the test split;
+    /// without one it falls back to the test split, as documented in docs/run-directory.md.
     func isBetter(_ r: MetricRecord, than best: MetricRecord?) -> Bool {
-        guard let best else { return r.test_acc != nil || r.test_loss?.isFinite == true }
-        if let a = r.test_acc, let b = best.test_acc { return a > b }
-        if let a = r.test_loss, let b = best.test_loss { return a < b }
+        let selected = r.val_loss != nil ? (r.val_acc, r.val_loss) : (r.test_acc, r.test_loss)
+        guard let best else { return selected.0 != nil || selected.1?.isFinite == true }
+        let previous = best.val_loss != nil ? (best.val_acc, best.val_loss) : (best.test_acc, best.test_loss)
+        if let a = selected.0, let b = previous.0 { return a > b }
+        if let a = selected.1, let b = previous.1 { return a < b }
         return false
     }
 

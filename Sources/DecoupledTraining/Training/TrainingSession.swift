@@ -29,6 +29,11 @@ public final class TrainingSession {
     private var batch = Minibatch()
     private var oneHot: [Float] = []
     private let evalLoader: MinibatchLoader
+    /// The held-out rows of the training split (`data.validation`), if any.
+    private let validationLoader: MinibatchLoader?
+    /// The training and validation rows when the config selects rows (`data.train_subset`,
+    /// `data.validation`); nil when the run trains on the whole training split.
+    public let selection: DataSelection?
     private var evalBatch = Minibatch()
 
     /// The outcome of one step.
@@ -55,10 +60,30 @@ public final class TrainingSession {
             throw TrainingError("data.file: cannot open '\(config.data.file)' (looked for \(config.data.resolvedFile)): \(error)"
                 + (config.data.file.hasSuffix("fashion-mnist.h5") ? "\n  the full Fashion-MNIST is made by `make data` (needs the Debian package dataset-fashion-mnist); the shipped subset is datasets/fashion-mnist-small.h5" : ""))
         }
+        if config.data.selectsRows {
+            do {
+                let labels = try dataset.allLabels(.train)
+                selection = try DataSelection.stratified(
+                    labels: labels, numClasses: dataset.numClasses,
+                    validation: config.data.validation, trainSubset: config.data.trainSubset, seed: config.data.splitSeed)
+            } catch let e as DataInputError {
+                throw ConfigError(file: config.reader.file, line: config.reader.locator.line("data"), key: "data",
+                                  message: "\(e.description) (data file \(config.data.resolvedFile))")
+            }
+        } else {
+            selection = nil
+        }
         trainLoader = try MinibatchLoader(file: dataset, split: .train, batchSize: config.data.batchSize,
-                                          seed: config.seed, shuffle: true, bufferBytes: config.data.bufferBytes)
+                                          seed: config.seed, shuffle: true, bufferBytes: config.data.bufferBytes,
+                                          rows: selection.map(\.train))
         evalLoader = try MinibatchLoader(file: dataset, split: .test, batchSize: config.data.evalBatchSize,
                                          seed: 0, shuffle: false, bufferBytes: config.data.bufferBytes)
+        if let rows = selection?.validation, !rows.isEmpty {
+            validationLoader = try MinibatchLoader(file: dataset, split: .train, batchSize: config.data.evalBatchSize,
+                                                   seed: 0, shuffle: false, bufferBytes: config.data.bufferBytes, rows: rows)
+        } else {
+            validationLoader = nil
+        }
         let maxBatch = max(config.data.batchSize, config.data.evalBatchSize)
         do {
             model = try config.model.makeModel(inputCount: dataset.featureCount, outputCount: dataset.numClasses,
@@ -75,7 +100,7 @@ public final class TrainingSession {
         totalSteps = config.train.steps ?? (config.train.epochs! * stepsPerEpoch)
         let epochs = config.train.epochs.map(Double.init) ?? Double(totalSteps) / Double(stepsPerEpoch)
         let timing = UpdateEngine.Timing(stepsPerEpoch: stepsPerEpoch, batchSize: config.data.batchSize,
-                                         trainingSize: dataset.trainCount, totalEpochs: epochs)
+                                         trainingSize: trainLoader.sampleCount, totalEpochs: epochs)
         engine = try UpdateEngine(plan: plan, arena: arena, kernels: kernels, workers: self.threads, timing: timing)
         if model.loss != .crossEntropy { oneHot = [Float](repeating: 0, count: maxBatch * model.outputCount) }
     }
@@ -121,11 +146,19 @@ public final class TrainingSession {
     /// Mean data loss and accuracy over the whole test split (file order, fixed batches).
     public func evaluateTest() throws -> BatchResult { try evaluate(evalLoader) }
 
-    /// Mean data loss and accuracy over a whole split, in file order.
+    /// Mean data loss and accuracy over the validation rows; nil without a validation split.
+    public func evaluateValidation() throws -> BatchResult? { try validationLoader.map { try evaluate($0) } }
+
+    /// Training samples per epoch (the training subset when the config selects one).
+    public var trainingSampleCount: Int { trainLoader.sampleCount }
+
+    /// Mean data loss and accuracy over a whole split, in file order (for the training split:
+    /// the rows the run trains on).
     public func evaluate(_ split: DatasetSplit) throws -> BatchResult {
         if split == .test { return try evaluateTest() }
         return try evaluate(try MinibatchLoader(file: dataset, split: split, batchSize: config.data.evalBatchSize, seed: 0,
-                                                shuffle: false, bufferBytes: config.data.bufferBytes))
+                                                shuffle: false, bufferBytes: config.data.bufferBytes,
+                                                rows: selection.map(\.train)))
     }
 
     private func evaluate(_ loader: MinibatchLoader) throws -> BatchResult {
