@@ -1,57 +1,111 @@
-import DecoupledTraining
 import Foundation
 
-/// `decoupled study` / `make run`: the AdamW paper's comparison on Fashion-MNIST — Adam + L2,
-/// AdamW, SGD-momentum + L2, SGDW and AdamW + decoupled L1 over a learning-rate × decay grid
-/// with a cosine schedule — written as an ordinary sweep spec (SWEEP_DIR/sweep.toml), run
-/// locally, reported, and summed up in a verdict computed from the runs' own metrics.
-public struct StudyDesign {
+/// `decoupled study` / `make run`: the AdamW paper's questions asked of Fashion-MNIST in a
+/// regime where regularization matters (docs/study.md), written as one ordinary sweep spec
+/// (SWEEP_DIR/study.toml) and run as one sweep, so one runner, one progress line and one ETA
+/// cover it. Three parts share the sweep, told apart by their method labels:
+///
+/// - the paper's Figure 2: Adam + L2 vs AdamW and SGD-momentum + L2 vs SGDW over a
+///   learning-rate × decay grid (`basinMethods`);
+/// - the training budget (§4.3, Appendix B): Adam with normalized decoupled decay at several
+///   training lengths (`budgetMethods`);
+/// - coupled vs decoupled (proximal) L1 over λ₁ (`sparsityMethods`).
+///
+/// Every run trains on the same stratified `trainSubset` of the training split, validates on
+/// `validation` samples held out of it, and is tested on the file's whole test split. Seeds
+/// vary the initialisation and the batch order, not the data.
+public struct StudyDesign: Codable, Equatable, Sendable {
     public var name: String
     public var dataFile: String
+    public var trainSubset: Int
+    public var validation: Int
+    public var batchSize: Int
     public var epochs: Int
+    public var evalEvery: Int
     public var seeds: [Int]
     /// Learning rates of the Adam family and of the SGD family.
     public var adamLR: [Double]
     public var sgdLR: [Double]
-    /// Decay values per method (λ in each method's own meaning, see `specText`).
+    /// Decay values per method, each in its own unit (see `specText`).
     public var adamL2: [Double]
     public var adamW: [Double]
     public var sgdL2: [Double]
     public var sgdW: [Double]
+    /// The budget part: Adam at `budgetLR` with normalized decoupled decay λ_norm
+    /// (`budgetNormalized`) for each training length in `budgetEpochs`.
+    public var budgetLR: Double
+    public var budgetEpochs: [Int]
+    public var budgetNormalized: [Double]
+    /// The sparsity part: Adam at `l1LR` with coupled L1 (g += λ₁·sign w) or decoupled
+    /// proximal L1 (w ← shrink(w, η_t·λ₁)), over the same λ₁ values.
+    public var l1LR: Double
     public var l1: [Double]
 
-    /// The default study: the full grid; ~10 minutes on 2 cores on the full Fashion-MNIST.
+    /// Method labels of the Figure 2 part, as (coupled, decoupled) pairs.
+    public static let basinPairs = [("Adam+L2", "AdamW"), ("SGD+L2", "SGDW")]
+    public static var basinMethods: [String] { basinPairs.flatMap { [$0.0, $0.1] } }
+    /// Method labels of the sparsity part: coupled, decoupled.
+    public static let sparsityMethods = ("Adam+L1", "Adam+proxL1")
+    /// The budget part's method label for a training length.
+    public static func budgetMethod(epochs: Int) -> String { "AdamW-norm T=\(epochs)" }
+
+    /// The default study (`make run`): within 20 minutes on 2 cores, build included.
     public static func standard(dataFile: String) -> StudyDesign {
-        StudyDesign(name: "study", dataFile: dataFile, epochs: 10, seeds: [0],
-                    adamLR: [3e-4, 1e-3, 3e-3], sgdLR: [0.01, 0.03, 0.1],
-                    adamL2: [0, 1e-5, 1e-4, 1e-3], adamW: [0, 1e-5, 1e-4, 1e-3],
-                    sgdL2: [0, 1e-4, 5e-4, 2e-3], sgdW: [0, 1e-5, 5e-5, 2.5e-4],
-                    l1: [1e-6, 3e-6, 1e-5, 3e-5])
+        StudyDesign(name: "study", dataFile: dataFile, trainSubset: 1000, validation: 5000, batchSize: 128,
+                    epochs: 60, evalEvery: 10, seeds: [0, 1, 2],
+                    adamLR: [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], sgdLR: [3e-3, 1e-2, 3e-2, 1e-1, 3e-1],
+                    adamL2: [0, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2], adamW: [0, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2],
+                    sgdL2: [0, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2], sgdW: [0, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2],
+                    budgetLR: 1e-3, budgetEpochs: [20, 60, 180],
+                    budgetNormalized: [0.005, 0.01, 0.02, 0.04, 0.08, 0.16],
+                    l1LR: 1e-3, l1: [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3])
     }
 
-    /// A first look in under 3 minutes on 2 cores: a smaller grid, fewer epochs.
+    /// A first look within 3 minutes on 2 cores, on the shipped subset: coarser grids, two
+    /// seeds (the fewest that give an interval), shorter training.
     public static func quick(dataFile: String) -> StudyDesign {
-        StudyDesign(name: "study-quick", dataFile: dataFile, epochs: 3, seeds: [0],
-                    adamLR: [1e-3, 3e-3], sgdLR: [0.03, 0.1],
-                    adamL2: [0, 1e-4, 1e-3], adamW: [0, 1e-4, 1e-3],
-                    sgdL2: [0, 5e-4, 2e-3], sgdW: [0, 5e-5, 2.5e-4],
-                    l1: [3e-6, 1e-5, 3e-5])
+        StudyDesign(name: "study-quick", dataFile: dataFile, trainSubset: 500, validation: 2000, batchSize: 128,
+                    epochs: 20, evalEvery: 5, seeds: [0, 1],
+                    adamLR: [3e-4, 1e-3, 3e-3], sgdLR: [1e-2, 3e-2, 1e-1],
+                    adamL2: [0, 1e-3, 1e-2], adamW: [0, 1e-3, 1e-2],
+                    sgdL2: [0, 1e-3, 1e-2], sgdW: [0, 1e-3, 1e-2],
+                    budgetLR: 1e-3, budgetEpochs: [5, 10, 20], budgetNormalized: [0.01, 0.04, 0.16],
+                    l1LR: 1e-3, l1: [1e-4, 1e-3])
+    }
+
+    /// The larger version for a cluster (`decoupled study --full --backend slurm`): finer
+    /// grids, five seeds, a fourth training length.
+    public static func full(dataFile: String) -> StudyDesign {
+        StudyDesign(name: "study-full", dataFile: dataFile, trainSubset: 1000, validation: 5000, batchSize: 128,
+                    epochs: 60, evalEvery: 10, seeds: [0, 1, 2, 3, 4],
+                    adamLR: [1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2], sgdLR: [3e-3, 6e-3, 1.5e-2, 3e-2, 6e-2, 1.5e-1, 3e-1],
+                    adamL2: [0, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2], adamW: [0, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2],
+                    sgdL2: [0, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2], sgdW: [0, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2],
+                    budgetLR: 1e-3, budgetEpochs: [20, 60, 180, 540],
+                    budgetNormalized: [0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32],
+                    l1LR: 1e-3, l1: [3e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2])
+    }
+
+    /// Runs the design expands to.
+    public var runCount: Int {
+        let basin = adamLR.count * (adamL2.count + adamW.count) + sgdLR.count * (sgdL2.count + sgdW.count)
+        return seeds.count * (basin + budgetEpochs.count * budgetNormalized.count + 2 * l1.count)
     }
 
     static func list(_ xs: [Double]) -> String { "[" + xs.map { "\($0)" }.joined(separator: ", ") + "]" }
 
     /// The sweep spec. Coupled L2 is PyTorch's (`g += λw`); the decoupled methods use the
-    /// paper's convention (`w ← w − η_t·λ·w`, decay scaled by the schedule only, not by the
-    /// learning rate), which is what makes the best λ independent of the learning rate in
-    /// the paper's Figure 2. Decoupled L1 is the external plugin `l1_decoupled`, proximal,
-    /// scaled the same way, on top of AdamW with λ = 1e-5.
+    /// paper's convention (`w ← w − η_t·λ·w`: the decay is scaled by the schedule only, not by
+    /// the learning rate), which is what makes the best λ independent of the learning rate in
+    /// the paper's Figure 2. The budget part's λ is the paper's normalized λ_norm,
+    /// λ = λ_norm·√(b/(B·T)) with B the training subset and T the run's epochs.
     public func specText(base: String) -> String {
-        """
-        # Generated by `decoupled study`; rerun with `decoupled sweep run` or edit and rerun.
+        var text = """
+        # Generated by `decoupled study` (docs/study.md); rerun with `decoupled sweep run` or edit and rerun.
         name  = "\(name)"
         base  = "\(base)"
         seeds = \(seeds)
-        set   = { "data.file" = "\(dataFile)", "train.epochs" = \(epochs), "train.checkpoint_every" = 0, "schedule.name" = "cosine", "schedule.t0" = \(epochs) }
+        set   = { "data.file" = "\(dataFile)", "data.train_subset" = \(trainSubset), "data.validation" = \(validation), "data.batch_size" = \(batchSize), "train.epochs" = \(epochs), "train.eval_every" = \(evalEvery), "train.checkpoint_every" = 0, "schedule.name" = "cosine", "schedule.t0" = \(epochs) }
 
         [[methods]]
         label     = "Adam+L2"
@@ -89,120 +143,43 @@ public struct StudyDesign {
         optimizer = { name = "sgdw", momentum = 0.9 }
         regularizers = []
 
+        """
+        for t in budgetEpochs {
+            text += """
+
+            [[methods]]
+            label     = "\(Self.budgetMethod(epochs: t))"
+            decay_key = "regularizers[0].lambda"
+            lr        = [\(budgetLR)]
+            decay     = \(Self.list(budgetNormalized))
+            convention = "paper"
+            optimizer = { name = "adam" }
+            regularizers = [ { name = "weight_decay", lambda = 0.0, scale = "schedule", normalized = true } ]
+            set       = { "train.epochs" = \(t), "schedule.t0" = \(t), "train.eval_every" = \(max(1, t / 6)) }
+
+            """
+        }
+        text += """
+
         [[methods]]
-        label     = "AdamW+L1"
+        label     = "\(Self.sparsityMethods.0)"
         decay_key = "regularizers[0].lambda"
-        lr        = \(Self.list(adamLR))
+        lr        = [\(l1LR)]
+        decay     = \(Self.list(l1))
+        convention = "pytorch"
+        optimizer = { name = "adam" }
+        regularizers = [ { name = "l1", lambda = 0.0 } ]
+
+        [[methods]]
+        label     = "\(Self.sparsityMethods.1)"
+        decay_key = "regularizers[0].lambda"
+        lr        = [\(l1LR)]
         decay     = \(Self.list(l1))
         convention = "paper"
-        optimizer = { name = "adamw", weight_decay = 1e-5 }
+        optimizer = { name = "adam" }
         regularizers = [ { name = "l1_decoupled", lambda = 0.0, scale = "schedule" } ]
 
         """
-    }
-}
-
-/// What the study found, computed from the runs' summary.json final records only, so every
-/// number in it can be checked against the runs' metrics.
-public struct StudyVerdict: Codable, Equatable {
-    public struct Best: Codable, Equatable {
-        public var method: String
-        public var run: String
-        public var lr: Double
-        public var decay: Double
-        public var testAccuracy: Double
-        public var zeroFraction: Double
-    }
-
-    public struct DecayDependence: Codable, Equatable {
-        public var method: String
-        /// For each learning rate (ascending), the decay with the best final test accuracy.
-        public var bestDecayByLR: [[Double]]
-        /// How far apart those best decays are: the number of grid steps between the smallest
-        /// and the largest (0 = the same decay is best at every learning rate).
-        public var spreadSteps: Int
-    }
-
-    public var best: [Best]
-    public var dependence: [DecayDependence]
-    /// The decoupled-L1 method's sparsest run within one accuracy point of its best, and its cost
-    /// against the best AdamW run.
-    public var l1: Best?
-    public var l1AccuracyCost: Double?
-    public var report: String
-
-    /// Reads the sweep's runs and computes the verdict.
-    public static func compute(sweepDirectory: String, reportIndex: String, l1Method: String = "AdamW+L1",
-                               reference: String = "AdamW") throws -> StudyVerdict {
-        let manifest = try SweepManifest.load(from: URL(fileURLWithPath: sweepDirectory))
-        var finals: [(SweepManifest.Run, MetricRecord)] = []
-        for run in manifest.runs {
-            let path = (sweepDirectory as NSString).appendingPathComponent(run.dir + "/summary.json")
-            guard let data = FileManager.default.contents(atPath: path) else { continue }
-            let decoder = JSONDecoder()
-            decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
-            let summary = try decoder.decode(Trainer.Summary.self, from: data)
-            guard summary.status == .completed, let final = summary.final, final.test_acc != nil else { continue }
-            finals.append((run, final))
-        }
-        var methods: [String] = []
-        for r in manifest.runs where !methods.contains(r.method) { methods.append(r.method) }
-        var best: [Best] = []
-        var dependence: [DecayDependence] = []
-        for m in methods {
-            let runs = finals.filter { $0.0.method == m }
-            guard let top = runs.max(by: { ($0.1.test_acc!, -$0.0.lr) < ($1.1.test_acc!, -$1.0.lr) }) else { continue }
-            best.append(Best(method: m, run: top.0.id, lr: top.0.lr, decay: top.0.decay, testAccuracy: top.1.test_acc!,
-                             zeroFraction: top.1.zero_fraction))
-            let decays = Array(Set(runs.map { $0.0.decay })).sorted()
-            var byLR: [[Double]] = []
-            var indices: [Int] = []
-            for lr in Array(Set(runs.map { $0.0.lr })).sorted() {
-                guard let b = runs.filter({ $0.0.lr == lr }).max(by: { ($0.1.test_acc!, -$0.0.decay) < ($1.1.test_acc!, -$1.0.decay) })
-                else { continue }
-                byLR.append([lr, b.0.decay])
-                indices.append(decays.firstIndex(of: b.0.decay)!)
-            }
-            dependence.append(DecayDependence(method: m, bestDecayByLR: byLR,
-                                              spreadSteps: (indices.max() ?? 0) - (indices.min() ?? 0)))
-        }
-        var l1: Best?
-        var cost: Double?
-        if let l1Best = best.first(where: { $0.method == l1Method }) {
-            let near = finals.filter { $0.0.method == l1Method && $0.1.test_acc! >= l1Best.testAccuracy - 0.01 }
-            if let sparse = near.max(by: { ($0.1.zero_fraction, $0.1.test_acc!) < ($1.1.zero_fraction, $1.1.test_acc!) }) {
-                l1 = Best(method: l1Method, run: sparse.0.id, lr: sparse.0.lr, decay: sparse.0.decay,
-                          testAccuracy: sparse.1.test_acc!, zeroFraction: sparse.1.zero_fraction)
-                if let ref = best.first(where: { $0.method == reference }) { cost = ref.testAccuracy - sparse.1.test_acc! }
-            }
-        }
-        return StudyVerdict(best: best, dependence: dependence, l1: l1, l1AccuracyCost: cost, report: reportIndex)
-    }
-
-    static func g(_ x: Double) -> String { String(format: "%g", x) }
-
-    /// The verdict as the lines `decoupled study` prints.
-    public var text: String {
-        var out = ["", "Verdict (final test accuracy, from each run's summary.json):", ""]
-        out.append("  best per method:")
-        for b in best.sorted(by: { $0.testAccuracy > $1.testAccuracy }) {
-            out.append(String(format: "    %-9@ %.4f  at lr %@, decay %@", b.method as NSString, b.testAccuracy,
-                              Self.g(b.lr) as NSString, Self.g(b.decay) as NSString))
-        }
-        out.append("")
-        out.append("  how the best decay moves with the learning rate (grid steps between the best decays; 0 = independent):")
-        for d in dependence {
-            let pairs = d.bestDecayByLR.map { "lr \(Self.g($0[0])) → \(Self.g($0[1]))" }.joined(separator: ", ")
-            out.append(String(format: "    %-9@ spread %d   (%@)", d.method as NSString, d.spreadSteps, pairs as NSString))
-        }
-        if let l1 {
-            out.append("")
-            out.append(String(format: "  decoupled L1: %.1f%% of the weights exactly zero at test accuracy %.4f (lr %@, λ₁ %@)",
-                              l1.zeroFraction * 100, l1.testAccuracy, Self.g(l1.lr) as NSString, Self.g(l1.decay) as NSString)
-                       + (l1AccuracyCost.map { String(format: ", %+.2f points vs the best AdamW", -$0 * 100) } ?? ""))
-        }
-        out.append("")
-        out.append("  report with the heatmaps: \(report)")
-        return out.joined(separator: "\n")
+        return text
     }
 }

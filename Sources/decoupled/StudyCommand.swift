@@ -9,26 +9,41 @@ struct StudyCommand: ParsableCommand {
         commandName: "study",
         abstract: "The default job: L2 regularization vs decoupled weight decay on Fashion-MNIST, with a verdict.",
         discussion: """
-        Sweeps the 784-256-128-10 MLP over a learning-rate × decay grid for Adam+L2, AdamW,
-        SGD-momentum+L2, SGDW and AdamW+decoupled L1 (cosine schedule), runs it locally on all
-        cores, writes the report (heatmaps per method, learning curves, index.html), and prints
-        a verdict: the best test accuracy per method, how much the best decay moves with the
-        learning rate, and what decoupled L1 buys in exact zeros. The grid is written as an
-        ordinary sweep spec (SWEEP_DIR/study.toml). Interrupted, it resumes where it stopped.
+        One sweep (docs/study.md) in a regime where regularization matters: the 784-256-128-10
+        MLP trained on a stratified subset of the training split, validated on samples held
+        out of it, tested on the whole test split, cosine schedule, several seeds per setting.
+        Its parts: the AdamW paper's Figure 2 (Adam+L2 vs AdamW, SGD-momentum+L2 vs SGDW
+        over learning rate × decay), the training budget with normalized decay, and coupled
+        vs decoupled L1. It runs locally on all cores, writes the report
+        (SWEEP_DIR/report/index.html) and prints a verdict (also SWEEP_DIR/verdict.json):
+        settings are selected on validation loss, every comparison is a difference of seed
+        means with a 95 % interval, and one inside the noise reads "no measurable difference".
+        Interrupted, it resumes where it stopped.
 
         Data: the full Fashion-MNIST (datasets/fashion-mnist.h5, from `make data`) when
         present, else the shipped subset; --quick always uses the subset unless --data is given.
 
+        On a cluster: `decoupled study --full --spec-only` writes SWEEP_DIR/study.toml; run it
+        with `decoupled sweep run SWEEP_DIR/study.toml --dir SWEEP_DIR --backend slurm ...`,
+        then `decoupled study --full` again writes the report and the verdict.
+
         Examples:
-          decoupled study --quick            # about a minute on 2 cores
-          decoupled study                    # the full grid, about 10 minutes on 2 cores
+          decoupled study --quick
+          decoupled study
+          decoupled study --full --spec-only
           decoupled study --jobs 8 --dir sweeps/my-study
         """)
 
-    @Flag(help: "A first look: a smaller grid and 3 epochs on the shipped subset.")
+    @Flag(help: "A first look (under 3 minutes on 2 cores): coarser grids, 2 seeds, the shipped subset.")
     var quick = false
 
-    @Option(help: "Sweep directory (default: sweeps/study or sweeps/study-quick).")
+    @Flag(help: "The larger version for a cluster: finer grids, 5 seeds, a fourth training length.")
+    var full = false
+
+    @Flag(help: "Write SWEEP_DIR/study.toml and stop (to run it with `decoupled sweep run --backend slurm`).")
+    var specOnly = false
+
+    @Option(help: "Sweep directory (default: sweeps/study, sweeps/study-quick or sweeps/study-full).")
     var dir: String?
 
     @Option(help: "Runs at a time (default: active cores); each run uses one thread.")
@@ -37,11 +52,16 @@ struct StudyCommand: ParsableCommand {
     @Option(help: "Dataset file (default: see above).")
     var data: String?
 
+    func validate() throws {
+        if quick && full { throw ValidationError("--quick and --full exclude each other") }
+        if let j = jobs, j < 1 { throw ValidationError("--jobs must be at least 1, got \(j)") }
+    }
+
     func run() throws {
         let cwd = FileManager.default.currentDirectoryPath
         func absolute(_ p: String) -> String { p.hasPrefix("/") ? p : (cwd as NSString).appendingPathComponent(p) }
-        let full = "datasets/fashion-mnist.h5", subset = "datasets/fashion-mnist-small.h5"
-        let dataFile = absolute(data ?? (!quick && FileManager.default.fileExists(atPath: full) ? full : subset))
+        let fullData = "datasets/fashion-mnist.h5", subset = "datasets/fashion-mnist-small.h5"
+        let dataFile = absolute(data ?? (!quick && FileManager.default.fileExists(atPath: fullData) ? fullData : subset))
         guard FileManager.default.fileExists(atPath: dataFile) else {
             throw ValidationError("data file \(dataFile) not found; run from the repository root, or `make data` for the full set")
         }
@@ -49,29 +69,34 @@ struct StudyCommand: ParsableCommand {
         guard FileManager.default.fileExists(atPath: base) else {
             throw ValidationError("\(base) not found; run `decoupled study` from the repository root")
         }
-        let design = quick ? StudyDesign.quick(dataFile: dataFile) : StudyDesign.standard(dataFile: dataFile)
+        let design = quick ? StudyDesign.quick(dataFile: dataFile)
+            : full ? StudyDesign.full(dataFile: dataFile) : StudyDesign.standard(dataFile: dataFile)
         let sweepDir = dir ?? "sweeps/\(design.name)"
         try FileManager.default.createDirectory(atPath: sweepDir, withIntermediateDirectories: true)
         let specPath = (sweepDir as NSString).appendingPathComponent("study.toml")
         let specText = design.specText(base: base)
         try specText.write(toFile: specPath, atomically: true, encoding: .utf8)
-
         let registry = try loadRegistry()
         let plan = try SweepPlan(spec: try SweepSpec.parse(text: specText, file: specPath), sweepDirectory: sweepDir,
                                  registry: registry)
         let workers = jobs ?? ProcessInfo.processInfo.activeProcessorCount
-        FileHandle.standardError.write(Data("study: \(plan.entries.count) runs (\(design.epochs) epochs each) on \(dataFile), \(workers) at a time → \(sweepDir)\n".utf8))
+        if specOnly {
+            print("wrote \(specPath) (\(plan.entries.count) runs); run it with\n"
+                  + "  decoupled sweep run \(specPath) --dir \(sweepDir) --backend slurm ...\n"
+                  + "then `decoupled study\(full ? " --full" : quick ? " --quick" : "") --dir \(sweepDir)` writes the report and the verdict")
+            return
+        }
+        FileHandle.standardError.write(Data(("study: \(plan.entries.count) runs on \(design.trainSubset) training samples of \(dataFile) "
+            + "(\(design.validation) held out for validation), \(design.seeds.count) seeds, \(workers) at a time → \(sweepDir)\n").utf8))
         let outcome = try LocalRunner(plan: plan, jobs: workers, threadsPerRun: 1).run { line in
             FileHandle.standardError.write(Data((line + "\n").utf8))
         }
         if outcome.completed < outcome.total {
-            FileHandle.standardError.write(Data("study: \(outcome.total - outcome.completed) run(s) not completed; the report covers the rest (rerun `decoupled study\(quick ? " --quick" : "")` to finish)\n".utf8))
+            FileHandle.standardError.write(Data("study: \(outcome.total - outcome.completed) run(s) not completed; the report and verdict cover the rest (rerun `decoupled study\(quick ? " --quick" : full ? " --full" : "")` to finish)\n".utf8))
         }
         let report = try SweepReport.generate(sweepDirectory: URL(fileURLWithPath: sweepDir))
-        let verdict = try StudyVerdict.compute(sweepDirectory: sweepDir, reportIndex: report.index.path)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(verdict).write(to: URL(fileURLWithPath: (sweepDir as NSString).appendingPathComponent("verdict.json")))
+        let verdict = try StudyVerdict.compute(design: design, sweepDirectory: sweepDir, reportIndex: report.index.path)
+        try StudyVerdict.encoder.encode(verdict).write(to: URL(fileURLWithPath: (sweepDir as NSString).appendingPathComponent("verdict.json")))
         print(verdict.text)
         if outcome.interruptedBy != nil { Foundation.exit(outcome.exitCode) }
     }
