@@ -1,3 +1,4 @@
+import DecoupledCheckpoint
 import DecoupledTraining
 import Foundation
 #if canImport(Glibc)
@@ -96,7 +97,7 @@ struct SlurmJobsFile: Codable {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         var data = try encoder.encode(self)
         data.append(0x0A)
-        try data.write(to: URL(fileURLWithPath: Self.path(sweepDirectory)), options: .atomic)
+        try FS.writeAtomically(data, to: Self.path(sweepDirectory))
     }
 }
 
@@ -182,8 +183,8 @@ public struct SlurmBackend {
             return Submission(script: script, scriptPath: scriptPath, tasks: [], jobID: nil, completed: completed,
                               failedNotRetried: failedNotRetried, busy: busy)
         }
-        try (tasks.joined(separator: "\n") + "\n").write(toFile: slurmPath("tasks.txt"), atomically: true, encoding: .utf8)
-        try script.write(toFile: scriptPath, atomically: true, encoding: .utf8)
+        try FS.writeAtomically(tasks.joined(separator: "\n") + "\n", to: slurmPath("tasks.txt"))
+        try FS.writeAtomically(script, to: scriptPath)
         chmod(scriptPath, 0o755)
         for id in tasks {
             try FileManager.default.createDirectory(atPath: (plan.directory as NSString).appendingPathComponent("runs/\(id)"),
