@@ -48,13 +48,22 @@ public struct SlurmOptions: Equatable, Sendable {
         if let t = throttle, t < 1 { throw SweepRunnerError("--throttle must be at least 1, got \(t)") }
         if maxRequeues < 0 { throw SweepRunnerError("--max-requeues must be 0 or more, got \(maxRequeues)") }
         if signalSeconds < 1 { throw SweepRunnerError("--signal-seconds must be at least 1, got \(signalSeconds)") }
-        for (name, v) in [("--partition", partition), ("--account", account), ("--mem", mem), ("--time", time)] {
-            if let v, v.isEmpty || v.contains(where: { $0.isWhitespace }) {
-                throw SweepRunnerError("\(name) \"\(v)\" must be one word (it becomes an #SBATCH line)")
+        // Each value becomes an #SBATCH line verbatim, so each must be what sbatch accepts
+        // there — checked before anything of the sweep is written.
+        let formats: [(String, String?, String, String)] = [
+            ("--partition", partition, #"^[A-Za-z0-9_.\-]+(,[A-Za-z0-9_.\-]+)*$"#, "a partition name or a comma-separated list (letters, digits, _ . -)"),
+            ("--account", account, #"^[A-Za-z0-9_.\-]+$"#, "an account name (letters, digits, _ . -)"),
+            ("--mem", mem, #"^[0-9]+[KMGTkmgt]?$"#, "a size such as 4000, 4G or 512M"),
+            ("--time", time, #"^([0-9]+-[0-9]+(:[0-9]+){0,2}|[0-9]+(:[0-9]+){0,2}|UNLIMITED|INFINITE)$"#,
+             "minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS (e.g. 2:00:00)"),
+        ]
+        for (name, value, pattern, expected) in formats {
+            if let v = value, v.range(of: pattern, options: .regularExpression) == nil {
+                throw SweepRunnerError("\(name) \"\(v)\" is not valid: expected \(expected)")
             }
         }
-        for line in extraLines where line.contains("\n") {
-            throw SweepRunnerError("--sbatch-line \"\(line)\" must be a single line")
+        for line in extraLines where line.contains(where: { $0.isNewline || ($0.asciiValue.map { $0 < 0x20 } ?? false) }) {
+            throw SweepRunnerError("--sbatch-line \"\(line)\" must be a single line without control characters")
         }
     }
 }
