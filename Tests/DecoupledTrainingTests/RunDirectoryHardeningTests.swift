@@ -271,4 +271,75 @@ import Testing
         #expect(progress.warnings.contains { $0.contains("partial line") && $0.contains("metrics.jsonl.torn") }, "\(progress.warnings)")
         #expect(try String(contentsOfFile: jsonl + ".torn", encoding: .utf8) == "{\"step\":3,\"epo\n")
     }
+
+    // MARK: data files
+
+    @Test func inspectRefusesNonFiniteFeaturesAndTrainingNamesThem() throws {
+        let dir = Scratch()
+        try NaNPolicyTests.poisonedData(dir.file("poison.h5"))
+        let report = try DatasetInspector.inspect(path: dir.file("poison.h5"))
+        #expect(report.formatError != nil && report.text.contains("/train/x") && report.text.contains("sample 150"), "\(report.text)")
+        let config = try ExperimentConfig.parse("""
+        [data]
+        file = "\(dir.file("poison.h5"))"
+        batch_size = 400
+        [model]
+        kind = "softmax"
+        [optimizer]
+        name = "sgd"
+        lr = 0.1
+        [train]
+        steps = 1
+        """, file: "nan.toml")
+        let summary = try Self.trainer(config, dir.file("run")).run()
+        #expect(summary.status == .diverged && summary.reason?.contains("data inspect") == true, "\(summary)")
+    }
+
+    @Test func anEmptyTestSplitIsRefused() throws {
+        let dir = Scratch()
+        let w = try DatasetWriter(path: dir.file("empty.h5"), featureType: .float32, sampleShape: [2], counts: [.train: 4, .test: 0],
+                                  storage: .contiguous)
+        try w.append(.train, features: [Float]([0, 1, 1, 0, 0, 1, 1, 0]), labels: [Int32]([0, 1, 0, 1]))
+        try w.finish(numClasses: 2, scale: 1, source: "test", license: "test")
+        let config = try ExperimentConfig.parse("""
+        [data]
+        file = "\(dir.file("empty.h5"))"
+        [model]
+        kind = "softmax"
+        [optimizer]
+        name = "sgd"
+        lr = 0.1
+        [train]
+        steps = 1
+        """, file: "empty.toml")
+        do {
+            _ = try TrainingSession(config: config, registry: .builtIn(), kernels: .best, threads: 1)
+            Issue.record("an empty test split was accepted")
+        } catch {
+            #expect("\(error)".contains("empty test split"), "\(error)")
+        }
+    }
+
+    /// A small file declaring 2^31 samples it never wrote is refused at open.
+    @Test func declaredButUnwrittenSamplesAreRefused() throws {
+        let dir = Scratch()
+        let path = dir.file("hollow.h5")
+        do {
+            let f = try H5File(path, mode: .create)
+            try f.createDataset("train/x", type: .float32, shape: [1 << 31, 4],
+                                options: H5DatasetOptions(chunkShape: [1 << 16, 4])).close()
+            try f.createDataset("train/y", type: .int32, shape: [1 << 31], options: H5DatasetOptions(chunkShape: [1 << 16])).close()
+            try f.createDataset("test/x", values: [Float](repeating: 0, count: 8), shape: [2, 4]).close()
+            try f.createDataset("test/y", values: [Int32(0), 1], shape: [2]).close()
+            try f.setAttribute("num_classes", Int64(2))
+            try f.close()
+        }
+        #expect(((try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0) < 1 << 20)
+        do {
+            _ = try DatasetFile(path: path)
+            Issue.record("a file with 2^31 unwritten samples was accepted")
+        } catch {
+            #expect("\(error)".contains("/train/x") && "\(error)".contains("were ever written"), "\(error)")
+        }
+    }
 }

@@ -252,7 +252,10 @@ public final class Trainer {
     /// covers gradients only, and is absent when the update was not applied).
     func describeNonFinite(_ outcome: TrainingSession.StepOutcome) -> String {
         let loss = outcome.result.loss
-        if !loss.isFinite { return "loss \(loss)" }
+        if !loss.isFinite {
+            let bad = session.nonFiniteFeaturesInLastBatch
+            return "loss \(loss)" + (bad > 0 ? " (the batch holds \(bad) NaN/Inf feature value(s): the data file has non-finite features, see `decoupled data inspect \(session.config.data.resolvedFile)`)" : "")
+        }
         let a = session.arena
         var parts: [String] = []
         let grads = a.entries.reduce(0) { n, e in n + a.view(a.grads, e).reduce(0) { $0 + ($1.isFinite ? 0 : 1) } }

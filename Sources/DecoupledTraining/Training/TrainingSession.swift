@@ -58,6 +58,10 @@ public final class TrainingSession {
         // Refuse a run the machine cannot hold before allocating anything large: an allocation
         // that fails later is a trap (SIGILL with a backtrace), not an error.
         try MemoryEstimate(config: config, inputs: dataset.featureCount, outputs: dataset.numClasses, slots: 0).check(config)
+        // Every evaluation averages over the test split: an empty one would report NaN metrics.
+        guard dataset.testCount > 0 else {
+            throw TrainingError("data.file: \(config.data.resolvedFile) has an empty test split (/test/x holds 0 samples); the trainer evaluates on it, so it needs at least one")
+        }
         trainLoader = try MinibatchLoader(file: dataset, split: .train, batchSize: config.data.batchSize,
                                           seed: config.seed, shuffle: true, bufferBytes: config.data.bufferBytes)
         evalLoader = try MinibatchLoader(file: dataset, split: .test, batchSize: config.data.evalBatchSize,
@@ -109,6 +113,12 @@ public final class TrainingSession {
         let report = engine.apply()
         let damaged = report.stats.nonfinite_grads > 0 || !report.stats.param_sumsq.isFinite
         return StepOutcome(result: result, report: report, nonFinite: damaged, parametersDamaged: damaged)
+    }
+
+    /// Non-finite features in the last training batch (a NaN loss with finite parameters
+    /// usually comes from the data; `decoupled data inspect` finds where).
+    public var nonFiniteFeaturesInLastBatch: Int {
+        batch.features.prefix(batch.count * dataset.featureCount).reduce(0) { $0 + ($1.isFinite ? 0 : 1) }
     }
 
     /// Consumes the next training batch without an update (a step skipped after a rollback);
