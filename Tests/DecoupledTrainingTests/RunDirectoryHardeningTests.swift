@@ -67,20 +67,8 @@ import Testing
     @Test func aRunWhoseLastStepsAreSkippedIsStillEvaluatedAndSaved() throws {
         let dir = Scratch()
         try NaNPolicyTests.poisonedData(dir.file("poison.h5"))
-        let config = try ExperimentConfig.parse("""
-        [data]
-        file = "\(dir.file("poison.h5"))"
-        batch_size = 400
-        [model]
-        kind = "softmax"
-        [optimizer]
-        name = "sgd"
-        lr = 0.1
-        [train]
-        epochs = 3
-        nan_policy = "skip_step"
-        max_skipped_steps = 5
-        """, file: "nan.toml")
+        let config = try NaNPolicyTests.config(dataFile: dir.file("poison.h5"), batchSize: 400,
+                                               train: "epochs = 3\nnan_policy = \"skip_step\"\nmax_skipped_steps = 5")
         let t = try Self.trainer(config, dir.file("run"))
         let summary = try t.run()
         #expect(summary.status == .completed && summary.step == 3 && summary.skipped_steps == 3, "\(summary)")
@@ -279,18 +267,7 @@ import Testing
         try NaNPolicyTests.poisonedData(dir.file("poison.h5"))
         let report = try DatasetInspector.inspect(path: dir.file("poison.h5"))
         #expect(report.formatError != nil && report.text.contains("/train/x") && report.text.contains("sample 150"), "\(report.text)")
-        let config = try ExperimentConfig.parse("""
-        [data]
-        file = "\(dir.file("poison.h5"))"
-        batch_size = 400
-        [model]
-        kind = "softmax"
-        [optimizer]
-        name = "sgd"
-        lr = 0.1
-        [train]
-        steps = 1
-        """, file: "nan.toml")
+        let config = try NaNPolicyTests.config(dataFile: dir.file("poison.h5"), batchSize: 400, train: "steps = 1")
         let summary = try Self.trainer(config, dir.file("run")).run()
         #expect(summary.status == .diverged && summary.reason?.contains("data inspect") == true, "\(summary)")
     }
@@ -301,17 +278,7 @@ import Testing
                                   storage: .contiguous)
         try w.append(.train, features: [Float]([0, 1, 1, 0, 0, 1, 1, 0]), labels: [Int32]([0, 1, 0, 1]))
         try w.finish(numClasses: 2, scale: 1, source: "test", license: "test")
-        let config = try ExperimentConfig.parse("""
-        [data]
-        file = "\(dir.file("empty.h5"))"
-        [model]
-        kind = "softmax"
-        [optimizer]
-        name = "sgd"
-        lr = 0.1
-        [train]
-        steps = 1
-        """, file: "empty.toml")
+        let config = try NaNPolicyTests.config(dataFile: dir.file("empty.h5"), batchSize: 2, train: "steps = 1")
         do {
             _ = try TrainingSession(config: config, registry: .builtIn(), kernels: .best, threads: 1)
             Issue.record("an empty test split was accepted")
