@@ -75,8 +75,8 @@ public struct SweepPlan {
     /// Refused while a local runner holds the sweep directory.
     public mutating func write() throws {
         let fm = FileManager.default
-        try fm.createDirectory(atPath: path("configs"), withIntermediateDirectories: true)
-        try fm.createDirectory(atPath: path("runs"), withIntermediateDirectories: true)
+        try FS.createDirectory(path("configs"))
+        try FS.createDirectory(path("runs"))
         let lock = try SweepLock(sweepDirectory: directory, purpose: "planning")
         defer { lock.release() }
 

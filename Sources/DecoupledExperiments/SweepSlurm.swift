@@ -167,7 +167,7 @@ public struct SlurmBackend {
     /// `dryRun`, submits them with sbatch and appends the job to `slurm/jobs.json`. Refused
     /// while an earlier job of this sweep is still queued or running (its tasks read tasks.txt).
     public func submit(dryRun: Bool) throws -> Submission {
-        try FileManager.default.createDirectory(atPath: slurmPath(""), withIntermediateDirectories: true)
+        try FS.createDirectory(slurmPath(""))
         let lock = try SweepLock(sweepDirectory: plan.directory, purpose: "submitting")
         defer { lock.release() }
         var jobs = try SlurmJobsFile.load(plan.directory)
@@ -196,8 +196,7 @@ public struct SlurmBackend {
         try FS.writeAtomically(script, to: scriptPath)
         chmod(scriptPath, 0o755)
         for id in tasks {
-            try FileManager.default.createDirectory(atPath: (plan.directory as NSString).appendingPathComponent("runs/\(id)"),
-                                                    withIntermediateDirectories: true)
+            try FS.createDirectory((plan.directory as NSString).appendingPathComponent("runs/\(id)"))
         }
         if dryRun {
             return Submission(script: script, scriptPath: scriptPath, tasks: tasks, jobID: nil, completed: completed,
@@ -516,7 +515,7 @@ public struct SlurmEvent: Codable, Equatable, Sendable {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let line = String(decoding: try encoder.encode(e), as: UTF8.self) + "\n"
         let dir = (sweepDirectory as NSString).appendingPathComponent("slurm")
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try FS.createDirectory(dir)
         appendToFile((dir as NSString).appendingPathComponent("events.jsonl"), line)
         return e
     }
