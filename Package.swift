@@ -43,7 +43,7 @@ let package = Package(
                 dependencies: ["DecoupledCore", "DecoupledHDF5", "DecoupledCheckpoint", "COpenBLAS", "CDecoupledSystem", "TOMLKit"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
         // Swift: sweeps over configs (local and Slurm backends) and their reports.
-        .target(name: "DecoupledExperiments", dependencies: ["DecoupledCore", "DecoupledHDF5", "DecoupledRandom", "DecoupledTraining"],
+        .target(name: "DecoupledExperiments", dependencies: ["DecoupledCore", "DecoupledHDF5", "DecoupledRandom", "DecoupledTraining", "DecoupledCheckpoint"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
         .executableTarget(
             name: "decoupled",

@@ -109,13 +109,7 @@ public final class CheckpointStore {
         removedTemporaryFiles = removed
     }
 
-    private static func createDirectory(_ path: String) throws {
-        do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        } catch {
-            throw CheckpointError.io(path: path, operation: "create directory", reason: error.localizedDescription)
-        }
-    }
+    private static func createDirectory(_ path: String) throws { try FS.createDirectory(path) }
 
     func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
 
@@ -263,6 +257,9 @@ public final class CheckpointStore {
         return names.compactMap { n in CheckpointFormat.step(fromFileName: n).map { ($0, n) } }
             .sorted { $0.step > $1.step }
     }
+
+    /// The newest checkpoint file by step (not verified), nil when there is none.
+    public func newestCheckpointName() -> String? { checkpointFiles().first.map { path($0.name) } }
 
     /// The file name `best.txt` holds, if it names a checkpoint.
     func bestName() -> String? {

@@ -5,11 +5,16 @@ import Glibc
 import Darwin
 #endif
 
-/// The POSIX calls around checkpoint files: durable writes (fsync of files and directories,
-/// atomic rename), early writeback, page-cache control, and the classification of the errors
-/// that mean "the disk is full".
-enum FS {
-    static func errnoText(_ code: Int32) -> String { String(cString: strerror(code)) }
+/// close(2) under a name that members called `close()` cannot shadow.
+private func closeDescriptor(_ fd: Int32) { _ = close(fd) }
+
+/// The one layer of system calls for the files this tool writes (run directories, checkpoints,
+/// sweep directories): opening (O_NOFOLLOW, O_CLOEXEC, regular files only), EINTR retries,
+/// durable writes (fsync of files and directories, atomic rename), appends, early writeback,
+/// page-cache control, and errors that name the path — with the ones that mean "the disk is
+/// full" classified. Other code does not call open/write/ftruncate on such files itself.
+public enum FS {
+    public static func errnoText(_ code: Int32) -> String { String(cString: strerror(code)) }
 
     /// Errors that mean the file system refused more data: they become `diskFull`.
     static func diskFullReason(errno code: Int32) -> String? {
@@ -53,12 +58,73 @@ enum FS {
         return .io(path: path, operation: operation, reason: errnoText(code))
     }
 
-    /// open(2) with O_CLOEXEC (a child process must not inherit checkpoint descriptors).
-    static func openFD(_ path: String, _ flags: Int32, _ operation: String) throws -> Int32 {
+    /// Repeats a system call interrupted by a signal (EINTR): every call that can block goes
+    /// through here, so a SIGTERM that arrives mid-call never turns into a spurious failure.
+    @discardableResult
+    public static func retrying<T: BinaryInteger>(_ call: () -> T) -> T {
         while true {
-            let fd = open(path, flags | O_CLOEXEC, 0o644)
-            if fd >= 0 { return fd }
-            if errno != EINTR { throw failure(operation, path, errno: errno) }
+            let rc = call()
+            if rc >= 0 || errno != EINTR { return rc }
+        }
+    }
+
+    /// A failed call on a file that is not a checkpoint: an `io` error whose reason says
+    /// "no space left on device" in words when that is the cause.
+    static func ioFailure(_ operation: String, _ path: String, errno code: Int32) -> CheckpointError {
+        .io(path: path, operation: operation, reason: diskFullReason(errno: code) ?? errnoText(code))
+    }
+
+    /// open(2), the one way this tool opens files: O_CLOEXEC (a child process must not
+    /// inherit our descriptors), EINTR retried, and — for everything but directories —
+    /// O_NOFOLLOW, so a symbolic link planted in a run directory can never redirect a write
+    /// (or a truncation) to a file outside it. A file opened for writing must be a regular
+    /// file. Errors name the path and the operation once, here.
+    public static func openFD(_ path: String, _ flags: Int32, _ operation: String, mode: mode_t = 0o644) throws -> Int32 {
+        let directory = flags & O_DIRECTORY != 0
+        let fd = retrying { open(path, flags | O_CLOEXEC | (directory ? 0 : O_NOFOLLOW), mode) }
+        if fd < 0 {
+            let code = errno
+            if code == ELOOP && !directory {
+                throw CheckpointError.io(path: path, operation: operation, reason: "it is a symbolic link; refusing to follow it "
+                                         + "(files in a run or sweep directory are never written through links)")
+            }
+            throw failure(operation, path, errno: code)
+        }
+        if flags & (O_WRONLY | O_RDWR) != 0 {
+            var st = stat()
+            if fstat(fd, &st) != 0 || (st.st_mode & S_IFMT) != S_IFREG {
+                close(fd)
+                throw CheckpointError.io(path: path, operation: operation, reason: "not a regular file")
+            }
+        }
+        return fd
+    }
+
+    /// Creates a directory and its parents; an existing directory is fine. A path that exists
+    /// as something else, or cannot be created, is an error naming the path in words (not a
+    /// Foundation error code).
+    public static func createDirectory(_ path: String) throws {
+        var st = stat()
+        if stat(path, &st) == 0 {
+            if (st.st_mode & S_IFMT) == S_IFDIR { return }
+            throw CheckpointError.io(path: path, operation: "create directory", reason: "it exists and is not a directory")
+        }
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty && parent != path && parent != "/" { try createDirectory(parent) }
+        if mkdir(path, 0o755) != 0 && errno != EEXIST { throw failure("create directory", path, errno: errno) }
+        if !isDirectory(path) {
+            throw CheckpointError.io(path: path, operation: "create directory", reason: "it exists and is not a directory")
+        }
+    }
+
+    /// Writes all of `bytes` at the file's current offset (short writes and EINTR continued).
+    public static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws {
+        var done = 0
+        while done < bytes.count {
+            let n = retrying { write(fd, bytes.baseAddress! + done, bytes.count - done) }
+            if n < 0 { throw ioFailure("write", path, errno: errno) }
+            if n == 0 { throw CheckpointError.io(path: path, operation: "write", reason: "short write") }
+            done += n
         }
     }
 
@@ -67,11 +133,11 @@ enum FS {
     static func fsyncFile(_ path: String) throws {
         let fd = try openFD(path, O_RDONLY, "open for fsync")
         defer { close(fd) }
-        if fsync(fd) != 0 { throw failure("fsync", path, errno: errno) }
+        if retrying({ fsync(fd) }) != 0 { throw failure("fsync", path, errno: errno) }
     }
 
     /// fsync(2) of a directory, which makes a rename or unlink in it durable.
-    static func fsyncDirectory(_ path: String) throws {
+    public static func fsyncDirectory(_ path: String) throws {
         let fd = try openFD(path, O_RDONLY | O_DIRECTORY, "open directory for fsync")
         defer { close(fd) }
         // Some file systems (and macOS for directories) answer EINVAL: nothing more can be done there.
@@ -79,15 +145,15 @@ enum FS {
     }
 
     /// rename(2): atomic replacement of `to` within one file system.
-    static func renameFile(_ from: String, _ to: String) throws {
-        if rename(from, to) != 0 {
+    public static func renameFile(_ from: String, _ to: String) throws {
+        if retrying({ rename(from, to) }) != 0 {
             throw CheckpointError.io(path: from, operation: "rename to '\(to)'", reason: errnoText(errno))
         }
     }
 
     /// Removes a file; a missing one is fine. Returns the error text otherwise.
     @discardableResult
-    static func unlinkIfPresent(_ path: String) -> String? {
+    public static func unlinkIfPresent(_ path: String) -> String? {
         if unlink(path) == 0 || errno == ENOENT { return nil }
         return errnoText(errno)
     }
@@ -110,17 +176,23 @@ enum FS {
         return String(cString: p)
     }
 
-    /// Writes a small file atomically and durably: NAME.tmp, fsync, rename, directory fsync.
-    static func writeAtomically(_ text: String, to path: String) throws {
+    /// Writes a small file atomically and durably: NAME.tmp (created anew, never through a
+    /// link), fsync, rename over NAME (which replaces a link at NAME instead of following it),
+    /// directory fsync. Every small file of a run or sweep directory is written this way.
+    public static func writeAtomically(_ text: String, to path: String) throws {
+        try writeAtomically(Data(text.utf8), to: path)
+    }
+
+    public static func writeAtomically(_ data: Data, to path: String) throws {
         let tmp = path + CheckpointFormat.temporarySuffix
-        let fd = try openFD(tmp, O_WRONLY | O_CREAT | O_TRUNC, "create")
-        var failed: CheckpointError? = nil
-        let bytes = Array(text.utf8)
-        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        if written != bytes.count {
-            failed = written < 0 ? failure("write", tmp, errno: errno) : .io(path: tmp, operation: "write", reason: "short write")
-        } else if fsync(fd) != 0 {
-            failed = failure("fsync", tmp, errno: errno)
+        unlinkIfPresent(tmp)  // a crashed writer's leftover, or a planted link: removed, not followed
+        let fd = try openFD(tmp, O_WRONLY | O_CREAT | O_EXCL, "create")
+        var failed: Error? = nil
+        do {
+            try data.withUnsafeBytes { try writeAll(fd, $0, path: tmp) }
+            if retrying({ fsync(fd) }) != 0 { throw ioFailure("fsync", tmp, errno: errno) }
+        } catch {
+            failed = error
         }
         close(fd)
         if let failed {
@@ -129,6 +201,29 @@ enum FS {
         }
         try renameFile(tmp, path)
         try fsyncDirectory((path as NSString).deletingLastPathComponent)
+    }
+
+    /// A file open for appending (metrics logs): opened through `openFD`, so never through a link.
+    public final class AppendFile {
+        public let path: String
+        private var fd: Int32
+
+        public init(_ path: String) throws {
+            self.path = path
+            fd = try FS.openFD(path, O_WRONLY | O_APPEND, "open for appending")
+        }
+
+        deinit { close() }
+
+        public func write(_ data: Data) throws {
+            guard fd >= 0 else { throw CheckpointError.io(path: path, operation: "append to", reason: "already closed") }
+            try data.withUnsafeBytes { try FS.writeAll(fd, $0, path: path) }
+        }
+
+        public func close() {
+            if fd >= 0 { closeDescriptor(fd) }
+            fd = -1
+        }
     }
 
     // MARK: writeback and page cache

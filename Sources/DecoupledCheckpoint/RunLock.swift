@@ -51,16 +51,16 @@ public final class RunLock {
         func fail(_ reason: String, pid: Int32? = nil) -> RunLockError {
             RunLockError(directory: runDirectory, holderPID: pid, reason: reason)
         }
-        do {
-            try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
-        } catch {
-            throw fail("cannot create the directory: \(error.localizedDescription)")
-        }
+        do { try FS.createDirectory(runDirectory) } catch let e as CheckpointError { throw fail(e.reason) }
         guard let canonical = FS.canonical(runDirectory) else { throw fail("cannot resolve the path: \(FS.errnoText(errno))") }
         canonicalDirectory = canonical
 
-        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw fail("cannot open \(lockPath): \(FS.errnoText(errno))") }
+        // Through FS.openFD: never through a symbolic link, so a `run.lock` replaced by a link
+        // cannot make the pid write below truncate a file elsewhere.
+        let fd: Int32
+        do { fd = try FS.openFD(lockPath, O_RDWR | O_CREAT, "open the lock file") } catch let e as CheckpointError {
+            throw fail(e.reason)
+        }
         // Non-blocking, with a short grace period: while another thread of a process forks a
         // child, the child holds a copy of every descriptor until its exec closes the
         // close-on-exec ones — a lock just released can look held for that instant.
@@ -91,7 +91,8 @@ public final class RunLock {
         }
         // Ours now: record the pid for whoever is refused next.
         let text = Array("\(getpid())\n".utf8)
-        if ftruncate(fd, 0) != 0 || text.withUnsafeBytes({ pwrite(fd, $0.baseAddress, $0.count, 0) }) != text.count {
+        if FS.retrying({ ftruncate(fd, 0) }) != 0
+            || FS.retrying({ text.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) } }) != text.count {
             let code = errno
             close(fd)
             throw fail("cannot write the pid into \(lockPath): \(FS.errnoText(code))")
@@ -112,7 +113,7 @@ public final class RunLock {
     /// while the lock is still ours, so it never erases the pid of a next holder.
     public func release() {
         guard fd >= 0 else { return }
-        _ = ftruncate(fd, 0)
+        FS.retrying { ftruncate(fd, 0) }
         close(fd)  // closing the last descriptor of the open file description drops the flock
         fd = -1
         RunLock.unregister(self)

@@ -1,3 +1,4 @@
+import DecoupledCheckpoint
 import Foundation
 
 // The files of a sweep directory, as plain Codable models:
@@ -242,7 +243,7 @@ public struct SweepManifest: Codable, Equatable, Sendable {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         var data = try encoder.encode(self)
         data.append(0x0A)
-        try data.write(to: url, options: .atomic)
+        try FS.writeAtomically(data, to: url.path)
     }
 }
 

@@ -1,3 +1,4 @@
+import DecoupledCheckpoint
 import DecoupledCore
 import DecoupledHDF5
 import DecoupledTraining
@@ -74,8 +75,8 @@ public struct SweepPlan {
     /// Refused while a local runner holds the sweep directory.
     public mutating func write() throws {
         let fm = FileManager.default
-        try fm.createDirectory(atPath: path("configs"), withIntermediateDirectories: true)
-        try fm.createDirectory(atPath: path("runs"), withIntermediateDirectories: true)
+        try FS.createDirectory(path("configs"))
+        try FS.createDirectory(path("runs"))
         let lock = try SweepLock(sweepDirectory: directory, purpose: "planning")
         defer { lock.release() }
 
@@ -86,7 +87,7 @@ public struct SweepPlan {
                 }
                 continue
             }
-            try e.configText.write(toFile: e.configPath, atomically: true, encoding: .utf8)
+            try FS.writeAtomically(e.configText, to: e.configPath)
         }
 
         // The spec copy; an edited spec keeps the previous copy beside it.
@@ -100,7 +101,7 @@ public struct SweepPlan {
             while fm.fileExists(atPath: kept) { kept = path("sweep-\(f.string(from: Date()))-\(n).toml"); n += 1 }
             try fm.moveItem(atPath: copy, toPath: kept)
         }
-        try spec.text.write(toFile: copy, atomically: true, encoding: .utf8)
+        try FS.writeAtomically(spec.text, to: copy)
 
         let manifestURL = URL(fileURLWithPath: path(SweepManifest.fileName))
         var merged = fm.fileExists(atPath: manifestURL.path) ? try SweepManifest.load(from: manifestURL)

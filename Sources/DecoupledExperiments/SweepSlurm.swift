@@ -1,3 +1,4 @@
+import DecoupledCheckpoint
 import DecoupledTraining
 import Foundation
 #if canImport(Glibc)
@@ -47,13 +48,22 @@ public struct SlurmOptions: Equatable, Sendable {
         if let t = throttle, t < 1 { throw SweepRunnerError("--throttle must be at least 1, got \(t)") }
         if maxRequeues < 0 { throw SweepRunnerError("--max-requeues must be 0 or more, got \(maxRequeues)") }
         if signalSeconds < 1 { throw SweepRunnerError("--signal-seconds must be at least 1, got \(signalSeconds)") }
-        for (name, v) in [("--partition", partition), ("--account", account), ("--mem", mem), ("--time", time)] {
-            if let v, v.isEmpty || v.contains(where: { $0.isWhitespace }) {
-                throw SweepRunnerError("\(name) \"\(v)\" must be one word (it becomes an #SBATCH line)")
+        // Each value becomes an #SBATCH line verbatim, so each must be what sbatch accepts
+        // there — checked before anything of the sweep is written.
+        let formats: [(String, String?, String, String)] = [
+            ("--partition", partition, #"^[A-Za-z0-9_.\-]+(,[A-Za-z0-9_.\-]+)*$"#, "a partition name or a comma-separated list (letters, digits, _ . -)"),
+            ("--account", account, #"^[A-Za-z0-9_.\-]+$"#, "an account name (letters, digits, _ . -)"),
+            ("--mem", mem, #"^[0-9]+[KMGTkmgt]?$"#, "a size such as 4000, 4G or 512M"),
+            ("--time", time, #"^([0-9]+-[0-9]+(:[0-9]+){0,2}|[0-9]+(:[0-9]+){0,2}|UNLIMITED|INFINITE)$"#,
+             "minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS (e.g. 2:00:00)"),
+        ]
+        for (name, value, pattern, expected) in formats {
+            if let v = value, v.range(of: pattern, options: .regularExpression) == nil {
+                throw SweepRunnerError("\(name) \"\(v)\" is not valid: expected \(expected)")
             }
         }
-        for line in extraLines where line.contains("\n") {
-            throw SweepRunnerError("--sbatch-line \"\(line)\" must be a single line")
+        for line in extraLines where line.contains(where: { $0.isNewline || ($0.asciiValue.map { $0 < 0x20 } ?? false) }) {
+            throw SweepRunnerError("--sbatch-line \"\(line)\" must be a single line without control characters")
         }
     }
 }
@@ -96,7 +106,7 @@ struct SlurmJobsFile: Codable {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         var data = try encoder.encode(self)
         data.append(0x0A)
-        try data.write(to: URL(fileURLWithPath: Self.path(sweepDirectory)), options: .atomic)
+        try FS.writeAtomically(data, to: Self.path(sweepDirectory))
     }
 }
 
@@ -157,7 +167,7 @@ public struct SlurmBackend {
     /// `dryRun`, submits them with sbatch and appends the job to `slurm/jobs.json`. Refused
     /// while an earlier job of this sweep is still queued or running (its tasks read tasks.txt).
     public func submit(dryRun: Bool) throws -> Submission {
-        try FileManager.default.createDirectory(atPath: slurmPath(""), withIntermediateDirectories: true)
+        try FS.createDirectory(slurmPath(""))
         let lock = try SweepLock(sweepDirectory: plan.directory, purpose: "submitting")
         defer { lock.release() }
         var jobs = try SlurmJobsFile.load(plan.directory)
@@ -182,12 +192,11 @@ public struct SlurmBackend {
             return Submission(script: script, scriptPath: scriptPath, tasks: [], jobID: nil, completed: completed,
                               failedNotRetried: failedNotRetried, busy: busy)
         }
-        try (tasks.joined(separator: "\n") + "\n").write(toFile: slurmPath("tasks.txt"), atomically: true, encoding: .utf8)
-        try script.write(toFile: scriptPath, atomically: true, encoding: .utf8)
+        try FS.writeAtomically(tasks.joined(separator: "\n") + "\n", to: slurmPath("tasks.txt"))
+        try FS.writeAtomically(script, to: scriptPath)
         chmod(scriptPath, 0o755)
         for id in tasks {
-            try FileManager.default.createDirectory(atPath: (plan.directory as NSString).appendingPathComponent("runs/\(id)"),
-                                                    withIntermediateDirectories: true)
+            try FS.createDirectory((plan.directory as NSString).appendingPathComponent("runs/\(id)"))
         }
         if dryRun {
             return Submission(script: script, scriptPath: scriptPath, tasks: tasks, jobID: nil, completed: completed,
@@ -506,7 +515,7 @@ public struct SlurmEvent: Codable, Equatable, Sendable {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let line = String(decoding: try encoder.encode(e), as: UTF8.self) + "\n"
         let dir = (sweepDirectory as NSString).appendingPathComponent("slurm")
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try FS.createDirectory(dir)
         appendToFile((dir as NSString).appendingPathComponent("events.jsonl"), line)
         return e
     }

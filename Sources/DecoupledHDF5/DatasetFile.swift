@@ -78,6 +78,21 @@ public final class DatasetFile {
                 throw formatError(split.yPath, "as many labels as \(split.xPath) has samples (\(xi.shape[0]))",
                                   "\(yi.shape[0]) labels")
             }
+            // A file can declare far more samples than it holds (a 163 KB file with 2^31
+            // "samples"): reads of never-written storage return fill values, not an error.
+            for (d, i, p) in [(x, xi, split.xPath), (y, yi, split.yPath)] where i.elementCount > 0 {
+                let raw = i.elementCount * (i.elementType?.byteSize ?? 0)
+                if let chunk = i.chunkShape {
+                    let expected = zip(i.shape, chunk).reduce(1) { $0 * (($1.0 + $1.1 - 1) / max($1.1, 1)) }
+                    if let written = try d.allocatedChunks(), written < expected {
+                        throw formatError(p, "data for all \(i.shape[0]) samples it declares (\(expected) chunks of \(chunk))",
+                                          "only \(written) chunk(s) were ever written")
+                    }
+                } else if i.storageBytes < raw {
+                    throw formatError(p, "data for all \(i.shape[0]) samples it declares (\(raw) bytes)",
+                                      "only \(i.storageBytes) bytes are stored")
+                }
+            }
             opened[split] = (x, y)
             infos[split] = (xi, yi)
         }
@@ -145,6 +160,21 @@ public final class DatasetFile {
     }
 
     public func count(_ split: DatasetSplit) -> Int { split == .train ? trainCount : testCount }
+
+    /// The first non-finite feature of a split (NaN or ±Inf; only float32 files can hold one),
+    /// scanned in bounded blocks: `(sample, value)`, nil when every feature is finite.
+    public func firstNonFiniteFeature(_ split: DatasetSplit, blockFloats: Int = 1 << 20) throws -> (sample: Int, value: Float)? {
+        guard featureType == .float32 else { return nil }
+        let n = count(split), rows = max(1, blockFloats / featureCount)
+        var start = 0
+        while start < n {
+            let c = min(rows, n - start)
+            let block = try features(split).read(start: [start] + sampleShape.map { _ in 0 }, count: [c] + sampleShape, as: Float.self)
+            if let i = block.firstIndex(where: { !$0.isFinite }) { return (start + i / featureCount, block[i]) }
+            start += c
+        }
+        return nil
+    }
     public func features(_ split: DatasetSplit) -> H5Dataset { datasets[split]!.x }
     public func labels(_ split: DatasetSplit) -> H5Dataset { datasets[split]!.y }
     public func labelType(_ split: DatasetSplit) -> H5ScalarType { labelTypes[split]! }

@@ -152,6 +152,17 @@ public final class H5Dataset: H5Object {
     }
 
     /// Shape, type, chunking, filters and on-disk size.
+    /// Chunks allocated in the file (written at least once), nil for unchunked storage.
+    public func allocatedChunks() throws -> Int? {
+        guard try info().chunkShape != nil else { return nil }
+        let did = try liveID("count chunks")
+        let space = try H5.call("query dataspace", at) { H5Dget_space(did) }
+        defer { H5.unchecked { _ = H5Sclose(space) } }
+        var n: hsize_t = 0
+        _ = try H5.call("count chunks", at) { H5Dget_num_chunks(did, space, &n) }
+        return Int(n)
+    }
+
     public func info() throws -> H5DatasetInfo {
         let did = try liveID("query layout")
         let space = try H5.call("query dataspace", at) { H5Dget_space(did) }

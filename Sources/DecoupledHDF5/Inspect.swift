@@ -21,6 +21,12 @@ public enum DatasetInspector {
         if looksLikeDataset {
             do {
                 let ds = try DatasetFile(path: path)
+                for split in DatasetSplit.allCases {
+                    if let bad = try ds.firstNonFiniteFeature(split) {
+                        throw DatasetFormatError(file: path, object: split.xPath, expected: "finite features (no NaN or ±Inf)",
+                                                 found: "\(bad.value) in sample \(bad.sample)")
+                    }
+                }
                 out += "\ndataset format: valid — \(ds.trainCount) train, \(ds.testCount) test, "
                     + "\(ds.featureCount) \(ds.featureType) features × scale \(ds.scale), \(ds.numClasses) classes\n"
                 for split in DatasetSplit.allCases {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DecoupledCheckpoint
 import DecoupledCore
 import DecoupledExperiments
 import DecoupledTraining
@@ -72,10 +73,10 @@ struct StudyCommand: ParsableCommand {
         let design = quick ? StudyDesign.quick(dataFile: dataFile)
             : full ? StudyDesign.full(dataFile: dataFile) : StudyDesign.standard(dataFile: dataFile)
         let sweepDir = dir ?? "sweeps/\(design.name)"
-        try FileManager.default.createDirectory(atPath: sweepDir, withIntermediateDirectories: true)
+        try FS.createDirectory(sweepDir)
         let specPath = (sweepDir as NSString).appendingPathComponent("study.toml")
         let specText = design.specText(base: base)
-        try specText.write(toFile: specPath, atomically: true, encoding: .utf8)
+        try FS.writeAtomically(specText, to: specPath)
         let registry = try loadRegistry()
         let plan = try SweepPlan(spec: try SweepSpec.parse(text: specText, file: specPath), sweepDirectory: sweepDir,
                                  registry: registry)
@@ -96,7 +97,7 @@ struct StudyCommand: ParsableCommand {
         }
         let report = try SweepReport.generate(sweepDirectory: URL(fileURLWithPath: sweepDir))
         let verdict = try StudyVerdict.compute(design: design, sweepDirectory: sweepDir, reportIndex: report.index.path)
-        try StudyVerdict.encoder.encode(verdict).write(to: URL(fileURLWithPath: (sweepDir as NSString).appendingPathComponent("verdict.json")))
+        try FS.writeAtomically(try StudyVerdict.encoder.encode(verdict), to: (sweepDir as NSString).appendingPathComponent("verdict.json"))
         print(verdict.text)
         if outcome.interruptedBy != nil { Foundation.exit(outcome.exitCode) }
     }

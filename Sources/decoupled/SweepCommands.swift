@@ -110,6 +110,24 @@ struct SweepRunCommand: ParsableCommand {
         guard ["local", "slurm"].contains(backend) else { throw ValidationError("--backend must be local or slurm, got '\(backend)'") }
         if jobs < 1 { throw ValidationError("--jobs must be at least 1, got \(jobs)") }
         if let t = threadsPerRun, t < 1 { throw ValidationError("--threads-per-run must be at least 1, got \(t)") }
+        // Before the sweep directory is planned and written: a bad option must leave no trace.
+        if backend == "slurm" {
+            do { try slurmOptions().validate() } catch { throw ValidationError("\(error)") }
+        }
+    }
+
+    func slurmOptions() -> SlurmOptions {
+        var options = SlurmOptions()
+        options.partition = partition
+        options.account = account
+        options.mem = mem
+        options.cpusPerTask = cpusPerTask
+        options.time = time
+        options.throttle = throttle
+        options.maxRequeues = maxRequeues
+        options.signalSeconds = signalSeconds
+        options.extraLines = sbatchLines
+        return options
     }
 
     func run() throws {
@@ -135,17 +153,7 @@ struct SweepRunCommand: ParsableCommand {
     }
 
     func runSlurm(_ plan: SweepPlan) throws {
-        var options = SlurmOptions()
-        options.partition = partition
-        options.account = account
-        options.mem = mem
-        options.cpusPerTask = cpusPerTask
-        options.time = time
-        options.throttle = throttle
-        options.maxRequeues = maxRequeues
-        options.signalSeconds = signalSeconds
-        options.extraLines = sbatchLines
-        var backend = try SlurmBackend(plan: plan, options: options)
+        var backend = try SlurmBackend(plan: plan, options: slurmOptions())
         backend.retryFailed = retryFailed
         let s = try backend.submit(dryRun: dryRun)
         var notes: [String] = []

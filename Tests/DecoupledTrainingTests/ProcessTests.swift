@@ -170,23 +170,27 @@ func waitFor(_ p: Process, seconds: Double) -> Bool {
         try w.finish(numClasses: 3, scale: 1, source: "test", license: "test")
     }
 
-    func run(_ policy: String) throws -> (Trainer.Summary, Trainer, Scratch) {
-        let dir = Scratch()
-        try Self.poisonedData(dir.file("poison.h5"))
-        let config = try ExperimentConfig.parse("""
+    /// Softmax regression with SGD on `poisonedData` at `dataFile`.
+    static func config(dataFile: String, batchSize: Int, train: String) throws -> ExperimentConfig {
+        try ExperimentConfig.parse("""
         [data]
-        file = "\(dir.file("poison.h5"))"
-        batch_size = 40
+        file = "\(dataFile)"
+        batch_size = \(batchSize)
         [model]
         kind = "softmax"
         [optimizer]
         name = "sgd"
         lr = 0.1
         [train]
-        epochs = 3
-        checkpoint_every = 4
-        nan_policy = "\(policy)"
+        \(train)
         """, file: "nan.toml")
+    }
+
+    func run(_ policy: String) throws -> (Trainer.Summary, Trainer, Scratch) {
+        let dir = Scratch()
+        try Self.poisonedData(dir.file("poison.h5"))
+        let config = try Self.config(dataFile: dir.file("poison.h5"), batchSize: 40,
+                                     train: "epochs = 3\ncheckpoint_every = 4\nnan_policy = \"\(policy)\"")
         let session = try TrainingSession(config: config, registry: .builtIn(), kernels: .best, threads: 1)
         let trainer = try Trainer(session: session, runDirectory: dir.file("run"), resume: false, progress: ProgressReporter(quiet: true))
         return (try trainer.run(), trainer, dir)

@@ -55,7 +55,13 @@ public final class UpdatePlan {
         }
         var merged = convention.optimizerDefaults(base: baseName)
         merged.merge(optParams) { _, given in given }
-        let topHyper = try optimizer.resolve(merged, keyPrefix: spec.optimizer.key)
+        let topHyper: HyperValues
+        do { topHyper = try optimizer.resolve(merged, keyPrefix: spec.optimizer.key) } catch PluginError.unknownKey(let key, _, let known) where alias != nil {
+            // Name what the user wrote (`adamw`), not the base it resolves to, and count the
+            // alias's own key among the accepted ones.
+            throw PluginError.unknownKey(key: key, plugin: spec.optimizer.name,
+                                         known: (known + ["weight_decay"]).sorted())
+        }
         try (optimizer as? SGDOptimizer)?.validate(topHyper, keyPrefix: spec.optimizer.key)
 
         func implied(_ lambda: Double, key: String) -> [PluginSpec] {

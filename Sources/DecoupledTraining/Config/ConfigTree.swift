@@ -239,6 +239,13 @@ public final class ConfigReader {
         return out
     }
 
+    /// Refuses keys outside `allowed` before anything is read (same message as `finish`).
+    public func refuseUnknown(allowed: [String]) throws {
+        guard let first = table.keys.filter({ !allowed.contains($0) }).sorted().first else { return }
+        throw error(first, "unknown \(table[first].map { if case .table = $0 { return "table" } else { return "key" } } ?? "key"); "
+                    + "\(path.isEmpty ? "the top level" : "[\(path)]") accepts: \(allowed.sorted().joined(separator: ", "))")
+    }
+
     /// Refuses keys that were never read.
     public func finish(allowed extra: [String] = []) throws {
         let unknown = table.keys.filter { !used.contains($0) }.sorted()

@@ -49,6 +49,9 @@ public struct ExperimentConfig {
         /// Workers for the model and the update; 0 = active cores.
         public var threads: Int
         public var nanPolicy: NaNPolicy
+        /// nan_policy = "skip_step": more skipped steps than this end the run as diverged;
+        /// nil = 1% of the run's steps, at least 10.
+        public var maxSkippedSteps: Int? = nil
     }
 
     public var name: String
@@ -68,6 +71,10 @@ public struct ExperimentConfig {
     /// Reads a config file; `overrides` are `--set key=value` pairs applied in order.
     public static func load(path: String, overrides: [ConfigOverride] = []) throws -> ExperimentConfig {
         let text: String
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue {
+            throw ConfigError(file: path, line: nil, key: "", message: "is a directory; expected a TOML config file")
+        }
         do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
             throw ConfigError(file: path, line: nil, key: "", message: "cannot read the config: \(error.localizedDescription)")
         }
@@ -76,6 +83,9 @@ public struct ExperimentConfig {
 
     public static func parse(_ text: String, file: String, overrides: [ConfigOverride] = []) throws -> ExperimentConfig {
         let root = try ConfigReader.parse(text, file: file, overrides: overrides)
+        // Unknown top-level keys first: a misspelt table (`[modle]`) must be named as such,
+        // not reported as the required table it was meant to be.
+        try root.refuseUnknown(allowed: topLevelKeys)
         let name = try root.string("name", default: ((file as NSString).lastPathComponent as NSString).deletingPathExtension)
         let description = try root.string("description", default: "")
         let seed = try root.int("seed", default: 0, min: 0)
@@ -105,7 +115,7 @@ public struct ExperimentConfig {
         if (epochs == nil) == (steps == nil) {
             throw t.error(epochs == nil ? "epochs" : "steps", "give exactly one of epochs = N and steps = N")
         }
-        let train = Train(epochs: epochs, steps: steps,
+        var train = Train(epochs: epochs, steps: steps,
                           evalEvery: try t.int("eval_every", default: 1, min: 1),
                           logEvery: try t.int("log_every", default: 0, min: 0),
                           checkpointEvery: try t.int("checkpoint_every", default: 0, min: 0),
@@ -113,6 +123,7 @@ public struct ExperimentConfig {
                           threads: try t.int("threads", default: 0, min: 0),
                           nanPolicy: NaNPolicy(rawValue: try t.string("nan_policy", default: "stop",
                                                                       allowed: NaNPolicy.allCases.map(\.rawValue)))!)
+        train.maxSkippedSteps = try t.optionalInt("max_skipped_steps", min: 0)
         try t.finish()
 
         let optimization = try OptimizationConfig.read(root)

@@ -92,6 +92,10 @@ public enum OptimizationConfig {
         do {
             return try UpdatePlan(spec, registry: registry, tensors: tensors)
         } catch let e as PluginError {
+            // A value that came from `--set` is reported as such, not at the config line it replaced.
+            if let k = e.key, let o = root.overrides[k] {
+                throw ConfigError(file: root.file, line: nil, key: "", message: "\(e.description) (from \(o))")
+            }
             throw ConfigError(file: root.file, line: e.key.flatMap { root.locator.line($0) } ?? e.key.flatMap { k in
                 k.split(separator: ".").first.flatMap { root.locator.line(String($0)) }
             }, key: "", message: e.description)

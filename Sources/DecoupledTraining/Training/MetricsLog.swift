@@ -1,3 +1,4 @@
+import DecoupledCheckpoint
 import Foundation
 
 /// One row of `metrics.jsonl` / `metrics.csv` (docs/run-directory.md lists every key).
@@ -23,6 +24,8 @@ public struct MetricRecord: Codable, Equatable {
     public var elapsed_s: Double
     /// Counts reported by regularizer plugins, by "plugin.metric".
     public var metrics: [String: Double]
+    /// Steps skipped so far by nan_policy = "skip_step" (nil in logs of older versions).
+    public var skipped_steps: Int? = nil
 
     /// Whether this record evaluated the test split.
     public var isEvaluation: Bool { test_loss != nil }
@@ -49,8 +52,10 @@ public final class MetricsLog {
     public let csvPath: String
     let penaltyNames: [String]
     let metricNames: [String]
-    private var jsonl: FileHandle
-    private var csv: FileHandle
+    private var jsonl: FS.AppendFile
+    private var csv: FS.AppendFile
+    /// What opening found worth a warning (a torn last line set aside); the trainer prints it.
+    public private(set) var warnings: [String] = []
     static let encoder: JSONEncoder = {
         let e = JSONEncoder()
         e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
@@ -58,7 +63,8 @@ public final class MetricsLog {
     }()
 
     /// Opens the logs in `directory`, keeping only records with `step <= keepThrough`
-    /// (nil: start empty).
+    /// (nil: start empty). A torn last line (a kill mid-write) is not silently dropped: its
+    /// bytes are appended to `metrics.jsonl.torn` and reported in `warnings`.
     public init(directory: String, penaltyNames: [String], metricNames: [String], keepThrough: Int?) throws {
         jsonlPath = (directory as NSString).appendingPathComponent("metrics.jsonl")
         csvPath = (directory as NSString).appendingPathComponent("metrics.csv")
@@ -66,23 +72,31 @@ public final class MetricsLog {
         self.metricNames = metricNames
         var kept: [MetricRecord] = []
         if let keepThrough {
-            kept = try MetricsLog.read(jsonlPath).filter { $0.step <= keepThrough }
+            let (records, torn) = try MetricsLog.readKeepingTornLine(jsonlPath)
+            kept = records.filter { $0.step <= keepThrough }
+            if let torn {
+                let side = jsonlPath + ".torn"
+                var saved = FileManager.default.contents(atPath: side) ?? Data()
+                saved.append(torn)
+                saved.append(UInt8(ascii: "\n"))
+                try FS.writeAtomically(saved, to: side)
+                warnings.append("warning: \(jsonlPath) ended in a partial line (\(torn.count) bytes, a write cut off by a kill); "
+                                + "it is dropped from the log and kept in \(side)")
+            }
         }
         let header = (MetricRecord.fixedColumns + penaltyNames.map { "penalty.\($0)" } + MetricRecord.trailingColumns
                       + metricNames.map { "metric.\($0)" }).joined(separator: ",") + "\n"
-        // Rewritten whole and renamed into place (Data.write(options: .atomic)): a kill during
-        // a resume's rewrite leaves the old, complete files.
+        // Rewritten whole and renamed into place: a kill during a resume's rewrite leaves the
+        // old, complete files; a link planted at either name is replaced, never written through.
         var lines = Data(), rows = Data(header.utf8)
         for r in kept {
             lines.append(try Self.line(r, Self.encoder))
             rows.append(Self.csvLine(r, penaltyNames, metricNames))
         }
-        try lines.write(to: URL(fileURLWithPath: jsonlPath), options: .atomic)
-        try rows.write(to: URL(fileURLWithPath: csvPath), options: .atomic)
-        jsonl = try FileHandle(forWritingTo: URL(fileURLWithPath: jsonlPath))
-        csv = try FileHandle(forWritingTo: URL(fileURLWithPath: csvPath))
-        try jsonl.seekToEnd()
-        try csv.seekToEnd()
+        try FS.writeAtomically(lines, to: jsonlPath)
+        try FS.writeAtomically(rows, to: csvPath)
+        jsonl = try FS.AppendFile(jsonlPath)
+        csv = try FS.AppendFile(csvPath)
     }
 
     static func csvLine(_ r: MetricRecord, _ penaltyNames: [String], _ metricNames: [String]) -> Data {
@@ -95,20 +109,20 @@ public final class MetricsLog {
         return line
     }
 
-    deinit {
-        try? jsonl.close()
-        try? csv.close()
-    }
-
     public func append(_ r: MetricRecord) throws {
-        try jsonl.write(contentsOf: try Self.line(r, Self.encoder))
-        try csv.write(contentsOf: Self.csvLine(r, penaltyNames, metricNames))
+        try jsonl.write(try Self.line(r, Self.encoder))
+        try csv.write(Self.csvLine(r, penaltyNames, metricNames))
     }
 
     /// Every record of a `metrics.jsonl`; a missing file reads as none. A torn last line
-    /// (a kill mid-write) is dropped; any other bad line is an error naming the file and line.
+    /// (a kill mid-write) is left out; any other bad line is an error naming the file and line.
     public static func read(_ path: String) throws -> [MetricRecord] {
-        guard let data = FileManager.default.contents(atPath: path) else { return [] }
+        try readKeepingTornLine(path).records
+    }
+
+    /// The records, and the bytes of a torn last line (no trailing newline, not a record) if any.
+    static func readKeepingTornLine(_ path: String) throws -> (records: [MetricRecord], torn: Data?) {
+        guard let data = FileManager.default.contents(atPath: path) else { return ([], nil) }
         let decoder = JSONDecoder()
         decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
         let lines = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
@@ -117,10 +131,10 @@ public final class MetricsLog {
             do {
                 out.append(try decoder.decode(MetricRecord.self, from: Data(line)))
             } catch {
-                if i == lines.count - 1 { break }  // no trailing newline: the write was cut off
+                if i == lines.count - 1 { return (out, Data(line)) }  // no trailing newline: the write was cut off
                 throw TrainingError("\(path):\(i + 1): not a metrics record: \(error)")
             }
         }
-        return out
+        return (out, nil)
     }
 }

@@ -39,6 +39,20 @@ public final class ProgressReporter {
     /// Prints a line (above the bar on a terminal).
     public func line(_ text: String) {
         guard mode != .quiet else { return }
+        write(text)
+    }
+
+    /// Prints a warning or error line even with `--quiet`: sweeps run trainers quietly, and
+    /// their train.log must still record a checkpoint fallback, a skipped step or a divergence.
+    public func warning(_ text: String) {
+        warnings.append(text)
+        write(text)
+    }
+
+    /// Every warning printed so far (tests and summaries read them).
+    public private(set) var warnings: [String] = []
+
+    private func write(_ text: String) {
         FileHandle.standardError.write(Data(((barVisible ? "\r\u{1B}[K" : "") + text + "\n").utf8))
         barVisible = false
     }

@@ -57,14 +57,20 @@ public enum RunLauncher {
             }
         }
         let session = try TrainingSession(config: config, registry: registry, kernels: kernels, threads: request.threads)
-        return try Trainer(session: session, runDirectory: dir, resume: request.resume && hasRun, progress: progress)
+        return try Trainer(session: session, runDirectory: dir, resume: request.resume && hasRun, progress: progress,
+                           allowConfigChange: request.allowConfigChange)
     }
 
     /// `key: old → new` for every leaf that differs between the stored config and `config`.
     public static func diff(storedPath: String, _ config: ExperimentConfig) throws -> [String] {
         let text = try String(contentsOfFile: storedPath, encoding: .utf8)
-        let old = try ConfigReader.parse(text, file: storedPath).document.flattened()
-        let new = try ConfigReader.parse(config.resolvedText, file: "config").document.flattened()
+        return try differences(old: text, oldName: storedPath, new: config.resolvedText)
+    }
+
+    /// `key: old → new` for every leaf that differs between two config texts.
+    public static func differences(old oldText: String, oldName: String, new newText: String) throws -> [String] {
+        let old = try ConfigReader.parse(oldText, file: oldName).document.flattened()
+        let new = try ConfigReader.parse(newText, file: "config").document.flattened()
         return Set(old.keys).union(new.keys).sorted().compactMap { k in
             old[k] == new[k] ? nil : "\(k): \(old[k] ?? "(absent)") → \(new[k] ?? "(absent)")"
         }

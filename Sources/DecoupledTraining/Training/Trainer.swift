@@ -27,6 +27,8 @@ public final class Trainer {
         public var threads: Int
         /// FNV-1a 64-bit of config.toml, hex (identifies the resolved config; not a security hash).
         public var config_hash: String
+        /// Steps skipped by nan_policy = "skip_step" (nil in summaries of older versions).
+        public var skipped_steps: Int?
     }
 
     /// Everything besides tensors that a checkpoint must hold for a bit-identical resume.
@@ -47,6 +49,11 @@ public final class Trainer {
         /// Steps whose batch is skipped after a rollback (the step that went non-finite).
         var skip: [Int] = []
         var rollbacks = 0
+        /// Steps skipped by nan_policy = "skip_step" (optional: checkpoints of older versions lack it).
+        var skippedSteps: Int?
+        /// fnv1a64Hex of the resolved config the checkpoint was saved under: the run's identity
+        /// (the config text itself is /meta/config; resume compares the two key by key).
+        var configHash: String?
     }
 
     public let session: TrainingSession
@@ -58,30 +65,40 @@ public final class Trainer {
     var log: MetricsLog!
     private(set) var startStep = 0
     private var resumedFrom: String?
+    /// `--allow-config-change`: a checkpoint saved under another config may be loaded.
+    let allowConfigChange: Bool
 
     /// Prepares a run directory: a new run writes `config.toml` and `decay_audit.txt`; with
     /// `resume` the newest valid checkpoint is loaded (corrupt ones are skipped and reported).
-    public init(session: TrainingSession, runDirectory: String, resume: Bool, progress: ProgressReporter) throws {
+    /// A checkpoint saved under another config (copied from another run) is refused unless
+    /// `allowConfigChange`; then it is loaded and re-saved under this config, so the next plain
+    /// resume of this directory finds a checkpoint of its own.
+    public init(session: TrainingSession, runDirectory: String, resume: Bool, progress: ProgressReporter,
+                allowConfigChange: Bool = false) throws {
         self.session = session
         self.runDirectory = runDirectory
         self.progress = progress
-        try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
+        self.allowConfigChange = allowConfigChange
+        try FS.createDirectory(runDirectory)
         lock = try RunLock(runDirectory: runDirectory)
         store = try CheckpointStore(runDirectory: runDirectory, keepLast: session.config.train.keepCheckpoints)
         state = RunState(step: 0, loader: session.trainLoader.position)
+        var foreign = false
         if resume, let found = try store.newestValid() {
             for s in found.skipped {
-                progress.line("warning: checkpoint \(s.path) is not usable (\(s.reason)); falling back to an older one")
+                progress.warning("warning: checkpoint \(s.path) is not usable (\(s.reason)); falling back to an older one")
             }
-            try restore(from: found.path)
+            foreign = try restore(from: found.path)
             resumedFrom = found.path
         }
         startStep = state.step
         let config = session.config
-        try config.resolvedText.write(toFile: path("config.toml"), atomically: true, encoding: .utf8)
-        try session.plan.decayAudit().write(toFile: path("decay_audit.txt"), atomically: true, encoding: .utf8)
+        try FS.writeAtomically(config.resolvedText, to: path("config.toml"))
+        try FS.writeAtomically(session.plan.decayAudit(), to: path("decay_audit.txt"))
         log = try MetricsLog(directory: runDirectory, penaltyNames: session.engine.penalties().map(\.name),
                              metricNames: passMetricNames, keepThrough: resume ? state.step : nil)
+        for w in log.warnings { progress.warning(w) }
+        if foreign { try saveCheckpoint(isBest: false) }
     }
 
     func path(_ name: String) -> String { (runDirectory as NSString).appendingPathComponent(name) }
@@ -129,15 +146,28 @@ public final class Trainer {
                 continue
             }
             let outcome = try s.trainStep(checkGradients: policy == .skipStep)
+            var trained = true
             if outcome.nonFinite {
-                let what = outcome.result.loss.isFinite
-                    ? "\(outcome.report?.stats.nonfinite_grads ?? 0) non-finite gradient(s) or parameters"
-                    : "loss \(outcome.result.loss)"
+                let what = describeNonFinite(outcome)
                 switch policy {
                 case .skipStep where !outcome.parametersDamaged:
-                    progress.line("warning: step \(state.step + 1): \(what); step skipped (nan_policy = \"skip_step\")")
+                    // Skipped, but the step still goes through the evaluation and checkpoint
+                    // cadence below: a run whose last steps are skipped still ends evaluated
+                    // and saved at its final step.
+                    let skipped = (state.skippedSteps ?? 0) + 1
+                    state.skippedSteps = skipped
                     state.step = s.step
-                    continue
+                    let bound = maxSkippedSteps
+                    progress.warning("warning: step \(state.step): \(what); step skipped (nan_policy = \"skip_step\", \(skipped) skipped so far, at most \(bound) allowed by train.max_skipped_steps)")
+                    if skipped > bound {
+                        lap()
+                        try logFinalRecord()
+                        if nonFiniteTensors().isEmpty { try saveCheckpoint(isBest: false) }
+                        let reason = "\(skipped) steps skipped for non-finite values, more than train.max_skipped_steps = \(bound) (last: step \(state.step): \(what))"
+                        progress.warning("error: \(reason); stopping as diverged")
+                        return try finish(.diverged, reason: reason)
+                    }
+                    trained = false
                 case .rollback where state.rollbacks < 5:
                     guard let found = try store.newestValid() else { fallthrough }
                     let failed = state.step
@@ -147,23 +177,27 @@ public final class Trainer {
                     skip = Array(Set(skip + state.skip)).sorted()
                     state.skip = skip
                     state.rollbacks = rollbacks
-                    progress.line("warning: step \(failed + 1): \(what); rolled back to step \(state.step) (\(found.path)), the batch of step \(failed + 1) will be skipped")
+                    progress.warning("warning: step \(failed + 1): \(what); rolled back to step \(state.step) (\(found.path)), the batch of step \(failed + 1) will be skipped")
                     continue
                 default:
                     lap()
-                    progress.line("error: step \(state.step + 1): \(what); stopping (nan_policy = \"\(policy.rawValue)\"), the last checkpoint is left as the newest")
+                    let saved = store.newestCheckpointName().map { "the last checkpoint (\($0)) is left as the newest" }
+                        ?? "no checkpoint was saved before it"
+                    progress.warning("error: step \(state.step + 1): \(what); stopping (nan_policy = \"\(policy.rawValue)\"), \(saved)")
                     return try finish(.diverged, reason: "step \(state.step + 1): \(what)")
                 }
             }
             state.step = s.step
             let r = outcome.result
-            state.lossSum += r.loss * Double(r.count)
-            state.correct += r.correct
-            state.predictions += r.predictions
-            state.samples += r.count
-            state.trainedSamples += r.count
-            state.steps += 1
-            state.stepSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+            if trained {
+                state.lossSum += r.loss * Double(r.count)
+                state.correct += r.correct
+                state.predictions += r.predictions
+                state.samples += r.count
+                state.trainedSamples += r.count
+                state.steps += 1
+                state.stepSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+            }
             if let m = outcome.report?.passMetrics { lastMetrics = m }
 
             let step = state.step
@@ -173,7 +207,8 @@ public final class Trainer {
             var newBest = false
             if evaluate || logTrain {
                 lap()
-                let record = try makeRecord(evaluate: evaluate, report: outcome.report, passMetrics: lastMetrics)
+                var record = try makeRecord(evaluate: evaluate, report: outcome.report, passMetrics: lastMetrics)
+                record.skipped_steps = state.skippedSteps ?? 0
                 try log.append(record)
                 if evaluate {
                     newBest = isBetter(record, than: state.best)
@@ -183,15 +218,60 @@ public final class Trainer {
             }
             progress.update(step: step, total: s.totalSteps, stepsPerEpoch: s.stepsPerEpoch,
                             elapsed: state.elapsed + Date().timeIntervalSince(clock), startStep: startStep,
-                            loss: r.loss)
+                            loss: trained ? r.loss : nil)
             if newBest || step == s.totalSteps || (cadence.checkpointEvery > 0 && step % cadence.checkpointEvery == 0) {
                 lap()
+                // Non-finite parameters that no count caught (a plugin pass, an overflow to
+                // ±Inf the gradient check cannot see) end the run here, before they are saved.
+                let bad = nonFiniteTensors()
+                if !bad.isEmpty {
+                    let what = "\(bad.joined(separator: ", ")) hold NaN/Inf"
+                    let saved = store.newestCheckpointName().map { "the last checkpoint (\($0)) is left as the newest" }
+                        ?? "no checkpoint was saved before it"
+                    progress.warning("error: step \(step): \(what); stopping, \(saved)")
+                    return try finish(.diverged, reason: "step \(step): \(what)")
+                }
                 try saveCheckpoint(isBest: newBest)
                 lastSaved = step
             }
         }
         lap()
         return try finish(.completed, reason: nil)
+    }
+
+    /// `train.max_skipped_steps`, or its default: 1% of the run's steps, at least 10.
+    var maxSkippedSteps: Int { session.config.train.maxSkippedSteps ?? max(10, session.totalSteps / 100) }
+
+    /// Names the tensors holding NaN or ±Inf (empty when all parameters are finite).
+    func nonFiniteTensors() -> [String] {
+        let a = session.arena
+        return a.entries.filter { e in !a.view(a.params, e).allSatisfy(\.isFinite) }.map(\.spec.name)
+    }
+
+    /// What went non-finite in a step, counted from the values themselves (the kernel's count
+    /// covers gradients only, and is absent when the update was not applied).
+    func describeNonFinite(_ outcome: TrainingSession.StepOutcome) -> String {
+        let loss = outcome.result.loss
+        if !loss.isFinite {
+            let bad = session.nonFiniteFeaturesInLastBatch
+            return "loss \(loss)" + (bad > 0 ? " (the batch holds \(bad) NaN/Inf feature value(s): the data file has non-finite features, see `decoupled data inspect \(session.config.data.resolvedFile)`)" : "")
+        }
+        let a = session.arena
+        var parts: [String] = []
+        let grads = a.entries.reduce(0) { n, e in n + a.view(a.grads, e).reduce(0) { $0 + ($1.isFinite ? 0 : 1) } }
+        if grads > 0 { parts.append("\(grads) non-finite gradient value(s)") }
+        let params = a.entries.reduce(0) { n, e in n + a.view(a.params, e).reduce(0) { $0 + ($1.isFinite ? 0 : 1) } }
+        if params > 0 { parts.append("\(params) non-finite parameter value(s) in \(nonFiniteTensors().joined(separator: ", "))") }
+        return parts.isEmpty ? "the update's statistics went non-finite (parameter norm overflow)" : parts.joined(separator: " and ")
+    }
+
+    /// The last evaluation record, unless the step's record is already logged: a run that ends
+    /// early (diverged on skipped steps) still reports its final test metrics.
+    func logFinalRecord() throws {
+        if (try MetricsLog.read(log.jsonlPath)).last?.step == state.step { return }
+        var record = try makeRecord(evaluate: true, report: nil, passMetrics: [:])
+        record.skipped_steps = state.skippedSteps ?? 0
+        try log.append(record)
     }
 
     /// A metrics record from the sums since the previous one; resets the sums.
@@ -251,14 +331,28 @@ public final class Trainer {
             throw TrainingError("step \(state.step): tensor \(bad.spec.name) holds NaN/Inf; not saving it as a checkpoint")
         }
         state.loader = s.trainLoader.position
+        state.configHash = fnv1a64Hex(s.config.resolvedText)
         let meta = CheckpointMeta(step: state.step, epoch: state.step / s.stepsPerEpoch, config: s.config.resolvedText,
                                   plugins: s.plan.pluginVersions, runState: try JSONEncoder().encode(state))
         try store.save(arena: s.arena, slots: s.stateSlots, meta: meta, isBest: isBest)
     }
 
-    func restore(from checkpoint: String) throws {
+    /// Loads a checkpoint of this run. One saved under another config (another run's, or this
+    /// run's before `--allow-config-change`) is refused, naming the file and the differing keys,
+    /// unless changes are allowed; returns whether it was such a checkpoint.
+    @discardableResult
+    func restore(from checkpoint: String) throws -> Bool {
         let s = session
         let meta = try store.load(checkpoint, into: s.arena, slots: s.stateSlots)
+        let differences = meta.config == s.config.resolvedText ? []
+            : try RunLauncher.differences(old: meta.config, oldName: "\(checkpoint):/meta/config", new: s.config.resolvedText)
+        if !differences.isEmpty {
+            let list = differences.map { "  \($0)" }.joined(separator: "\n")
+            guard allowConfigChange else {
+                throw TrainingError("checkpoint \(checkpoint) was saved by a run with another config (copied from another run?); refusing to resume from it. Its config differs in:\n\(list)\nmove it out of \(store.directory), or rerun with --allow-config-change to continue from it under the current config")
+            }
+            progress.warning("warning: checkpoint \(checkpoint) was saved under another config; continuing from it under the current one (--allow-config-change):\n\(list)")
+        }
         let restored: RunState
         do { restored = try JSONDecoder().decode(RunState.self, from: meta.runState) } catch {
             throw TrainingError("\(checkpoint): /meta/run_state is not a run state this version understands: \(error)")
@@ -266,12 +360,21 @@ public final class Trainer {
         try s.trainLoader.restore(restored.loader)
         s.engine.restore(step: restored.step)
         state = restored
+        return !differences.isEmpty
     }
 
     // MARK: summary
 
     func finish(_ status: Status, reason: String?) throws -> Summary {
         let s = session
+        var status = status, reason = reason
+        // A run is never reported "completed" with parameters that are not numbers.
+        let bad = nonFiniteTensors()
+        if status == .completed && !bad.isEmpty {
+            status = .diverged
+            reason = "the final parameters hold NaN/Inf (\(bad.joined(separator: ", ")))"
+            progress.warning("error: \(reason!)")
+        }
         let records = try MetricsLog.read(log.jsonlPath)
         let summary = Summary(
             name: s.config.name, status: status, reason: reason, step: state.step,
@@ -279,11 +382,11 @@ public final class Trainer {
             final: records.last(where: \.isEvaluation), best: state.best, wall_s: state.elapsed,
             train_samples_per_s: state.elapsed > 0 ? Double(state.trainedSamples) / state.elapsed : 0,
             kernel: s.engine.kernels.name, threads: s.threads,
-            config_hash: fnv1a64Hex(s.config.resolvedText))
+            config_hash: fnv1a64Hex(s.config.resolvedText), skipped_steps: state.skippedSteps ?? 0)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
-        try encoder.encode(summary).write(to: URL(fileURLWithPath: path("summary.json")), options: .atomic)
+        try FS.writeAtomically(try encoder.encode(summary), to: path("summary.json"))
         // The run directory is free for the next writer (a resume) as soon as the run ends.
         lock.release()
         return summary

@@ -60,6 +60,13 @@ public final class TrainingSession {
             throw TrainingError("data.file: cannot open '\(config.data.file)' (looked for \(config.data.resolvedFile)): \(error)"
                 + (config.data.file.hasSuffix("fashion-mnist.h5") ? "\n  the full Fashion-MNIST is made by `make data` (needs the Debian package dataset-fashion-mnist); the shipped subset is datasets/fashion-mnist-small.h5" : ""))
         }
+        // Refuse a run the machine cannot hold before allocating anything large: an allocation
+        // that fails later is a trap (SIGILL with a backtrace), not an error.
+        try MemoryEstimate(config: config, inputs: dataset.featureCount, outputs: dataset.numClasses, slots: 0).check(config)
+        // Every evaluation averages over the test split: an empty one would report NaN metrics.
+        guard dataset.testCount > 0 else {
+            throw TrainingError("data.file: \(config.data.resolvedFile) has an empty test split (/test/x holds 0 samples); the trainer evaluates on it, so it needs at least one")
+        }
         if config.data.selectsRows {
             do {
                 let labels = try dataset.allLabels(.train)
@@ -96,6 +103,9 @@ public final class TrainingSession {
         var rng = Xoshiro256(seed: config.seed, stream: "init")
         model.initialize(params: arena.pointers(arena.params), rng: &rng)
         plan = try config.plan(registry: registry, tensors: model.parameterSpecs)
+        // Now the optimizer state is known too (the engine allocates it next).
+        try MemoryEstimate(config: config, inputs: dataset.featureCount, outputs: dataset.numClasses,
+                           slots: plan.stateSlots.count).check(config)
         stepsPerEpoch = trainLoader.batchesPerEpoch
         totalSteps = config.train.steps ?? (config.train.epochs! * stepsPerEpoch)
         let epochs = config.train.epochs.map(Double.init) ?? Double(totalSteps) / Double(stepsPerEpoch)
@@ -128,6 +138,12 @@ public final class TrainingSession {
         let report = engine.apply()
         let damaged = report.stats.nonfinite_grads > 0 || !report.stats.param_sumsq.isFinite
         return StepOutcome(result: result, report: report, nonFinite: damaged, parametersDamaged: damaged)
+    }
+
+    /// Non-finite features in the last training batch (a NaN loss with finite parameters
+    /// usually comes from the data; `decoupled data inspect` finds where).
+    public var nonFiniteFeaturesInLastBatch: Int {
+        batch.features.prefix(batch.count * dataset.featureCount).reduce(0) { $0 + ($1.isFinite ? 0 : 1) }
     }
 
     /// Consumes the next training batch without an update (a step skipped after a rollback);
@@ -215,6 +231,68 @@ public final class TrainingSession {
 
     /// Every optimizer state slot the plan uses (what a checkpoint must hold).
     public var stateSlots: [String] { plan.stateSlots.sorted() }
+}
+
+/// The memory a run allocates, estimated from the config before allocating it: parameters,
+/// gradients and optimizer state (4 bytes per parameter each), the model's activations for
+/// the largest batch, and the data loaders' buffers.
+struct MemoryEstimate {
+    var parameters: Double
+    var parameterBytes: Double
+    var stateBytes: Double
+    var activationBytes: Double
+    var bufferBytes: Double
+    var total: Double { parameterBytes + stateBytes + activationBytes + bufferBytes }
+
+    init(config: ExperimentConfig, inputs: Int, outputs: Int, slots: Int) {
+        let layers = [Double(inputs)] + (config.model.kind == .mlp ? config.model.hidden.map(Double.init) : []) + [Double(outputs)]
+        var p = 0.0, activations = 0.0
+        for l in 1..<layers.count {
+            p += layers[l - 1] * layers[l] + layers[l]
+            // z and dz of every layer, and the activation output of every hidden layer
+            activations += layers[l] * (l < layers.count - 1 ? 3 : 2)
+        }
+        let rows = Double(max(config.data.batchSize, config.data.evalBatchSize))
+        parameters = p
+        parameterBytes = p * 4 * 2  // parameters and gradients
+        stateBytes = p * 4 * Double(slots)
+        // The loaders' batches (features, labels, order) besides their shuffle buffers.
+        activationBytes = rows * activations * 4 + rows * Double(inputs + 4) * 4 * 3
+        bufferBytes = Double(config.data.bufferBytes) * 2
+    }
+
+    /// The memory this process may use: physical memory (sysconf), or less when an address
+    /// space or data size limit (ulimit -v / -d) is set.
+    static func available() -> Double {
+        var limit = Double(sysconf(Int32(_SC_PHYS_PAGES))) * Double(sysconf(Int32(_SC_PAGESIZE)))
+        for resource in [RLIMIT_AS, RLIMIT_DATA] {
+            var r = rlimit()
+            #if canImport(Glibc)
+            let ok = getrlimit(__rlimit_resource_t(resource.rawValue), &r) == 0
+            #else
+            let ok = getrlimit(resource, &r) == 0
+            #endif
+            if ok && r.rlim_cur != rlim_t.max { limit = min(limit, Double(r.rlim_cur)) }
+        }
+        return limit
+    }
+
+    static func gigabytes(_ bytes: Double) -> String { String(format: "%.1f GB", bytes / 1e9) }
+
+    func check(_ config: ExperimentConfig) throws {
+        let available = Self.available()
+        guard total > available else { return }
+        let g = Self.gigabytes
+        let hidden = "[" + config.model.hidden.map(String.init).joined(separator: ", ") + "]"
+        throw config.reader.error(
+            "model.hidden",
+            "the run needs about \(g(total)) of memory, more than the \(g(available)) this process can use: "
+            + "\(String(format: "%.3g", parameters)) parameters take \(g(parameterBytes)) with their gradients"
+            + (stateBytes > 0 ? " and \(g(stateBytes)) of optimizer state" : "")
+            + ", activations for \(max(config.data.batchSize, config.data.evalBatchSize)) rows \(g(activationBytes)), data buffers \(g(bufferBytes)). "
+            + "Make model.hidden (\(hidden)) or data.batch_size (\(config.data.batchSize)) / data.eval_batch_size "
+            + "(\(config.data.evalBatchSize)) smaller")
+    }
 }
 
 /// A training failure a user can act on.
