@@ -38,6 +38,8 @@ public struct ExperimentConfig {
         /// Workers for the model and the update; 0 = active cores.
         public var threads: Int
         public var nanPolicy: NaNPolicy
+        /// Compute with subnormals flushed to zero (docs/config.md, `flush_subnormals`).
+        public var flushSubnormals: Bool
     }
 
     public var name: String
@@ -98,7 +100,8 @@ public struct ExperimentConfig {
                           keepCheckpoints: try t.int("keep_checkpoints", default: 3, min: 1),
                           threads: try t.int("threads", default: 0, min: 0),
                           nanPolicy: NaNPolicy(rawValue: try t.string("nan_policy", default: "stop",
-                                                                      allowed: NaNPolicy.allCases.map(\.rawValue)))!)
+                                                                      allowed: NaNPolicy.allCases.map(\.rawValue)))!,
+                          flushSubnormals: try t.bool("flush_subnormals", default: true))
         try t.finish()
 
         let optimization = try OptimizationConfig.read(root)
