@@ -34,27 +34,15 @@ static inline int dc_set_parent_death_signal(int signal) {
 #if defined(__x86_64__)
 #define DC_FLUSH_SUBNORMALS_SUPPORTED 1
 typedef uint32_t dc_fp_control;
-static const dc_fp_control dc_fp_flush_bits = (1u << 15) | (1u << 6);
-static inline dc_fp_control dc_fp_control_read(void) {
-    dc_fp_control csr;
-    __asm__ __volatile__("stmxcsr %0" : "=m"(csr) : : "memory");
-    return csr;
-}
-static inline void dc_fp_control_write(dc_fp_control csr) {
-    __asm__ __volatile__("ldmxcsr %0" : : "m"(csr) : "memory");
-}
+#define DC_FP_FLUSH_BITS ((dc_fp_control)((1u << 15) | (1u << 6)))
+#define DC_FP_CONTROL_READ(r) __asm__ __volatile__("stmxcsr %0" : "=m"(r) : : "memory")
+#define DC_FP_CONTROL_WRITE(r) __asm__ __volatile__("ldmxcsr %0" : : "m"(r) : "memory")
 #elif defined(__aarch64__)
 #define DC_FLUSH_SUBNORMALS_SUPPORTED 1
 typedef uint64_t dc_fp_control;
-static const dc_fp_control dc_fp_flush_bits = 1ull << 24;
-static inline dc_fp_control dc_fp_control_read(void) {
-    dc_fp_control fpcr;
-    __asm__ __volatile__("mrs %0, fpcr" : "=r"(fpcr) : : "memory");
-    return fpcr;
-}
-static inline void dc_fp_control_write(dc_fp_control fpcr) {
-    __asm__ __volatile__("msr fpcr, %0" : : "r"(fpcr) : "memory");
-}
+#define DC_FP_FLUSH_BITS ((dc_fp_control)1 << 24)
+#define DC_FP_CONTROL_READ(r) __asm__ __volatile__("mrs %0, fpcr" : "=r"(r) : : "memory")
+#define DC_FP_CONTROL_WRITE(r) __asm__ __volatile__("msr fpcr, %0" : : "r"(r) : "memory")
 #else
 #define DC_FLUSH_SUBNORMALS_SUPPORTED 0
 #endif
@@ -65,7 +53,9 @@ static inline int dc_flush_subnormals_supported(void) { return DC_FLUSH_SUBNORMA
 /* 1 when the calling thread flushes subnormals, else 0. */
 static inline int dc_flush_subnormals_get(void) {
 #if DC_FLUSH_SUBNORMALS_SUPPORTED
-    return (dc_fp_control_read() & dc_fp_flush_bits) == dc_fp_flush_bits;
+    dc_fp_control r;
+    DC_FP_CONTROL_READ(r);
+    return (r & DC_FP_FLUSH_BITS) == DC_FP_FLUSH_BITS;
 #else
     return 0;
 #endif
@@ -75,9 +65,10 @@ static inline int dc_flush_subnormals_get(void) {
  * when that changes it: a write costs far more than a read. */
 static inline void dc_flush_subnormals_set(int on) {
 #if DC_FLUSH_SUBNORMALS_SUPPORTED
-    dc_fp_control old = dc_fp_control_read();
-    dc_fp_control want = on ? (old | dc_fp_flush_bits) : (old & ~dc_fp_flush_bits);
-    if (want != old) dc_fp_control_write(want);
+    dc_fp_control old, want;
+    DC_FP_CONTROL_READ(old);
+    want = on ? (old | DC_FP_FLUSH_BITS) : (old & ~DC_FP_FLUSH_BITS);
+    if (want != old) DC_FP_CONTROL_WRITE(want);
 #else
     (void)on;
 #endif
