@@ -22,7 +22,7 @@ struct BenchSubnormalsCommand: ParsableCommand {
         Examples:
           decoupled bench subnormals
           decoupled bench subnormals --epochs 10 --modes flush
-          decoupled bench subnormals --lambda 1e-3 --threads 1 --json
+          decoupled bench subnormals --lambda 1e-3 --threads 1 --repeats 3 --json
         """)
 
     @Option(help: "Experiment config with at least one [[regularizers]] entry (its λ is varied).")
@@ -43,12 +43,16 @@ struct BenchSubnormalsCommand: ParsableCommand {
     @Option(help: "Worker threads (default: the config's train.threads; 0 = active cores).")
     var threads: Int?
 
+    @Option(help: "Rounds of all runs; wall times are their medians (the machine may be shared).")
+    var repeats = 1
+
     @Flag(help: "Print one JSON array instead of a table.")
     var json = false
 
     func run() throws {
         guard epochs >= 1 else { throw ValidationError("--epochs: expected an integer ≥ 1, got \(epochs)") }
         guard lambda > 0, lambda.isFinite else { throw ValidationError("--lambda: expected a number > 0, got \(lambda)") }
+        guard repeats >= 1 else { throw ValidationError("--repeats: expected an integer ≥ 1, got \(repeats)") }
         let flushModes = try parseList(modes, "--modes") { ["ieee": false, "flush": true][$0] }
         var sets = try overrides.map(ConfigOverride.init)
         if !overrides.contains(where: { $0.hasPrefix("data.file=") }) {
@@ -56,27 +60,20 @@ struct BenchSubnormalsCommand: ParsableCommand {
         }
         let registry = try loadRegistry()
         let kernels = try KernelPath.fromEnvironment(ProcessInfo.processInfo.environment)
+        let lambdas = [0, lambda]
+        // Repeats are interleaved (every mode and λ once per round) so that load from other
+        // processes spreads over all four figures; the runs are deterministic, so only their
+        // wall times differ between rounds.
         var runs: [SubnormalBenchmark.Run] = []
-        if !json {
-            print("\(config), \(epochs) epochs, kernels \(kernels.name); flushing \(FloatingPointMode.canFlushSubnormals ? "supported" : "a no-op on this CPU")")
-            print(String(format: "%-5@ %8@ %9@ %7@ %8@ %17@ %16@", "mode" as NSString, "lambda" as NSString,
-                         "wall s" as NSString, "ratio" as NSString, "test acc" as NSString,
-                         "subnormal params" as NSString, "subnormal state" as NSString))
-        }
-        for flush in flushModes {
-            var baseline: Double?
-            for l in [0, lambda] {
-                let r = try SubnormalBenchmark.run(configPath: config, overrides: sets, lambda: l, flush: flush, epochs: epochs,
-                                                   threads: threads, registry: registry, kernels: kernels)
-                runs.append(r)
-                if l == 0 { baseline = r.wallSeconds }
-                if !json {
-                    // The ratio is the λ run's wall time over the λ = 0 run's, in the same mode.
-                    let ratio = l == 0 ? "1" : baseline.map { String(format: "%.2f×", r.wallSeconds / $0) } ?? "-"
-                    print(String(format: "%-5@ %8@ %9.1f %7@ %8@ %16.2f%% %15.2f%%", (flush ? "flush" : "ieee") as NSString,
-                                 (l == 0 ? "0" : String(format: "%g", l)) as NSString, r.wallSeconds, ratio as NSString,
-                                 (r.testAccuracy.map { String(format: "%.4f", $0) } ?? "-") as NSString,
-                                 r.subnormalParameters * 100, r.subnormalState * 100))
+        for _ in 0..<repeats {
+            for flush in flushModes {
+                for l in lambdas {
+                    let r = try SubnormalBenchmark.run(configPath: config, overrides: sets, lambda: l, flush: flush,
+                                                       epochs: epochs, threads: threads, registry: registry, kernels: kernels)
+                    runs.append(r)
+                    FileHandle.standardError.write(Data(String(format: "run %d/%d: %@ lambda %g: %.1f s\n", runs.count,
+                                                               repeats * flushModes.count * lambdas.count,
+                                                               (flush ? "flush" : "ieee") as NSString, l, r.wallSeconds).utf8))
                 }
             }
         }
@@ -84,6 +81,31 @@ struct BenchSubnormalsCommand: ParsableCommand {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             print(String(decoding: try encoder.encode(runs), as: UTF8.self))
+            return
+        }
+        func median(_ flush: Bool, _ l: Double) -> Double {
+            let w = runs.filter { $0.flushSubnormals == flush && $0.lambda == l }.map(\.wallSeconds).sorted()
+            return w[w.count / 2]
+        }
+        func row(_ cells: [String]) -> String {
+            let widths = [5, 8, 9, 7, 9, 17, 16]
+            return zip(cells, widths).enumerated().map { i, c in
+                let pad = String(repeating: " ", count: max(0, c.1 - c.0.count))
+                return i == 0 ? c.0 + pad : pad + c.0
+            }.joined(separator: " ")
+        }
+        print("\(config), \(epochs) epochs, \(runs[0].threads) threads, kernels \(kernels.name), median of \(repeats); "
+              + "flushing \(FloatingPointMode.canFlushSubnormals ? "supported" : "a no-op on this CPU")")
+        print(row(["mode", "lambda", "wall s", "ratio", "test acc", "subnormal params", "subnormal state"]))
+        for flush in flushModes {
+            for l in lambdas {
+                let r = runs.first { $0.flushSubnormals == flush && $0.lambda == l }!
+                // The ratio: this λ's wall time over λ = 0's, in the same mode.
+                print(row([flush ? "flush" : "ieee", l == 0 ? "0" : String(format: "%g", l),
+                           String(format: "%.1f", median(flush, l)), String(format: "%.2f×", median(flush, l) / median(flush, 0)),
+                           r.testAccuracy.map { String(format: "%.4f", $0) } ?? "-",
+                           String(format: "%.2f%%", r.subnormalParameters * 100), String(format: "%.2f%%", r.subnormalState * 100)]))
+            }
         }
     }
 }
