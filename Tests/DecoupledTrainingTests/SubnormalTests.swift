@@ -5,6 +5,30 @@ import DecoupledHDF5
 import Foundation
 import Testing
 
+/// 1e-20², subnormal, multiplied at run time (in the thread's mode) where the optimizer
+/// cannot see the factors.
+@inline(never) func subnormalProduct() -> Float { tinyFactor * tinyFactor }
+nonisolated(unsafe) var tinyFactor: Float = 1e-20
+
+/// Holds work items back until `threads` distinct threads have taken some (or, once, for at
+/// most 10 s), so that work really reaches Dispatch's own threads: on a loaded machine the
+/// calling thread would otherwise often do all of it, and a worker that ignores the mode
+/// would go unnoticed.
+final class Rendezvous: @unchecked Sendable {
+    private let lock = NSLock()
+    private var seen = Set<UInt>()
+    private let deadline = Date().addingTimeInterval(10)
+    let threads: Int
+    init(threads: Int) { self.threads = threads }
+    var arrived: Int { lock.withLock { seen.count } }
+
+    func arrive() {
+        let me = UInt(pthread_self())
+        lock.withLock { _ = seen.insert(me) }
+        while arrived < threads && Date() < deadline { usleep(50) }
+    }
+}
+
 /// A regularizer that changes nothing and counts, for every piece the update engine runs,
 /// whether the worker flushed subnormals: it sees exactly the threads and modes of the kernels.
 final class ModeProbe: RegularizerPlugin {
@@ -16,11 +40,15 @@ final class ModeProbe: RegularizerPlugin {
     private let lock = NSLock()
     private(set) var flushed = 0
     private(set) var ieee = 0
+    /// Makes the first update spread over this many threads, when given.
+    let rendezvous: Rendezvous?
+    init(threads: Int? = nil) { rendezvous = threads.map(Rendezvous.init) }
 
     func isDecoupled(_ hp: HyperValues) -> Bool { false }
     func fused(_ hp: HyperValues, context: StepContext) -> FusedRegularization { FusedRegularization() }
     func pass(_ hp: HyperValues, context: StepContext, arena: ParameterArena) -> PiecePass? {
         { [self] _ in
+            rendezvous?.arrive()
             let flushing = FloatingPointMode.current.flushesSubnormals
             lock.withLock { if flushing { flushed += 1 } else { ieee += 1 } }
             return 0
@@ -30,8 +58,8 @@ final class ModeProbe: RegularizerPlugin {
     func audit(_ hp: HyperValues) -> String { "mode probe" }
 
     /// The built-in registry plus a fresh probe.
-    static func registry() throws -> (PluginRegistry, ModeProbe) {
-        let registry = PluginRegistry.builtIn(), probe = ModeProbe()
+    static func registry(threads: Int? = nil) throws -> (PluginRegistry, ModeProbe) {
+        let registry = PluginRegistry.builtIn(), probe = ModeProbe(threads: threads)
         try registry.register(probe)
         return (registry, probe)
     }
@@ -54,13 +82,16 @@ struct SubnormalTests {
         let tasks = 8, rows = 4, cols = 64
         for mode in [FloatingPointMode.flushSubnormals, .ieee] {
             var out = [Float](repeating: .nan, count: tasks * rows * cols)
+            let rendezvous = Rendezvous(threads: 2)
             out.withUnsafeMutableBufferPointer { c in
                 mode.run {
                     ParallelTasks().run(count: tasks, threads: 2) { t in
+                        rendezvous.arrive()
                         Self.sgemm(rows: rows, inner: 64, cols: cols, value: 1e-20, into: c.baseAddress! + t * rows * cols)
                     }
                 }
             }
+            #expect(rendezvous.arrived == 2, "the tasks ran on one thread only")
             #expect(out.allSatisfy { mode.flushesSubnormals ? $0 == 0 : $0.isSubnormal }, "\(mode)")
         }
         // A product large enough for OpenBLAS to split over its own threads, were it allowed
@@ -73,6 +104,47 @@ struct SubnormalTests {
         #expect(FloatingPointMode.current == .ieee)
     }
 
+    /// Runs one multiply per piece on `workers` sharder threads, in `mode`; returns whether
+    /// each piece's product came out as zero.
+    func productsAreZero(mode: FloatingPointMode, workers: Int) throws -> [Bool] {
+        let arena = try ParameterArena(specs: [TensorSpec(name: "w", shape: [64 * 1024], role: .weight)])
+        let sharder = Sharder(arena: arena, chunkElements: 1024, workers: workers)
+        let rendezvous = Rendezvous(threads: min(workers, 2))
+        var zero = [Bool](repeating: false, count: sharder.pieces.count)
+        zero.withUnsafeMutableBufferPointer { out in
+            mode.run {
+                sharder.forEachPiece { p in
+                    rendezvous.arrive()
+                    out[p.index] = subnormalProduct() == 0
+                }
+            }
+        }
+        #expect(rendezvous.arrived == min(workers, 2), "\(workers) workers ran on \(rendezvous.arrived) thread(s)")
+        return zero
+    }
+
+    @Test func sharderWorkersComputeInTheCallersMode() throws {
+        for workers in [1, 2, 4] {
+            #expect(try productsAreZero(mode: .flushSubnormals, workers: workers).allSatisfy { $0 }, "\(workers) workers")
+            #expect(try productsAreZero(mode: .ieee, workers: workers).allSatisfy { !$0 }, "\(workers) workers")
+        }
+    }
+
+    /// Dispatch's threads are shared: after flushing work on them, plain Dispatch work from an
+    /// IEEE thread (on the same pool threads) must not flush.
+    @Test func dispatchThreadsAreHandedBackInTheirOwnMode() throws {
+        _ = try productsAreZero(mode: .flushSubnormals, workers: 2)
+        let rendezvous = Rendezvous(threads: 2)
+        var flushing = [Bool](repeating: true, count: 16)
+        flushing.withUnsafeMutableBufferPointer { out in
+            DispatchQueue.concurrentPerform(iterations: out.count) { i in
+                rendezvous.arrive()
+                out[i] = FloatingPointMode.current.flushesSubnormals || subnormalProduct() == 0
+            }
+        }
+        #expect(flushing.allSatisfy { !$0 })
+    }
+
     func probedConfig(flush: Bool?, epochs: Int = 1) throws -> ExperimentConfig {
         try smallConfig(flush.map { "flush_subnormals = \($0)" } ?? "", epochs: epochs,
                         regularizer: "[[regularizers]]\nname = \"mode-probe\"")
@@ -82,12 +154,12 @@ struct SubnormalTests {
     /// (flushing by default), and the trainer's thread is handed back in IEEE mode.
     @Test(arguments: [nil, true, false])
     func trainingComputesInTheConfiguredMode(_ flush: Bool?) throws {
-        let (registry, probe) = try ModeProbe.registry()
+        let (registry, probe) = try ModeProbe.registry(threads: 2)
         let dir = Scratch()
         let session = try TrainingSession(config: try probedConfig(flush: flush), registry: registry, kernels: .best, threads: 2)
         #expect(session.floatingPointMode.flushesSubnormals == (flush ?? true))
         let summary = try Trainer(session: session, runDirectory: dir.path, resume: false, progress: ProgressReporter(quiet: true)).run()
-        #expect(summary.status == .completed)
+        #expect(summary.status == .completed && probe.rendezvous?.arrived == 2)
         #expect(flush == false ? probe.ieee > 0 && probe.flushed == 0 : probe.flushed > 0 && probe.ieee == 0,
                 "\(probe.flushed) pieces flushed, \(probe.ieee) in IEEE mode")
         #expect(FloatingPointMode.current == .ieee)
