@@ -24,7 +24,8 @@ let package = Package(
         .target(name: "CDecoupledKernels", cSettings: kernelCFlags),
         // C: the versioned ABI external plugins implement (header only).
         .target(name: "CDecoupledPluginABI"),
-        // C: shims for variadic system calls (prctl), used by the trainer's stop signals.
+        // C: shims for variadic system calls (prctl, for the trainer's stop signals) and the
+        // per-thread subnormal flushing of the FPU (FloatingPointMode).
         .target(name: "CDecoupledSystem"),
         // System libraries, found with pkg-config; the Makefile installs the Debian packages.
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
@@ -32,7 +33,7 @@ let package = Package(
 
         // Swift: a seeded, serializable PRNG shared by data shuffling and model initialisation.
         .target(name: "DecoupledRandom", swiftSettings: [.swiftLanguageMode(.v5)]),
-        .target(name: "DecoupledCore", dependencies: ["CDecoupledKernels", "CDecoupledPluginABI", "DecoupledRandom"],
+        .target(name: "DecoupledCore", dependencies: ["CDecoupledKernels", "CDecoupledPluginABI", "CDecoupledSystem", "DecoupledRandom"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
         .target(name: "DecoupledHDF5", dependencies: ["CHDF5", "DecoupledRandom"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),

@@ -1,9 +1,9 @@
 import CDecoupledKernels
-import Dispatch
 import Foundation
 
 /// Splits an arena into fixed, cache-sized, aligned chunks and runs per-piece work on them
-/// with `DispatchQueue.concurrentPerform`.
+/// with `DispatchQueue.concurrentPerform` (through `FloatingPointMode`, so every worker
+/// computes in the caller's floating-point mode).
 ///
 /// A piece is the part of one tensor inside one chunk. Chunk boundaries depend only on the
 /// layout and `chunkElements`, never on the number of workers, and per-piece statistics are
@@ -83,6 +83,6 @@ public final class Sharder: @unchecked Sendable {
             guard first < last else { return }
             for p in chunkStarts[first]..<chunkStarts[last] { body(p) }
         }
-        if n == 1 { work(0) } else { DispatchQueue.concurrentPerform(iterations: n) { work($0) } }
+        if n == 1 { work(0) } else { FloatingPointMode.concurrentPerform(iterations: n) { work($0) } }
     }
 }

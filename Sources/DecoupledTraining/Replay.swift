@@ -37,6 +37,9 @@ public struct Replay {
     public func run(specText: String, specFile: String, input: String, output: String) throws -> Result {
         let root = try ConfigReader.parse(specText, file: specFile)
         let spec = try OptimizationConfig.read(root)
+        // IEEE unless the spec opts in: replays are compared bit for bit with other frameworks'
+        // trajectories, which are computed with gradual underflow.
+        let mode: FloatingPointMode = try root.bool("flush_subnormals", default: false) ? .flushSubnormals : .ieee
         _ = try root.string("name", default: "")
         _ = try root.string("description", default: "")
         try root.finish()
@@ -112,7 +115,7 @@ public struct Replay {
                     let g = try grads[i].read(start: [t] + s.shape.map { _ in 0 }, count: [1] + s.shape, as: Float.self, converting: true)
                     arena.view(arena.grads, arena.entries[i]).initialize(from: g)
                 }
-                engine.apply()
+                mode.run { _ = engine.apply() }
                 for (i, s) in specs.enumerated() {
                     try trajectories[i].write(Array(arena.view(arena.params, arena.entries[i])),
                                               start: [t + 1] + s.shape.map { _ in 0 }, count: [1] + s.shape)

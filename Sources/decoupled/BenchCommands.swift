@@ -6,7 +6,8 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks, measured against a reference taken in the same run.",
-        subcommands: [BenchKernelsCommand.self, BenchDataCommand.self, BenchTrainCommand.self, BenchCheckpointCommand.self])
+        subcommands: [BenchKernelsCommand.self, BenchDataCommand.self, BenchTrainCommand.self, BenchCheckpointCommand.self,
+                       BenchSubnormalsCommand.self])
 }
 
 struct BenchKernelsCommand: ParsableCommand {

@@ -70,6 +70,18 @@ import Testing
         #expect(c.name == "t" && c.seed == 1 && c.data.batchSize == 64 && c.model.hidden == [32])
         #expect(c.train.epochs == 2 && c.train.steps == nil && c.train.nanPolicy == .stop)
         #expect(c.optimization.regularizers.map(\.name) == ["l2"])
+        #expect(c.train.flushSubnormals, "training flushes subnormals unless told not to")
+    }
+
+    @Test func flushSubnormalsIsABoolean() throws {
+        #expect(try !ExperimentConfig.parse(edited("epochs = 2", "epochs = 2\nflush_subnormals = false"), file: "exp.toml")
+            .train.flushSubnormals)
+        #expect(try !ExperimentConfig.parse(Self.valid, file: "exp.toml", overrides: [ConfigOverride("train.flush_subnormals=false")])
+            .train.flushSubnormals)
+        expect(try error(edited("epochs = 2", "epochs = 2\nflush_subnormals = \"yes\"")), line: 27, key: "train.flush_subnormals",
+               "expected true or false, got a string")
+        expect(try error(edited("epochs = 2", "epochs = 2\nflush_subnormals = 1")), line: 27, key: "train.flush_subnormals",
+               "expected true or false")
     }
 
     @Test func syntaxErrorNamesLineAndColumn() throws {

@@ -52,6 +52,8 @@ public struct ExperimentConfig {
         /// nan_policy = "skip_step": more skipped steps than this end the run as diverged;
         /// nil = 1% of the run's steps, at least 10.
         public var maxSkippedSteps: Int? = nil
+        /// Compute with subnormals flushed to zero (docs/config.md, `flush_subnormals`).
+        public var flushSubnormals: Bool
     }
 
     public var name: String
@@ -122,7 +124,8 @@ public struct ExperimentConfig {
                           keepCheckpoints: try t.int("keep_checkpoints", default: 3, min: 1),
                           threads: try t.int("threads", default: 0, min: 0),
                           nanPolicy: NaNPolicy(rawValue: try t.string("nan_policy", default: "stop",
-                                                                      allowed: NaNPolicy.allCases.map(\.rawValue)))!)
+                                                                      allowed: NaNPolicy.allCases.map(\.rawValue)))!,
+                          flushSubnormals: try t.bool("flush_subnormals", default: true))
         train.maxSkippedSteps = try t.optionalInt("max_skipped_steps", min: 0)
         try t.finish()
 

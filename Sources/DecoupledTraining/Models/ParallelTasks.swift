@@ -1,11 +1,13 @@
 import COpenBLAS
-import Dispatch
+import DecoupledCore
 
 /// Runs a fixed list of independent tasks on up to `threads` workers.
 ///
 /// Tasks are claimed from a shared counter, so which worker runs a task varies from run to
 /// run, but each task writes its own disjoint output with the same code whatever the thread
-/// count: results are bit-identical for any `threads`. One instance per model; not reentrant.
+/// count: results are bit-identical for any `threads`. Workers compute in the caller's
+/// floating-point mode (`FloatingPointMode`), OpenBLAS calls included since they run on the
+/// calling thread. One instance per model; not reentrant.
 final class ParallelTasks {
     private let counter: UnsafeMutablePointer<Int>
 
@@ -24,7 +26,7 @@ final class ParallelTasks {
         }
         decoupled_atomic_store(counter, 0)
         let counter = self.counter
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+        FloatingPointMode.concurrentPerform(iterations: workers) { _ in
             while true {
                 let i = decoupled_atomic_fetch_add(counter, 1)
                 if i >= count { break }
@@ -36,6 +38,8 @@ final class ParallelTasks {
 
 /// OpenBLAS must run each call on the calling thread: its multi-threaded sgemm may sum in a
 /// thread-count-dependent order, and the models parallelise over fixed partitions themselves.
+/// Running on the calling thread also makes sgemm use that thread's floating-point mode
+/// (OpenBLAS's own pool threads would keep theirs).
 enum BLASThreads {
     /// Pins OpenBLAS to one thread per call (idempotent; the setting is process-wide).
     static let pinnedToOne: Void = {

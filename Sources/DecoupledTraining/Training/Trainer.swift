@@ -118,6 +118,12 @@ public final class Trainer {
     /// steps are done (checkpoint, status "preempted"): how tests cut a run at an exact step.
     @discardableResult
     public func run(stopAfter: Int? = nil) throws -> Summary {
+        // The whole loop, not only the session's steps: penalties and weight statistics read
+        // the same (possibly subnormal) parameters.
+        try session.floatingPointMode.run { try loop(stopAfter: stopAfter) }
+    }
+
+    private func loop(stopAfter: Int?) throws -> Summary {
         let s = session
         let policy = s.config.train.nanPolicy
         let cadence = s.config.train

@@ -14,6 +14,9 @@ import Foundation
 ///
 /// Everything here is deterministic: the same config and seed give bit-identical parameters
 /// whatever the thread count (models and the sharder both split work into fixed pieces).
+///
+/// Steps and evaluations compute in `floatingPointMode` (from `train.flush_subnormals`); the
+/// workers of the model and the sharder inherit it from the calling thread.
 public final class TrainingSession {
     public let config: ExperimentConfig
     public let dataset: DatasetFile
@@ -23,6 +26,8 @@ public final class TrainingSession {
     public let plan: UpdatePlan
     public let engine: UpdateEngine
     public let threads: Int
+    /// The mode every step and evaluation computes in (`train.flush_subnormals`).
+    public let floatingPointMode: FloatingPointMode
     public let stepsPerEpoch: Int
     /// Steps of the whole run (`train.steps`, or `train.epochs` × steps per epoch).
     public let totalSteps: Int
@@ -54,6 +59,7 @@ public final class TrainingSession {
         self.config = config
         let requested = threads ?? config.train.threads
         self.threads = requested > 0 ? requested : ProcessInfo.processInfo.activeProcessorCount
+        floatingPointMode = config.train.flushSubnormals ? .flushSubnormals : .ieee
         do {
             dataset = try DatasetFile(path: config.data.resolvedFile)
         } catch {
@@ -125,19 +131,21 @@ public final class TrainingSession {
     /// after the fact, at no extra pass.
     @inline(never)  // Swift 6.3's optimizer crashes ("leaked owned value") when this is inlined
     public func trainStep(checkGradients: Bool = false) throws -> StepOutcome {
-        try nextTrainingBatch()
-        let result = forward(batch, train: true)
-        var gradientsFinite = result.loss.isFinite
-        if gradientsFinite && checkGradients {
-            gradientsFinite = arena.entries.allSatisfy { e in arena.view(arena.grads, e).allSatisfy(\.isFinite) }
+        try floatingPointMode.run {
+            try nextTrainingBatch()
+            let result = forward(batch, train: true)
+            var gradientsFinite = result.loss.isFinite
+            if gradientsFinite && checkGradients {
+                gradientsFinite = arena.entries.allSatisfy { e in arena.view(arena.grads, e).allSatisfy(\.isFinite) }
+            }
+            guard gradientsFinite else {
+                engine.restore(step: engine.step + 1)
+                return StepOutcome(result: result, report: nil, nonFinite: true, parametersDamaged: false)
+            }
+            let report = engine.apply()
+            let damaged = report.stats.nonfinite_grads > 0 || !report.stats.param_sumsq.isFinite
+            return StepOutcome(result: result, report: report, nonFinite: damaged, parametersDamaged: damaged)
         }
-        guard gradientsFinite else {
-            engine.restore(step: engine.step + 1)
-            return StepOutcome(result: result, report: nil, nonFinite: true, parametersDamaged: false)
-        }
-        let report = engine.apply()
-        let damaged = report.stats.nonfinite_grads > 0 || !report.stats.param_sumsq.isFinite
-        return StepOutcome(result: result, report: report, nonFinite: damaged, parametersDamaged: damaged)
     }
 
     /// Non-finite features in the last training batch (a NaN loss with finite parameters
@@ -178,16 +186,18 @@ public final class TrainingSession {
     }
 
     private func evaluate(_ loader: MinibatchLoader) throws -> BatchResult {
-        var lossSum = 0.0, correct = 0, count = 0, predictions = 0
-        while try loader.next(into: &evalBatch) {
-            let r = forward(evalBatch, train: false)
-            lossSum += r.loss * Double(r.count)
-            correct += r.correct
-            count += r.count
-            predictions += r.predictions
+        try floatingPointMode.run {
+            var lossSum = 0.0, correct = 0, count = 0, predictions = 0
+            while try loader.next(into: &evalBatch) {
+                let r = forward(evalBatch, train: false)
+                lossSum += r.loss * Double(r.count)
+                correct += r.correct
+                count += r.count
+                predictions += r.predictions
+            }
+            return BatchResult(loss: count > 0 ? lossSum / Double(count) : .nan, correct: correct, count: count,
+                               predictions: predictions)
         }
-        return BatchResult(loss: count > 0 ? lossSum / Double(count) : .nan, correct: correct, count: count,
-                           predictions: predictions)
     }
 
     private func forward(_ b: Minibatch, train: Bool) -> BatchResult {
