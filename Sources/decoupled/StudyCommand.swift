@@ -56,7 +56,7 @@ struct StudyCommand: ParsableCommand {
         let specText = design.specText(base: base)
         try specText.write(toFile: specPath, atomically: true, encoding: .utf8)
 
-        let registry = try loadRegistry()
+        let registry = loadRegistry()
         let plan = try SweepPlan(spec: try SweepSpec.parse(text: specText, file: specPath), sweepDirectory: sweepDir,
                                  registry: registry)
         let workers = jobs ?? ProcessInfo.processInfo.activeProcessorCount
