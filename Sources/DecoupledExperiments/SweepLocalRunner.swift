@@ -138,8 +138,8 @@ public final class LocalRunner {
 
         /// Why the watchdog stopped it, for the failure record.
         var watchdogReason: String? {
-            guard stoppedByWatchdog != nil else { return nil }
-            return "no progress for \(SweepFormat.duration(lastProgress.distance(to: stoppedByWatchdog!))) (stall_timeout): stopped with SIGTERM"
+            guard let stopped = stoppedByWatchdog else { return nil }
+            return "no progress for \(SweepFormat.duration(stopped.timeIntervalSince(lastProgress))) (stall_timeout): stopped with SIGTERM"
                 + (killedByWatchdog ? ", then SIGKILL" : "")
         }
     }

@@ -107,17 +107,9 @@ import Testing
         let malformed = try compile("malformed", Self.malformedSource(marker: malformedMarker), in: scratch.path)
         let env = environment(["DECOUPLED_PLUGIN_PATH": "\(malformed):\(scratch.file("no-such-dir"))"])
 
+        // Every command runs in the untrusted directory.
         func decoupled(_ args: [String], _ tag: String) throws -> Process {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: sweepDecoupledBinary)
-            p.arguments = args
-            p.currentDirectoryURL = URL(fileURLWithPath: untrusted)
-            p.environment = env
-            for (name, set) in [("out", { p.standardOutput = $0 }), ("err", { p.standardError = $0 })] as [(String, (FileHandle) -> Void)] {
-                _ = FileManager.default.createFile(atPath: scratch.file("\(tag).\(name)"), contents: nil)
-                set(FileHandle(forWritingAtPath: scratch.file("\(tag).\(name)"))!)
-            }
-            try p.run()
+            let p = try startSweepDecoupled(args, in: scratch.path, tag: tag, environment: env, workingDirectory: untrusted)
             #expect(waitForExit(p, seconds: 120), "decoupled \(args.joined(separator: " ")) did not end")
             return p
         }

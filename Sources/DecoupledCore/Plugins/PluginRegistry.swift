@@ -42,6 +42,8 @@ public final class PluginRegistry {
     /// waits until a lookup asks for a name no registered plugin has (or `loadExternal()`).
     /// A library that is then refused is reported to `onRefusal` and kept in
     /// `refusedLibraries`; it is an error only for a lookup of a name it declares.
+    /// Like registering, the loading a lookup may do is not thread-safe: resolve configs on
+    /// one thread (plans are built before any worker starts).
     public func deferExternal(_ paths: [String]) {
         deferredLibraries += paths
     }
