@@ -71,6 +71,15 @@ import Testing
         """.write(toFile: path, atomically: true, encoding: .utf8)
     }
 
+    /// Waits for `p`; false when it still ran after `seconds`, and it is then SIGKILLed but not
+    /// waited for: Foundation reaps a child only once every holder of its status socket is
+    /// gone, and the Swift runtime's backtracer (a grandchild) can outlive it.
+    func endedOrKilled(_ p: Process, seconds: Double) -> Bool {
+        if waitForExit(p, seconds: seconds) { return true }
+        kill(p.processIdentifier, SIGKILL)
+        return false
+    }
+
     func environment(_ extra: [String: String]) -> [String: String] {
         ProcessInfo.processInfo.environment.merging(extra) { $1 }.filter { $0.key != "SWIFT_BACKTRACE" }
     }
@@ -85,12 +94,10 @@ import Testing
         for attempt in 1...3 {
             let p = try startSweepDecoupled(["train", scratch.file("crash.toml"), "--run-dir", scratch.file("run\(attempt)"), "--threads", "2", "--quiet"],
                                             in: scratch.path, tag: "crash\(attempt)", environment: environment(["DECOUPLED_PLUGIN_PATH": lib]))
-            let ended = waitForExit(p, seconds: 60)
-            if !ended { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
-            let err = scratch.text("crash\(attempt).err")
-            #expect(ended, "run \(attempt): the trainer hung after the segfault: \(err)")
+            let err = { scratch.text("crash\(attempt).err") }
+            try #require(endedOrKilled(p, seconds: 60), "run \(attempt): the trainer hung after the segfault: \(err())")
             #expect(p.terminationReason == .uncaughtSignal && p.terminationStatus == SIGSEGV, "run \(attempt): \(p.terminationReason) \(p.terminationStatus)")
-            #expect(err.contains("decoupled: fatal signal SIGSEGV (11)"), "run \(attempt): \(err)")
+            #expect(err().contains("decoupled: fatal signal SIGSEGV (11)"), "run \(attempt): \(err())")
         }
     }
 
@@ -110,7 +117,7 @@ import Testing
         // Every command runs in the untrusted directory.
         func decoupled(_ args: [String], _ tag: String) throws -> Process {
             let p = try startSweepDecoupled(args, in: scratch.path, tag: tag, environment: env, workingDirectory: untrusted)
-            #expect(waitForExit(p, seconds: 120), "decoupled \(args.joined(separator: " ")) did not end")
+            try #require(endedOrKilled(p, seconds: 120), "decoupled \(args.joined(separator: " ")) did not end")
             return p
         }
 
@@ -137,41 +144,54 @@ import Testing
         #expect(err.contains(malformed) && err.contains("declares regularizer 'malformed' but was refused") && err.contains("hparams is NULL"), "\(err)")
     }
 
-    /// A sweep whose trainers segfault, exit(0) in the middle, and hang: each run ends
-    /// `failed` with its reason, the healthy one completes, and the runner returns.
-    @Test func crashesEarlyExitsAndStallsEndAsFailedRuns() throws {
+    /// Runs a sweep of the misbehaving plugin, one run per mode, 2 threads per trainer; its
+    /// exit status, output and the runs by mode.
+    func misbehavingSweep(modes: [Int], specKeys: String = "") throws -> (status: Int32, output: String, runs: [Int: SweepStatus.Run], render: String) {
         let scratch = SweepScratch()
         let lib = try compile("misbehave", Self.misbehavingSource, in: scratch.path)
         try writeConfig(scratch.file("base.toml"), regularizers: "[[regularizers]]\nname = \"misbehave\"")
         try """
         name = "misbehave"
         base = "base.toml"
-        stall_timeout = 10
-        stall_grace = 2
+        \(specKeys)
         [[methods]]
         label = "misbehave"
         decay_key = "regularizers[0].mode"
-        decay = [0, 1, 2, 3]
+        decay = [\(modes.map(String.init).joined(separator: ", "))]
         """.write(toFile: scratch.file("spec.toml"), atomically: true, encoding: .utf8)
         let dir = scratch.file("sweep")
-        let runner = try startSweepDecoupled(["sweep", "run", scratch.file("spec.toml"), "--dir", dir, "--jobs", "4", "--threads-per-run", "2"],
+        let runner = try startSweepDecoupled(["sweep", "run", scratch.file("spec.toml"), "--dir", dir, "--jobs", "\(modes.count)", "--threads-per-run", "2"],
                                              in: scratch.path, tag: "sweep", environment: environment(["DECOUPLED_PLUGIN_PATH": lib]))
-        let ended = waitForExit(runner, seconds: 240)
-        if !ended { kill(runner.processIdentifier, SIGKILL); runner.waitUntilExit() }
-        let out = scratch.text("sweep.out") + scratch.text("sweep.err")
-        #expect(ended && runner.terminationStatus == 3, "\(out)")
-
+        try #require(endedOrKilled(runner, seconds: 240), "the runner did not end: \(scratch.text("sweep.out"))")
+        let output = scratch.text("sweep.out") + scratch.text("sweep.err")
         let status = try SweepStatus.load(sweepDirectory: dir)
-        let byMode = Dictionary(uniqueKeysWithValues: status.runs.map { (Int($0.run.decay), $0) })
-        #expect(byMode[0]?.state == .completed, "\(status.render())")
-        for mode in 1...3 { #expect(byMode[mode]?.state == .failed, "mode \(mode): \(status.render())") }
-        #expect(byMode[1]?.reason?.hasPrefix("signal 11 (SIGSEGV)") == true, "\(String(describing: byMode[1]?.reason))")
-        #expect(byMode[2]?.reason?.hasPrefix("exit status 0: the trainer exited with status 0 before the end of training") == true,
-                "\(String(describing: byMode[2]?.reason))")
-        #expect(byMode[3]?.reason?.contains("(stall_timeout): stopped with SIGTERM, then SIGKILL") == true, "\(String(describing: byMode[3]?.reason))")
+        return (runner.terminationStatus, output, Dictionary(uniqueKeysWithValues: status.runs.map { (Int($0.run.decay), $0) }), status.render())
+    }
+
+    /// A sweep whose trainers segfault and exit(0) in the middle of training: both runs end
+    /// `failed` with the reason, the healthy one completes.
+    @Test func crashesAndEarlyExitsEndAsFailedRuns() throws {
+        let sweep = try misbehavingSweep(modes: [0, 1, 2])
+        #expect(sweep.status == 3, "\(sweep.output)")
+        #expect(sweep.runs[0]?.state == .completed, "\(sweep.render)")
+        #expect(sweep.runs[1]?.state == .failed && sweep.runs[1]?.reason?.hasPrefix("signal 11 (SIGSEGV)") == true,
+                "\(String(describing: sweep.runs[1]?.reason))")
+        #expect(sweep.runs[2]?.state == .failed
+                && sweep.runs[2]?.reason?.hasPrefix("exit status 0: the trainer exited with status 0 before the end of training") == true,
+                "\(String(describing: sweep.runs[2]?.reason))")
         // Nothing but the healthy run is reported as completed (it ends with its test accuracy).
-        #expect(!out.contains(": completed, ") && out.contains("1 of 4 completed, 3 failed or diverged"), "\(out)")
-        #expect(status.render().contains("4 runs: 1 done, 0 running, 0 pending, 3 failed"), "\(status.render())")
+        #expect(!sweep.output.contains(": completed, ") && sweep.output.contains("1 of 3 completed, 2 failed or diverged"), "\(sweep.output)")
+        #expect(sweep.render.contains("3 runs: 1 done, 0 running, 0 pending, 2 failed"), "\(sweep.render)")
+    }
+
+    /// A trainer stuck in a plugin (deaf to SIGTERM): the watchdog stops it and the run fails.
+    @Test func theWatchdogStopsAStalledTrainer() throws {
+        let sweep = try misbehavingSweep(modes: [3], specKeys: "stall_timeout = 5\nstall_grace = 1")
+        #expect(sweep.status == 3, "\(sweep.output)")
+        #expect(sweep.runs[3]?.state == .failed
+                && sweep.runs[3]?.reason?.contains("(stall_timeout): stopped with SIGTERM, then SIGKILL") == true,
+                "\(String(describing: sweep.runs[3]?.reason))")
+        #expect(sweep.output.contains("(stall_timeout): SIGTERM") && sweep.output.contains("after SIGTERM: SIGKILL"), "\(sweep.output)")
     }
 
     /// The Slurm task script reports exit status 0 as `completed`; without a completed
