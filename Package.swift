@@ -50,6 +50,7 @@ let package = Package(
             name: "decoupled",
             dependencies: [
                 "DecoupledCore", "DecoupledHDF5", "DecoupledCheckpoint", "DecoupledTraining", "DecoupledExperiments",
+                "CDecoupledSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: [.swiftLanguageMode(.v5)]),

@@ -19,6 +19,11 @@ import Darwin
 /// Call `run` from the main thread: the kernel sends that signal when the *thread* that
 /// started a trainer exits, so trainers must be started from a thread that lives as long as
 /// the runner.
+///
+/// A run's outcome comes from its summary.json together with the exit status: exit 0 counts
+/// only with a `completed` summary. A watchdog stops a trainer that writes nothing to its run
+/// directory for `stallTimeout` seconds (SIGTERM, then SIGKILL after `stallGrace`) and
+/// records the run as failed.
 public final class LocalRunner {
     /// What a run did in this invocation, reported to the progress callback's caller.
     public struct Outcome: Equatable, Sendable {
@@ -60,6 +65,11 @@ public final class LocalRunner {
     public var retryFailed = false
     /// Extra environment for the trainers (e.g. DECOUPLED_KERNELS); the runner's own is inherited.
     public var environment: [String: String] = [:]
+    /// Seconds a trainer may go without writing to its run directory before the watchdog stops
+    /// it; 0 turns the watchdog off. Default: the spec's `stall_timeout`.
+    public var stallTimeout: Double
+    /// Seconds from the watchdog's SIGTERM to its SIGKILL. Default: the spec's `stall_grace`.
+    public var stallGrace: Double
 
     /// A runner for `plan`. `threadsPerRun` nil: max(1, cores / jobs). `executable` nil: this
     /// process's own executable (/proc/self/exe), which must be `decoupled`.
@@ -68,6 +78,8 @@ public final class LocalRunner {
         if let t = threadsPerRun, t < 1 { throw SweepRunnerError("--threads-per-run must be at least 1, got \(t)") }
         self.plan = plan
         self.jobs = jobs
+        stallTimeout = plan.spec.stallTimeout
+        stallGrace = plan.spec.stallGrace
         self.threadsPerRun = threadsPerRun ?? max(1, ProcessInfo.processInfo.activeProcessorCount / jobs)
         self.executable = try executable ?? LocalRunner.currentExecutable()
         guard FileManager.default.isExecutableFile(atPath: self.executable) else {
@@ -96,6 +108,40 @@ public final class LocalRunner {
         let started: Date
         let logFile: String
         let logOffset: UInt64
+        /// What the run directory looked like when the watchdog last saw it change, and when.
+        var written: RunDirectoryFingerprint
+        var lastProgress: Date
+        /// When the watchdog sent SIGTERM, and whether it went on to SIGKILL.
+        var stoppedByWatchdog: Date?
+        var killedByWatchdog = false
+
+        /// The watchdog's look at this trainer at `now`.
+        mutating func watch(now: Date, timeout: Double, grace: Double, say: (String) -> Void) {
+            let current = RunDirectoryFingerprint(entry.runDirectory)
+            if current != written {
+                written = current
+                lastProgress = now
+                return
+            }
+            if let stopped = stoppedByWatchdog {
+                if !killedByWatchdog && now.timeIntervalSince(stopped) >= grace {
+                    killedByWatchdog = true
+                    child.signal(SIGKILL)
+                    say("\(entry.label): still running \(SweepFormat.duration(grace)) after SIGTERM: SIGKILL")
+                }
+            } else if now.timeIntervalSince(lastProgress) >= timeout {
+                stoppedByWatchdog = now
+                child.signal(SIGTERM)
+                say("\(entry.label): nothing written to \(entry.runDirectory) for \(SweepFormat.duration(timeout)) (stall_timeout): SIGTERM")
+            }
+        }
+
+        /// Why the watchdog stopped it, for the failure record.
+        var watchdogReason: String? {
+            guard let stopped = stoppedByWatchdog else { return nil }
+            return "no progress for \(SweepFormat.duration(stopped.timeIntervalSince(lastProgress))) (stall_timeout): stopped with SIGTERM"
+                + (killedByWatchdog ? ", then SIGKILL" : "")
+        }
     }
 
     /// Runs every unfinished run of the plan and returns what happened. `progress` gets one
@@ -163,6 +209,7 @@ public final class LocalRunner {
         var running: [Running] = []
         var stopping: String?
         var durations: [Double] = []
+        var nextWatch = Date()
 
         while true {
             if stopping == nil, let signal = StopSignals.pending {
@@ -181,6 +228,12 @@ public final class LocalRunner {
                 }
             }
             if running.isEmpty && (queue.isEmpty || stopping != nil) { break }
+            if stallTimeout > 0 && Date() >= nextWatch {
+                // Once a second: listing run directories 50 times a second would be wasted work.
+                let now = Date()
+                nextWatch = now.addingTimeInterval(1)
+                for i in running.indices { running[i].watch(now: now, timeout: stallTimeout, grace: stallGrace, say: say) }
+            }
 
             var i = 0
             while i < running.count {
@@ -188,12 +241,23 @@ public final class LocalRunner {
                 let r = running.remove(at: i)
                 let seconds = Date().timeIntervalSince(r.started)
                 let state = SweepRunState.read(runDirectory: r.entry.runDirectory)
-                var what: String
+                var what = ""
+                func recordFailure(_ reason: String?) {
+                    failed += 1
+                    SweepFailureRecord.write(runDirectory: r.entry.runDirectory, exit: exit, since: r.started,
+                                             logFile: r.logFile, logOffset: r.logOffset, reason: reason)
+                    let recorded = SweepRunState.read(runDirectory: r.entry.runDirectory).reason ?? "\(exit)"
+                    what = "failed (\(recorded)); log: \(r.logFile)"
+                }
                 switch exit {
-                case .exited(0):
+                case _ where r.watchdogReason != nil:
+                    recordFailure(r.watchdogReason)
+                case .exited(0) where state.status == .completed:
                     completed += 1
                     durations.append(seconds)
                     what = state.finalTestAccuracy.map { String(format: "test acc %.4f", $0) } ?? "completed"
+                case .exited(0):
+                    recordFailure(SweepFailureRecord.incompleteSuccess(state))
                 case .exited(StopSignals.preemptedExitCode), .exited(130):
                     what = "preempted" + (state.reason.map { " (\($0))" } ?? "")
                 case .exited(StopSignals.divergedExitCode):
@@ -205,11 +269,7 @@ public final class LocalRunner {
                         outcome.busy += 1
                         what = "left alone: run.lock is held by process \(pid)"
                     } else {
-                        failed += 1
-                        SweepFailureRecord.write(runDirectory: r.entry.runDirectory, exit: exit, since: r.started,
-                                                 logFile: r.logFile, logOffset: r.logOffset)
-                        let reason = SweepRunState.read(runDirectory: r.entry.runDirectory).reason ?? "\(exit)"
-                        what = "failed (\(reason)); log: \(r.logFile)"
+                        recordFailure(nil)
                     }
                 }
                 var line = "[\(completed)/\(total) done, \(running.count) running, \(failed) failed] \(r.entry.label): \(what), "
@@ -248,7 +308,8 @@ public final class LocalRunner {
         let started = Date()
         let child = try ChildProcess.spawn(executable: executable, arguments: arguments, environment: environment, logFile: logFile)
         log.append("start \(e.id) \(e.label) pid \(child.pid)")
-        return Running(entry: e, child: child, started: started, logFile: logFile, logOffset: offset)
+        return Running(entry: e, child: child, started: started, logFile: logFile, logOffset: offset,
+                       written: RunDirectoryFingerprint(e.runDirectory), lastProgress: started)
     }
 }
 
@@ -282,6 +343,23 @@ struct SweepRunState {
             s.unreadable = "\(error)"
         }
         return s
+    }
+}
+
+/// Names, sizes and modification times of the files in a run directory and its checkpoints/
+/// (train.log, metrics.jsonl, summary.json, checkpoints, ...): any change means the trainer
+/// is getting somewhere.
+struct RunDirectoryFingerprint: Equatable {
+    private var files: [String] = []
+
+    init(_ runDirectory: String) {
+        for dir in [runDirectory, (runDirectory as NSString).appendingPathComponent("checkpoints")] {
+            for name in ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).sorted() {
+                let path = (dir as NSString).appendingPathComponent(name)
+                guard let a = try? FileManager.default.attributesOfItem(atPath: path) else { continue }
+                files.append("\(path) \(a[.size] ?? "-") \(a[.modificationDate] ?? "-")")
+            }
+        }
     }
 }
 

@@ -207,15 +207,17 @@ enum RunLockProbe {
 /// not retried without `--retry-failed`.
 enum SweepFailureRecord {
     /// Writes the failure summary unless the trainer wrote a "failed" summary itself since
-    /// `since`. `logFile` is the trainer's output; its last error line becomes the reason.
-    static func write(runDirectory: String, exit: ChildExit, since: Date, logFile: String, logOffset: UInt64) {
+    /// `since`. The reason is the exit status and `reason`, or else the last error line of
+    /// `logFile` (the trainer's output).
+    static func write(runDirectory: String, exit: ChildExit, since: Date, logFile: String, logOffset: UInt64,
+                      reason: String? = nil) {
         let summaryPath = (runDirectory as NSString).appendingPathComponent("summary.json")
         if let attributes = try? FileManager.default.attributesOfItem(atPath: summaryPath),
            let modified = attributes[.modificationDate] as? Date, modified >= since,
            let summary = try? SweepRunSummary.load(from: URL(fileURLWithPath: summaryPath)), summary.status == .failed {
             return
         }
-        let reason = "\(exit)" + (lastErrorLine(logFile: logFile, from: logOffset).map { ": \($0)" } ?? "")
+        let reason = "\(exit)" + ((reason ?? lastErrorLine(logFile: logFile, from: logOffset)).map { ": \($0)" } ?? "")
         var object: [String: Any] = ["status": "failed", "reason": reason, "written_by": "sweep runner"]
         // Keep what an earlier summary knew (how far the run got), so the record stays useful.
         if let data = FileManager.default.contents(atPath: summaryPath),
@@ -227,6 +229,16 @@ enum SweepFailureRecord {
         if let data = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]) {
             try? data.write(to: URL(fileURLWithPath: summaryPath), options: .atomic)
         }
+    }
+
+    /// Why a trainer's exit status 0 does not make its run completed: nil when summary.json
+    /// says `completed`. Only the trainer's summary tells that training reached its end; a
+    /// process can exit 0 from anywhere (a plugin calling exit(0)).
+    static func incompleteSuccess(_ state: SweepRunState) -> String? {
+        guard state.status != .completed || state.unreadable != nil else { return nil }
+        let said = state.unreadable.map { "summary.json is unreadable: \($0)" }
+            ?? (state.status == .pending ? "no summary.json" : "summary.json says \(state.status.rawValue)")
+        return "the trainer exited with status 0 before the end of training (\(said)); something in it called exit, e.g. a plugin"
     }
 
     /// The last line of the log written since `offset` that reports an error (ArgumentParser

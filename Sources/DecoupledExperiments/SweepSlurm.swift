@@ -479,7 +479,9 @@ public struct SlurmEvent: Codable, Equatable, Sendable {
     /// Appends an event for `run` to the sweep's events.jsonl, with the task's identity taken
     /// from the SLURM_* variables of `environment` and the run's state from its summary.json.
     /// A `failed` event first leaves a failure summary in the run directory when the trainer
-    /// could not write one since `startedAt` (so status and reports show the reason).
+    /// could not write one since `startedAt` (so status and reports show the reason). A
+    /// `completed` event for a run whose summary.json does not say completed is recorded as
+    /// `failed` (a trainer that exited 0 before the end).
     @discardableResult
     public static func record(sweepDirectory: String, event: String, run: String, exitCode: Int?, signal: String?,
                               message: String?, startedAt: Date?, environment: [String: String]) throws -> SlurmEvent {
@@ -490,10 +492,17 @@ public struct SlurmEvent: Codable, Equatable, Sendable {
             throw SweepRunnerError("--run \"\(run)\" is not a run id (12 hex digits)")
         }
         let runDirectory = (sweepDirectory as NSString).appendingPathComponent("runs/\(run)")
+        var event = event, failure: String?
+        // The script says `completed` for exit status 0; only a completed summary.json makes it so.
+        if event == "completed", let why = SweepFailureRecord.incompleteSuccess(SweepRunState.read(runDirectory: runDirectory)) {
+            event = "failed"
+            failure = why
+        }
         if event == "failed", let code = exitCode, code != StopSignals.preemptedExitCode {
             let exit: ChildExit = code > 128 ? .signaled(Int32(code - 128)) : .exited(Int32(code))
             SweepFailureRecord.write(runDirectory: runDirectory, exit: exit, since: startedAt ?? .distantPast,
-                                     logFile: (runDirectory as NSString).appendingPathComponent("train.log"), logOffset: 0)
+                                     logFile: (runDirectory as NSString).appendingPathComponent("train.log"), logOffset: 0,
+                                     reason: failure)
         }
         let state = SweepRunState.read(runDirectory: runDirectory)
         let arrayJob = environment["SLURM_ARRAY_JOB_ID"], task = environment["SLURM_ARRAY_TASK_ID"]

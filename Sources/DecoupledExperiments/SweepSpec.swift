@@ -100,6 +100,11 @@ public struct SweepSpec {
     public let seeds: [Int]?
     /// Seeds the random axes (`log_uniform`, `uniform`); the same seed draws the same values.
     public let sweepSeed: UInt64
+    /// The local runner's watchdog: seconds a trainer may go without writing anything to its
+    /// run directory before it is stopped (SIGTERM) and recorded as failed; 0 turns it off.
+    public let stallTimeout: Double
+    /// Seconds between the watchdog's SIGTERM and its SIGKILL, for a trainer too stuck to stop.
+    public let stallGrace: Double
     /// Keys set for every run, in the order they are applied.
     public let settings: [Setting]
     /// The learning-rate axis (`optimizer.lr`); nil: the base config's lr.
@@ -111,7 +116,8 @@ public struct SweepSpec {
     let seedsOrigin: Origin?
 
     /// Keys a spec's top level accepts.
-    public static let topLevelKeys = ["name", "description", "base", "seeds", "sweep_seed", "set", "lr", "decay", "methods"]
+    public static let topLevelKeys = ["name", "description", "base", "seeds", "sweep_seed", "stall_timeout", "stall_grace",
+                                            "set", "lr", "decay", "methods"]
     /// Keys of a `[[methods]]` entry besides the config keys it replaces (`methodConfigKeys`).
     public static let methodKeys = ["label", "decay_key", "lr", "decay", "set"]
     /// Experiment-config top-level keys a method may replace: everything but the ones the sweep owns.
@@ -168,6 +174,8 @@ public struct SweepSpec {
             seeds = list
         }
         let sweepSeed = try root.int("sweep_seed", default: 0, min: 0)
+        let stallTimeout = try root.double("stall_timeout", default: 1800, range: 0...1e9)
+        let stallGrace = try root.double("stall_grace", default: 30, range: 0...1e9)
         let settings = try readSettings(root)
         let lr = try readAxis(root, "lr", sweepSeed: UInt64(sweepSeed), stream: "lr", positive: true)
         let decay = try readAxis(root, "decay", sweepSeed: UInt64(sweepSeed), stream: "decay", positive: false)
@@ -192,7 +200,8 @@ public struct SweepSpec {
         }
         try finish(root, allowed: topLevelKeys, what: "the top level")
         return SweepSpec(file: file, text: text, name: name, baseFile: (baseFile as NSString).standardizingPath,
-                         baseText: baseText, seeds: seeds, sweepSeed: UInt64(sweepSeed), settings: settings, lr: lr,
+                         baseText: baseText, seeds: seeds, sweepSeed: UInt64(sweepSeed), stallTimeout: stallTimeout,
+                         stallGrace: stallGrace, settings: settings, lr: lr,
                          decay: decay, methods: methods, seedsOrigin: seedsOrigin)
     }
 

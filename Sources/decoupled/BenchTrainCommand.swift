@@ -43,7 +43,7 @@ struct BenchTrainCommand: ParsableCommand {
         let cfg = try ExperimentConfig.load(path: config, overrides: sets)
         let threadList = try threads.map { try parseList($0, "--threads") { Int($0).flatMap { $0 >= 1 ? $0 : nil } } }
             ?? Array(1...Sharder.activeCores)
-        let registry = try loadRegistry()
+        let registry = loadRegistry()
         let kernels = try KernelPath.fromEnvironment(ProcessInfo.processInfo.environment)
         print("model \(cfg.model.kind.rawValue) \(cfg.model.hidden), optimizer \(cfg.optimization.optimizer.name), batch \(cfg.data.batchSize), data \(cfg.data.resolvedFile), kernels \(kernels.name)")
         print(String(format: "%7@ %14@ %14@ %7@", "threads" as NSString, "ours samples/s" as NSString,

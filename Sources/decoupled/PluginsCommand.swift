@@ -1,5 +1,6 @@
 import ArgumentParser
 import DecoupledCore
+import DecoupledExperiments
 import Foundation
 
 struct PluginsCommand: ParsableCommand {
@@ -12,8 +13,13 @@ struct PluginsCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "List every plugin, built-in or external, with version, kind, hyper-parameters and source.",
             discussion: """
-            External plugins are shared libraries found in plugins/*/build/ (under the current
-            directory) and in $DECOUPLED_PLUGIN_PATH (colon-separated directories or files).
+            External plugins are shared libraries found in the installation's plugin directory
+            (<bindir>/../lib/decoupled/plugins), in the repository's plugins/*/build/ when this
+            binary is a development build (.build/ inside the repository), and in
+            $DECOUPLED_PLUGIN_PATH (colon-separated directories or files). Never in the working
+            directory. This command loads every one of them (loading runs a library's code);
+            training loads them only when its config names a plugin no built-in provides.
+            Refused libraries are listed last, with the reason.
 
             Examples:
               decoupled plugins list
@@ -21,16 +27,24 @@ struct PluginsCommand: ParsableCommand {
             """)
 
         func run() throws {
-            let registry = try loadRegistry()
+            let registry = loadRegistry(warnings: false)
+            registry.loadExternal()
             print(registry.listing())
         }
     }
 }
 
-/// The built-ins plus every external plugin found; a refused library stops with its reason.
-func loadRegistry() throws -> PluginRegistry {
+/// The built-ins, with the external libraries offered but not loaded: a command loads them
+/// when its config names a plugin no built-in has. A library refused then is a warning on
+/// stderr (`warnings`), and an error only for a config naming one of its plugins.
+func loadRegistry(warnings: Bool = true) -> PluginRegistry {
     let registry = PluginRegistry.builtIn()
-    try ExternalPluginLoader.loadAll(into: registry, root: URL(fileURLWithPath: FileManager.default.currentDirectoryPath),
-                                     environment: ProcessInfo.processInfo.environment)
+    registry.deferExternal(ExternalPluginLoader.candidates(executable: try? LocalRunner.currentExecutable(),
+                                                           environment: ProcessInfo.processInfo.environment))
+    if warnings {
+        registry.onRefusal = { r in
+            FileHandle.standardError.write(Data("warning: \(r.error); its plugins are not available\n".utf8))
+        }
+    }
     return registry
 }

@@ -39,7 +39,7 @@ struct ReplayCommand: ParsableCommand {
         guard let text = FileManager.default.contents(atPath: spec).map({ String(decoding: $0, as: UTF8.self) }) else {
             throw ValidationError("cannot read spec file '\(spec)'")
         }
-        let replay = Replay(registry: try loadRegistry(),
+        let replay = Replay(registry: loadRegistry(),
                             kernels: try KernelPath.fromEnvironment(ProcessInfo.processInfo.environment),
                             workers: workers)
         let result = try replay.run(specText: text, specFile: spec, input: input, output: output)

@@ -77,7 +77,7 @@ struct StudyCommand: ParsableCommand {
         let specPath = (sweepDir as NSString).appendingPathComponent("study.toml")
         let specText = design.specText(base: base)
         try FS.writeAtomically(specText, to: specPath)
-        let registry = try loadRegistry()
+        let registry = loadRegistry()
         let plan = try SweepPlan(spec: try SweepSpec.parse(text: specText, file: specPath), sweepDirectory: sweepDir,
                                  registry: registry)
         let workers = jobs ?? ProcessInfo.processInfo.activeProcessorCount

@@ -133,7 +133,7 @@ struct SweepRunCommand: ParsableCommand {
     func run() throws {
         let sweepSpec = try SweepSpec.load(path: spec)
         let plan = try SweepPlan(spec: sweepSpec, sweepDirectory: dir ?? SweepPlan.defaultDirectory(for: sweepSpec),
-                                 registry: try loadRegistry())
+                                 registry: loadRegistry())
         if backend == "slurm" { try runSlurm(plan) } else { try runLocal(plan) }
     }
 

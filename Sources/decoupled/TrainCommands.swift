@@ -26,7 +26,7 @@ struct RunOptions: ParsableArguments {
         request.threads = threads
         let progress = ProgressReporter(quiet: quiet)
         StopSignals.install()
-        let trainer = try RunLauncher.prepare(request, registry: try loadRegistry(),
+        let trainer = try RunLauncher.prepare(request, registry: loadRegistry(),
                                               kernels: try KernelPath.fromEnvironment(ProcessInfo.processInfo.environment),
                                               progress: progress)
         progress.line("run directory: \(trainer.runDirectory)")
@@ -169,7 +169,7 @@ struct EvalCommand: ParsableCommand {
         let which = DatasetSplit(rawValue: split)
         let config = try ExperimentConfig.load(path: (runDir as NSString).appendingPathComponent("config.toml"),
                                                overrides: try overrides.map(ConfigOverride.init))
-        let session = try TrainingSession(config: config, registry: try loadRegistry(),
+        let session = try TrainingSession(config: config, registry: loadRegistry(),
                                           kernels: try KernelPath.fromEnvironment(ProcessInfo.processInfo.environment))
         let store = try CheckpointStore(runDirectory: runDir, readOnly: true)
         let path: String

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CDecoupledSystem
 
 /// The `decoupled` command line. Each subcommand lives in its own file.
 struct Decoupled: ParsableCommand {
@@ -18,4 +19,7 @@ struct Decoupled: ParsableCommand {
                       BenchCommand.self])
 }
 
+// Before anything else: a crash (a plugin's segfault, on any worker thread) must end the
+// process with its signal at once; the Swift runtime's own handler can hang instead.
+_ = dc_install_fatal_signal_handlers()
 Decoupled.main()

@@ -51,6 +51,11 @@ import Testing
         """
     }
 
+    /// The error a call throws, nil when it throws none.
+    func throwing<T>(_ body: () throws -> T) -> Error? {
+        do { _ = try body(); return nil } catch { return error }
+    }
+
     func refusal(_ path: String, into registry: PluginRegistry = .builtIn()) -> String? {
         do {
             try ExternalPluginLoader.load(path, into: registry)
@@ -89,10 +94,12 @@ import Testing
         #expect(refusal("/nonexistent/libx.so")?.contains("no such file") == true)
     }
 
-    @Test func searchPathAndPluginsDirectoryAreScanned() throws {
+    @Test func searchPathAndTheDevBuildsPluginsDirectoryAreScanned() throws {
         _ = try Self.shippedLibrary("l1-decoupled", "libl1_decoupled.so")
         let extra = try Self.compile("extra", Self.pluginSource(name: "extra_reg"))
-        let found = ExternalPluginLoader.candidates(root: Self.root, environment: ["DECOUPLED_PLUGIN_PATH": extra])
+        // A development build: the repository is found from the binary's path, not the working directory.
+        let binary = Self.root.appendingPathComponent(".build/x86_64-unknown-linux-gnu/debug/decoupled").path
+        let found = ExternalPluginLoader.candidates(executable: binary, environment: ["DECOUPLED_PLUGIN_PATH": extra])
         #expect(found.contains { $0.hasSuffix("plugins/l1-decoupled/build/libl1_decoupled.so") })
         #expect(found.contains(extra))
     }
@@ -131,5 +138,122 @@ import Testing
         let expected = ((w[0] * Float(1 - 0.01 * 0.1)) - 0.01 * (gs[0][0] > 0 ? 1 : -1))
         let first = try runSteps(s, w: w, grads: [gs[0]], registry: registry).w[0]
         #expect(first == expected)
+    }
+
+    /// A library of one plugin with the given fields; `lib` overrides the library struct.
+    static func descriptorSource(_ fields: String, prelude: String = "",
+                                 lib: String = "DC_PLUGIN_ABI_VERSION, sizeof(dc_plugin_library), sizeof(plugins) / sizeof(plugins[0]), 0, plugins") -> String {
+        """
+        #include <decoupled_plugin.h>
+        static int64_t apply(const dc_plugin_step *s, float *w, const float *g, float *const *st, size_t n) { return 0; }
+        \(prelude)
+        static const dc_plugin plugins[] = {\(fields)};
+        static const dc_plugin_library lib = { \(lib) };
+        const dc_plugin_library *decoupled_plugin_library(void) { return &lib; }
+        """
+    }
+
+    /// Every field of a descriptor is checked before use: each broken library is refused with
+    /// a message naming the file and the field, instead of crashing the host.
+    @Test func malformedDescriptorsAreRefusedNamingTheField() throws {
+        let hp = "static const dc_plugin_hparam hp[] = {{\"lambda\", 0.1, 0, 1, \"doc\"}, {\"lambda\", 0.1, 0, 1, NULL}};"
+        let outOfRange = "static const dc_plugin_hparam hp[] = {{\"lambda\", 5, 0, 1, NULL}};"
+        let scale = "static const dc_plugin_hparam hp[] = {{\"scale\", 0, 0, 1, NULL}};"
+        let noName = "static const dc_plugin_hparam hp[] = {{NULL, 0, 0, 1, NULL}};"
+        let states = "static const char *const st[] = {\"m\", NULL};"
+        let twinStates = "static const char *const st[] = {\"m\", \"m\"};"
+        func plugin(_ name: String = "\"p\"", kind: String = "DC_PLUGIN_REGULARIZER", summary: String = "\"t\"", hparams: String = "0, 0, NULL, NULL",
+                    apply: String = "apply", size: String = "sizeof(dc_plugin)") -> String {
+            "{ \(size), \(kind), \(name), \"0.1\", \(summary), NULL, \(hparams), \(apply) }"
+        }
+        let cases: [(String, String, String)] = [
+            ("nullhparams", Self.descriptorSource(plugin(hparams: "1, 0, NULL, NULL")), "plugin 'p': hparams is NULL but hparam_count is 1"),
+            ("nullstates", Self.descriptorSource(plugin(hparams: "0, 1, NULL, NULL")), "plugin 'p': state_names is NULL but state_count is 1"),
+            ("nullname", Self.descriptorSource(plugin("NULL")), "plugin #0: name is NULL"),
+            ("emptyname", Self.descriptorSource(plugin("\"\"")), "plugin #0: name is empty"),
+            ("longname", Self.descriptorSource(plugin("\"\(String(repeating: "a", count: 100))\"")), "plugin #0: name is longer than 64 bytes"),
+            ("spacename", Self.descriptorSource(plugin("\"a b\"")), "name \"a b\" must be letters, digits and '_'"),
+            ("longsummary", Self.descriptorSource(plugin(summary: "\"\(String(repeating: "s", count: 300))\"")), "plugin 'p': summary is longer than 256 bytes"),
+            ("nullapply", Self.descriptorSource(plugin(apply: "NULL")), "plugin 'p': apply is NULL"),
+            ("badkind", Self.descriptorSource(plugin(kind: "7")), "plugin 'p': kind is 7"),
+            ("smallplugin", Self.descriptorSource(plugin(size: "8")), "plugin #0: dc_plugin.struct_size is 8 bytes"),
+            ("twinhparams", Self.descriptorSource(plugin(hparams: "2, 0, hp, NULL"), prelude: hp), "hparams[1].name 'lambda' is declared twice"),
+            ("reservedscale", Self.descriptorSource(plugin(hparams: "1, 0, hp, NULL"), prelude: scale), "hparams[0].name 'scale' is reserved"),
+            ("badrange", Self.descriptorSource(plugin(hparams: "1, 0, hp, NULL"), prelude: outOfRange), "hparams[0] 'lambda': default 5.0 is not a finite value in [0.0, 1.0]"),
+            ("hparamnoname", Self.descriptorSource(plugin(hparams: "1, 0, hp, NULL"), prelude: noName), "hparams[0].name is NULL"),
+            ("nullstate", Self.descriptorSource(plugin(hparams: "0, 2, NULL, st"), prelude: states), "state_names[1] is NULL"),
+            ("twinstates", Self.descriptorSource(plugin(hparams: "0, 2, NULL, st"), prelude: twinStates), "state_names[1] 'm' is declared twice"),
+            ("twinplugins", Self.descriptorSource(plugin() + ", " + plugin()), "name 'p' is declared twice"),
+            ("nullplugins", Self.descriptorSource(plugin(), lib: "DC_PLUGIN_ABI_VERSION, sizeof(dc_plugin_library), 2, 0, NULL"), "plugins is NULL but plugin_count is 2"),
+            ("noplugins", Self.descriptorSource(plugin(), lib: "DC_PLUGIN_ABI_VERSION, sizeof(dc_plugin_library), 0, 0, plugins"), "plugin_count is 0"),
+            ("hugecount", Self.descriptorSource(plugin(), lib: "DC_PLUGIN_ABI_VERSION, sizeof(dc_plugin_library), 100000, 0, plugins"), "plugin_count is 100000"),
+        ]
+        for (name, source, expected) in cases {
+            let lib = try Self.compile("malformed_\(name)", source)
+            let registry = PluginRegistry.builtIn()
+            let msg = try #require(refusal(lib, into: registry), "\(name) was accepted")
+            #expect(msg.contains(lib) && msg.contains(expected), "\(name): \(msg)")
+            #expect(registry.all.allSatisfy { $0.source == "built-in" }, "\(name): a refused library registered something")
+        }
+    }
+
+    /// Offered libraries load only when a lookup needs a name no built-in has; a refused one
+    /// (malformed, another ABI, a mistyped path) is reported, and is an error only for the
+    /// names it declares.
+    @Test func aRefusedLibraryIsAnErrorOnlyForTheNamesItDeclares() throws {
+        let marker = FileManager.default.temporaryDirectory.appendingPathComponent("dc-ctor-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: marker)
+        // The constructor of `good` leaves a file: proof that the library was loaded (and its code run).
+        let good = try Self.compile("lazygood", Self.pluginSource(name: "lazy_good")
+            + "\n#include <stdio.h>\n__attribute__((constructor)) static void loaded(void) { fclose(fopen(\"\(marker)\", \"w\")); }\n")
+        let bad = try Self.compile("lazybad", Self.descriptorSource(
+            "{ sizeof(dc_plugin), DC_PLUGIN_REGULARIZER, \"lazy_bad\", \"0.1\", \"t\", NULL, 1, 0, NULL, NULL, apply }"))
+        let otherABI = try Self.compile("lazyabi", Self.pluginSource(name: "lazy_abi", abi: "9u"))
+        let typo = "/nonexistent/libtypo.so"
+        let registry = PluginRegistry.builtIn()
+        var warned: [String] = []
+        registry.onRefusal = { warned.append($0.path) }
+        registry.deferExternal([good, bad, otherABI, typo])
+
+        // Built-ins need no library: nothing is loaded, no code of a library runs.
+        _ = try registry.regularizer(named: "l2")
+        _ = try registry.optimizer(named: "adam")
+        #expect(registry.deferredLibraries.count == 4 && warned.isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: marker))
+
+        // A name no built-in has loads them all; the refusals are warnings.
+        #expect(try registry.regularizer(named: "lazy_good").source == good)
+        #expect(FileManager.default.fileExists(atPath: marker))
+        #expect(warned == [bad, otherABI, typo])
+        #expect(registry.refusedLibraries.map(\.declaredNames) == [["lazy_bad"], [], []])
+
+        // A name a refused library declares: its refusal, naming the file and the field.
+        let e1 = "\(try #require(throwing { try registry.regularizer(named: "lazy_bad") }))"
+        #expect(e1.contains(bad) && e1.contains("declares regularizer 'lazy_bad' but was refused") && e1.contains("hparams is NULL"), "\(e1)")
+        // A name nobody declares: unknown, with the libraries that could not be read.
+        let e2 = "\(try #require(throwing { try registry.optimizer(named: "lazy_abi") }))"
+        #expect(e2.contains("unknown optimizer 'lazy_abi'") && e2.contains(otherABI) && e2.contains("version 9") && e2.contains(typo), "\(e2)")
+        let listing = registry.listing()
+        #expect(listing.contains("regularizer lazy_good 0.1") && listing.contains("refused \(bad)") && listing.contains("refused \(typo)"), "\(listing)")
+        try? FileManager.default.removeItem(atPath: marker)
+    }
+
+    /// Libraries come from the installation (next to the binary) and from the repository a
+    /// development binary was built in, found from the binary's path.
+    @Test func candidatesComeFromTheBinarysInstallationOrRepository() throws {
+        let top = FileManager.default.temporaryDirectory.appendingPathComponent("dc-layout-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: top) }
+        func touch(_ path: String) throws {
+            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            _ = FileManager.default.createFile(atPath: path, contents: Data())
+        }
+        for f in ["prefix/bin/decoupled", "prefix/lib/decoupled/plugins/libinstalled.so", "prefix/plugins/x/build/libnot.so",
+                  "repo/Package.swift", "repo/plugins/p/build/libdev.so", "repo/.build/x86_64-unknown-linux-gnu/release/decoupled"] {
+            try touch("\(top)/\(f)")
+        }
+        #expect(ExternalPluginLoader.candidates(executable: "\(top)/prefix/bin/decoupled", environment: [:])
+                == ["\(top)/prefix/lib/decoupled/plugins/libinstalled.so"])
+        #expect(ExternalPluginLoader.candidates(executable: "\(top)/repo/.build/x86_64-unknown-linux-gnu/release/decoupled", environment: [:])
+                == ["\(top)/repo/plugins/p/build/libdev.so"])
     }
 }

@@ -25,12 +25,14 @@ let sweepDecoupledBinary: String = {
     return "\(sweepRepositoryRoot)/.build/debug/decoupled"
 }()
 
-/// Starts `decoupled` with output to files in `dir` (a pipe nobody reads could fill and block it).
-func startSweepDecoupled(_ args: [String], in dir: String, tag: String, environment: [String: String]? = nil) throws -> Process {
+/// Starts `decoupled` with output to files in `dir` (a pipe nobody reads could fill and block
+/// it), in the working directory `workingDirectory` (default: the repository root).
+func startSweepDecoupled(_ args: [String], in dir: String, tag: String, environment: [String: String]? = nil,
+                         workingDirectory: String = sweepRepositoryRoot) throws -> Process {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: sweepDecoupledBinary)
     p.arguments = args
-    p.currentDirectoryURL = URL(fileURLWithPath: sweepRepositoryRoot)
+    p.currentDirectoryURL = URL(fileURLWithPath: workingDirectory)
     if let environment { p.environment = environment }
     _ = FileManager.default.createFile(atPath: "\(dir)/\(tag).out", contents: nil)
     _ = FileManager.default.createFile(atPath: "\(dir)/\(tag).err", contents: nil)

@@ -7,7 +7,7 @@ import Testing
 /// The registry with the external plugins built by `make plugins` (plugins/*/build).
 func registryWithPlugins() throws -> PluginRegistry {
     let registry = PluginRegistry.builtIn()
-    try ExternalPluginLoader.loadAll(into: registry, root: URL(fileURLWithPath: repositoryRoot), environment: [:])
+    for path in ExternalPluginLoader.repositoryLibraries(root: repositoryRoot) { try ExternalPluginLoader.load(path, into: registry) }
     return registry
 }
 

@@ -1,6 +1,9 @@
 /*
  * The C ABI of Decoupled's external plugins: optimizers and regularizers built as shared
- * libraries, loaded with dlopen from plugins/ build outputs or DECOUPLED_PLUGIN_PATH.
+ * libraries, loaded with dlopen from the installation's plugin directory, a development
+ * build's plugins/ build outputs or DECOUPLED_PLUGIN_PATH (plugins/README.md says which).
+ * The host checks every field below before using it: a NULL pointer with a nonzero count,
+ * a NULL, empty, over-long or duplicate name refuses the library, naming the field.
  *
  * A library exports one symbol, DC_PLUGIN_ENTRY_SYMBOL, returning a dc_plugin_library
  * whose first two fields are the ABI version and the struct size, so the loader can refuse

@@ -74,4 +74,12 @@ static inline void dc_flush_subnormals_set(int on) {
 #endif
 }
 
+/* Replaces the Swift runtime's crash handler for SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT
+ * and SIGTRAP with one that writes "decoupled: fatal signal SIGSEGV (11): ..." to stderr
+ * and ends the process with that signal at once. The runtime's handler suspends every thread
+ * to print a backtrace, and when it cannot (several worker threads inside a crashing plugin)
+ * the process never exits. Call it first thing in main. Returns 1 when installed, 0 when
+ * SWIFT_BACKTRACE is set (the user asked for the runtime's backtraces), -1 on error. */
+int dc_install_fatal_signal_handlers(void);
+
 #endif

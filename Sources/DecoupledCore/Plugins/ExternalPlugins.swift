@@ -6,115 +6,228 @@ import Glibc
 #endif
 
 /// Loads external plugins: shared libraries exporting `decoupled_plugin_library` (the C ABI of
-/// `decoupled_plugin.h`), found in `plugins/*/build/` and in `DECOUPLED_PLUGIN_PATH`.
-/// A library built for another ABI version, missing the symbol, malformed, or registering a
-/// name already taken is refused with a message naming the file.
+/// `decoupled_plugin.h`).
+///
+/// Loading a library runs its code (constructors first), so libraries come only from places
+/// the user chose, never from the working directory: the installation's plugin directory
+/// (`<bindir>/../lib/decoupled/plugins`), the repository's `plugins/*/build/` when the binary
+/// is a development build inside that repository (found from the binary's path), and
+/// `DECOUPLED_PLUGIN_PATH`. `PluginRegistry.deferExternal` loads them only when a name no
+/// built-in has is looked up.
+///
+/// Every field of a library's descriptor is checked before it is used; a library that fails
+/// (another ABI version, a missing symbol, a NULL pointer with a nonzero count, a bad or
+/// duplicate name, ...) is refused with a message naming the file and the field.
 public enum ExternalPluginLoader {
     public static let pathVariable = "DECOUPLED_PLUGIN_PATH"
+    /// The plugin directory of an installation, relative to the directory of the binary.
+    public static let installedDirectory = "../lib/decoupled/plugins"
 
-    /// Shared libraries in `plugins/*/build/` under `root` and in the search path
-    /// (colon-separated directories or files).
-    public static func candidates(root: URL, environment: [String: String]) -> [String] {
+    /// The libraries to offer, in this order: the installation's plugin directory, the
+    /// repository's plugins/*/build/ when `executable` is a build inside a repository
+    /// (`<repo>/.build/...`), then each entry of the search path (colon-separated directories
+    /// or files; an entry that does not exist is kept, so loading it reports it).
+    public static func candidates(executable: String?, environment: [String: String]) -> [String] {
         var found: [String] = []
-        let fm = FileManager.default
-        func scan(_ dir: String) {
-            guard let names = try? fm.contentsOfDirectory(atPath: dir) else { return }
-            for n in names.sorted() where n.hasSuffix(".so") || n.hasSuffix(".dylib") { found.append(dir + "/" + n) }
+        if let executable {
+            let binary = URL(fileURLWithPath: executable).resolvingSymlinksInPath()
+            found += libraries(in: binary.deletingLastPathComponent().appendingPathComponent(installedDirectory).standardized.path)
+            if let root = repository(containing: binary) { found += repositoryLibraries(root: root) }
         }
-        let pluginsDir = root.appendingPathComponent("plugins").path
-        for p in ((try? fm.contentsOfDirectory(atPath: pluginsDir)) ?? []).sorted() { scan(pluginsDir + "/" + p + "/build") }
         for entry in (environment[pathVariable] ?? "").split(separator: ":").map(String.init) where !entry.isEmpty {
             var isDir: ObjCBool = false
-            if fm.fileExists(atPath: entry, isDirectory: &isDir), isDir.boolValue { scan(entry) } else { found.append(entry) }
+            if FileManager.default.fileExists(atPath: entry, isDirectory: &isDir), isDir.boolValue {
+                found += libraries(in: entry)
+            } else {
+                found.append(entry)
+            }
         }
         var seen = Set<String>()
-        return found.filter { seen.insert(URL(fileURLWithPath: $0).standardizedFileURL.path).inserted }
+        return found.filter { seen.insert(URL(fileURLWithPath: $0).resolvingSymlinksInPath().path).inserted }
     }
 
-    /// Loads every candidate into `registry`; the first refusal stops with its error.
-    public static func loadAll(into registry: PluginRegistry, root: URL, environment: [String: String]) throws {
-        for path in candidates(root: root, environment: environment) { try load(path, into: registry) }
+    /// The shipped plugins of a source tree: `plugins/*/build/*.so` under `root`.
+    public static func repositoryLibraries(root: String) -> [String] {
+        let pluginsDir = (root as NSString).appendingPathComponent("plugins")
+        return ((try? FileManager.default.contentsOfDirectory(atPath: pluginsDir)) ?? []).sorted()
+            .flatMap { libraries(in: "\(pluginsDir)/\($0)/build") }
     }
 
-    /// Loads one library and registers its plugins.
+    /// The source tree a development build lives in: the parent of the innermost `.build`
+    /// directory above the binary, if it holds Package.swift and plugins/.
+    static func repository(containing binary: URL) -> String? {
+        var dir = binary.deletingLastPathComponent()
+        while dir.path != "/" && !dir.path.isEmpty {
+            if dir.lastPathComponent == ".build" {
+                let root = dir.deletingLastPathComponent().path
+                let fm = FileManager.default
+                return fm.fileExists(atPath: root + "/Package.swift") && fm.fileExists(atPath: root + "/plugins") ? root : nil
+            }
+            dir = dir.deletingLastPathComponent()
+        }
+        return nil
+    }
+
+    /// Shared libraries directly in `dir`, sorted.
+    static func libraries(in dir: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).sorted()
+            .filter { $0.hasSuffix(".so") || $0.hasSuffix(".dylib") }.map { (dir as NSString).appendingPathComponent($0) }
+    }
+
+    /// Loads one library and registers its plugins; a refused library registers nothing.
     public static func load(_ path: String, into registry: PluginRegistry) throws {
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw PluginError.library(path: path, message: "no such file")
-        }
-        guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
-            throw PluginError.library(path: path, message: "cannot be loaded: \(String(cString: dlerror()))")
-        }
-        guard let sym = dlsym(handle, DC_PLUGIN_ENTRY_SYMBOL) else {
-            throw PluginError.library(path: path, message: "does not export the entry symbol '\(DC_PLUGIN_ENTRY_SYMBOL)'; is it a Decoupled plugin?")
-        }
-        let entry = unsafeBitCast(sym, to: dc_plugin_entry_fn.self)
-        guard let lib = entry() else { throw PluginError.library(path: path, message: "entry symbol returned NULL") }
-        // Version and size first: read nothing else from a library built for another ABI.
-        let version = lib.pointee.abi_version
-        guard version == DC_PLUGIN_ABI_VERSION else {
-            throw PluginError.library(path: path, message: "was built for plugin ABI version \(version), this host expects version \(DC_PLUGIN_ABI_VERSION); rebuild it against this decoupled_plugin.h")
-        }
-        guard lib.pointee.struct_size >= MemoryLayout<dc_plugin_library>.size else {
-            throw PluginError.library(path: path, message: "dc_plugin_library is \(lib.pointee.struct_size) bytes, expected \(MemoryLayout<dc_plugin_library>.size)")
-        }
-        guard lib.pointee.plugin_count > 0, let plugins = lib.pointee.plugins else {
-            throw PluginError.library(path: path, message: "declares no plugins")
-        }
-        var loaded: [Plugin] = []
-        for i in 0..<Int(lib.pointee.plugin_count) {
-            let p = plugins + i
-            guard p.pointee.struct_size >= MemoryLayout<dc_plugin>.size else {
-                throw PluginError.library(path: path, message: "plugin #\(i): dc_plugin is \(p.pointee.struct_size) bytes, expected \(MemoryLayout<dc_plugin>.size)")
-            }
-            guard let cname = p.pointee.name, !String(cString: cname).isEmpty, p.pointee.apply != nil else {
-                throw PluginError.library(path: path, message: "plugin #\(i) has no name or no apply function")
-            }
-            let desc = try ExternalDescriptor(p, path: path)
-            switch p.pointee.kind {
-            case DC_PLUGIN_REGULARIZER.rawValue: loaded.append(ExternalRegularizer(desc))
-            case DC_PLUGIN_OPTIMIZER.rawValue: loaded.append(ExternalOptimizer(desc))
-            default:
-                throw PluginError.library(path: path, message: "plugin '\(desc.name)' has unknown kind \(p.pointee.kind)")
-            }
-        }
+        var names: [String] = []
+        try load(path, into: registry, declaring: &names)
+    }
+
+    /// `load`, also reporting the plugin names the library declares as far as its
+    /// descriptor could be read, so a refusal can be tied to the names a config uses.
+    static func load(_ path: String, into registry: PluginRegistry, declaring names: inout [String]) throws {
+        let loaded = try read(path, names: &names)
         // Check every name before registering any, so a refused library leaves no half of itself.
         for (i, p) in loaded.enumerated() {
             try registry.checkAvailable(p.name, source: path)
             if loaded[..<i].contains(where: { $0.name == p.name }) {
-                throw PluginError.duplicate(name: p.name, existing: path, new: path)
+                throw PluginError.library(path: path, message: "plugin #\(i): name '\(p.name)' is declared twice")
             }
         }
         for p in loaded { try registry.register(p) }
     }
+
+    private static func read(_ path: String, names: inout [String]) throws -> [Plugin] {
+        func refuse(_ message: String) -> PluginError { .library(path: path, message: message) }
+        guard FileManager.default.fileExists(atPath: path) else { throw refuse("no such file") }
+        guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
+            throw refuse("cannot be loaded: \(String(cString: dlerror()))")
+        }
+        guard let sym = dlsym(handle, DC_PLUGIN_ENTRY_SYMBOL) else {
+            throw refuse("does not export the entry symbol '\(DC_PLUGIN_ENTRY_SYMBOL)'; is it a Decoupled plugin?")
+        }
+        let entry = unsafeBitCast(sym, to: dc_plugin_entry_fn.self)
+        guard let lib = entry() else { throw refuse("entry symbol returned NULL") }
+        // Version and size first: read nothing else from a library built for another ABI.
+        let version = lib.pointee.abi_version
+        guard version == DC_PLUGIN_ABI_VERSION else {
+            throw refuse("was built for plugin ABI version \(version), this host expects version \(DC_PLUGIN_ABI_VERSION); rebuild it against this decoupled_plugin.h")
+        }
+        guard lib.pointee.struct_size >= MemoryLayout<dc_plugin_library>.size else {
+            throw refuse("dc_plugin_library.struct_size is \(lib.pointee.struct_size) bytes, expected \(MemoryLayout<dc_plugin_library>.size)")
+        }
+        let count = Int(lib.pointee.plugin_count)
+        guard count > 0 else { throw refuse("dc_plugin_library.plugin_count is 0: it declares no plugins") }
+        guard count <= Limits.plugins else {
+            throw refuse("dc_plugin_library.plugin_count is \(count), more than \(Limits.plugins); is the struct filled in?")
+        }
+        guard let plugins = lib.pointee.plugins else {
+            throw refuse("dc_plugin_library.plugins is NULL but plugin_count is \(count)")
+        }
+        var loaded: [Plugin] = []
+        for i in 0..<count {
+            let desc = try ExternalDescriptor(plugins + i, index: i, path: path, names: &names)
+            loaded.append(desc.kind == .optimizer ? ExternalOptimizer(desc) : ExternalRegularizer(desc))
+        }
+        return loaded
+    }
+
+    /// Bounds on what a descriptor declares: far above any real plugin, low enough that a
+    /// garbage count is caught before it is used to read memory.
+    enum Limits {
+        static let plugins = 64, hyperParameters = 64, stateSlots = 16
+        static let name = 64, version = 64, summary = 256, doc = 512
+    }
 }
 
-/// What the C struct says, copied into Swift once at load time.
+/// What the C struct says, checked field by field and copied into Swift once at load time.
 struct ExternalDescriptor {
     let plugin: UnsafePointer<dc_plugin>
+    let kind: PluginKind
     let name, version, summary, source: String
     let metric: String?
     let hyper: [HyperParameterSpec]
     let stateNames: [String]
 
-    init(_ p: UnsafePointer<dc_plugin>, path: String) throws {
-        plugin = p
-        name = String(cString: p.pointee.name)
-        version = p.pointee.version.map { String(cString: $0) } ?? "unversioned"
-        summary = p.pointee.summary.map { String(cString: $0) } ?? ""
-        metric = p.pointee.metric.map { String(cString: $0) }
-        source = path
-        var hs: [HyperParameterSpec] = []
-        for i in 0..<Int(p.pointee.hparam_count) {
-            let h = p.pointee.hparams[i]
-            guard let n = h.name else { throw PluginError.library(path: path, message: "plugin '\(name)': hyper-parameter #\(i) has no name") }
-            guard h.min_value <= h.default_value, h.default_value <= h.max_value else {
-                throw PluginError.library(path: path, message: "plugin '\(name)': default of \(String(cString: n)) is outside its range")
+    /// Reads plugin #`index` of the library at `path`, appending its name to `names` as soon
+    /// as the name is known to be valid.
+    init(_ p: UnsafePointer<dc_plugin>, index: Int, path: String, names: inout [String]) throws {
+        typealias Limits = ExternalPluginLoader.Limits
+        var field = "plugin #\(index)"
+        func refuse(_ message: String) -> PluginError { .library(path: path, message: "\(field): \(message)") }
+        /// A C string field: nil when NULL and optional; refused when NULL and required, or too long.
+        func text(_ c: UnsafePointer<CChar>?, _ key: String, max: Int, required: Bool) throws -> String? {
+            guard let c else {
+                if required { throw refuse("\(key) is NULL") }
+                return nil
             }
-            hs.append(HyperParameterSpec(String(cString: n), .number(h.min_value...h.max_value),
-                                         default: .number(h.default_value), h.doc.map { String(cString: $0) } ?? ""))
+            // strnlen: an unterminated string is not read past the limit.
+            guard strnlen(c, max + 1) <= max else { throw refuse("\(key) is longer than \(max) bytes") }
+            return String(cString: c)
+        }
+        /// A name used in configs and state slot keys: letters, digits and '_'.
+        func identifier(_ c: UnsafePointer<CChar>?, _ key: String) throws -> String {
+            let s = try text(c, key, max: Limits.name, required: true)!
+            guard !s.isEmpty else { throw refuse("\(key) is empty") }
+            guard s.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
+                throw refuse("\(key) \"\(s)\" must be letters, digits and '_'")
+            }
+            return s
+        }
+
+        guard p.pointee.struct_size >= MemoryLayout<dc_plugin>.size else {
+            throw refuse("dc_plugin.struct_size is \(p.pointee.struct_size) bytes, expected \(MemoryLayout<dc_plugin>.size)")
+        }
+        plugin = p
+        name = try identifier(p.pointee.name, "name")
+        names.append(name)
+        field = "plugin '\(name)'"
+        switch p.pointee.kind {
+        case DC_PLUGIN_REGULARIZER.rawValue: kind = .regularizer
+        case DC_PLUGIN_OPTIMIZER.rawValue: kind = .optimizer
+        default: throw refuse("kind is \(p.pointee.kind); expected \(DC_PLUGIN_REGULARIZER.rawValue) (regularizer) or \(DC_PLUGIN_OPTIMIZER.rawValue) (optimizer)")
+        }
+        guard p.pointee.apply != nil else { throw refuse("apply is NULL") }
+        version = try text(p.pointee.version, "version", max: Limits.version, required: false) ?? "unversioned"
+        summary = try text(p.pointee.summary, "summary", max: Limits.summary, required: false) ?? ""
+        metric = try p.pointee.metric == nil ? nil : identifier(p.pointee.metric, "metric")
+        source = path
+
+        let hparamCount = Int(p.pointee.hparam_count)
+        guard hparamCount <= Limits.hyperParameters else {
+            throw refuse("hparam_count is \(hparamCount), more than \(Limits.hyperParameters)")
+        }
+        var hs: [HyperParameterSpec] = []
+        if hparamCount > 0 {
+            guard let hparams = p.pointee.hparams else { throw refuse("hparams is NULL but hparam_count is \(hparamCount)") }
+            // The host adds `scale` to every regularizer (DecayScale): a plugin cannot declare it.
+            let reserved = kind == .regularizer ? [DecayScale.spec.name] : []
+            for i in 0..<hparamCount {
+                let h = hparams[i]
+                let n = try identifier(h.name, "hparams[\(i)].name")
+                if hs.contains(where: { $0.name == n }) || reserved.contains(n) {
+                    throw refuse("hparams[\(i)].name '\(n)' is \(reserved.contains(n) ? "reserved (the host adds it)" : "declared twice")")
+                }
+                guard h.default_value.isFinite, h.min_value <= h.default_value, h.default_value <= h.max_value else {
+                    throw refuse("hparams[\(i)] '\(n)': default \(h.default_value) is not a finite value in [\(h.min_value), \(h.max_value)]")
+                }
+                let doc = try text(h.doc, "hparams[\(i)].doc", max: Limits.doc, required: false) ?? ""
+                hs.append(HyperParameterSpec(n, .number(h.min_value...h.max_value), default: .number(h.default_value), doc))
+            }
         }
         hyper = hs
-        stateNames = (0..<Int(p.pointee.state_count)).map { String(cString: p.pointee.state_names[$0]!) }
+
+        let stateCount = Int(p.pointee.state_count)
+        guard stateCount <= Limits.stateSlots else { throw refuse("state_count is \(stateCount), more than \(Limits.stateSlots)") }
+        var states: [String] = []
+        if stateCount > 0 {
+            guard let stateNames = p.pointee.state_names else {
+                throw refuse("state_names is NULL but state_count is \(stateCount)")
+            }
+            for i in 0..<stateCount {
+                let s = try identifier(stateNames[i], "state_names[\(i)]")
+                guard !states.contains(s) else { throw refuse("state_names[\(i)] '\(s)' is declared twice") }
+                states.append(s)
+            }
+        }
+        stateNames = states
     }
 
     /// One call of the plugin's `apply` on a piece, with its state slots offset to the piece.

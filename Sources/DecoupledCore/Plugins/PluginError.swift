@@ -1,6 +1,7 @@
 /// Errors of plugin resolution and loading; each names the key, value or file at fault.
 public enum PluginError: Error, CustomStringConvertible, Equatable {
-    case unknownPlugin(kind: PluginKind, name: String, closest: [String], all: [String])
+    /// `refused`: libraries that were not loaded ("path (reason)"); one of them may have been meant.
+    case unknownPlugin(kind: PluginKind, name: String, closest: [String], all: [String], refused: [String] = [])
     case duplicate(name: String, existing: String, new: String)
     case outOfRange(key: String, value: HyperValue, range: String)
     case wrongType(key: String, value: HyperValue, expected: String)
@@ -10,9 +11,10 @@ public enum PluginError: Error, CustomStringConvertible, Equatable {
 
     public var description: String {
         switch self {
-        case .unknownPlugin(let kind, let name, let closest, let all):
+        case .unknownPlugin(let kind, let name, let closest, let all, let refused):
             let hint = closest.isEmpty ? "" : " Did you mean \(closest.map { "'\($0)'" }.joined(separator: " or "))?"
-            return "unknown \(kind.rawValue) '\(name)'.\(hint) Registered \(kind.rawValue)s: \(all.joined(separator: ", "))"
+            let notLoaded = refused.isEmpty ? "" : ". Refused plugin libraries: \(refused.joined(separator: "; "))"
+            return "unknown \(kind.rawValue) '\(name)'.\(hint) Registered \(kind.rawValue)s: \(all.joined(separator: ", "))\(notLoaded)"
         case .duplicate(let name, let existing, let new):
             return "plugin name '\(name)' from \(new) is already registered by \(existing); plugin names must be unique"
         case .outOfRange(let key, let value, let range):

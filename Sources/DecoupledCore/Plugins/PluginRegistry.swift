@@ -15,7 +15,71 @@ public final class PluginRegistry {
         public let summary: String
     }
 
+    /// A shared library that was not loaded, why, and the plugin names it declares as far as
+    /// its descriptor could be read (none when, e.g., it was built for another ABI version).
+    public struct RefusedLibrary: Sendable {
+        public let path: String
+        public let error: PluginError
+        public let declaredNames: [String]
+
+        /// The refusal without the path (the message of a `.library` error).
+        public var reason: String {
+            if case .library(_, let message) = error { return message }
+            return "\(error)"
+        }
+    }
+
+    /// External libraries offered but not loaded yet (`deferExternal`).
+    public private(set) var deferredLibraries: [String] = []
+    /// Libraries that were offered and refused, in the order they were tried.
+    public private(set) var refusedLibraries: [RefusedLibrary] = []
+    /// Called once per refused library, when it is refused (the command line prints a warning).
+    public var onRefusal: ((RefusedLibrary) -> Void)?
+
     public init() {}
+
+    /// Offers external libraries without loading them: loading runs a library's code, so it
+    /// waits until a lookup asks for a name no registered plugin has (or `loadExternal()`).
+    /// A library that is then refused is reported to `onRefusal` and kept in
+    /// `refusedLibraries`; it is an error only for a lookup of a name it declares.
+    /// Like registering, the loading a lookup may do is not thread-safe: resolve configs on
+    /// one thread (plans are built before any worker starts).
+    public func deferExternal(_ paths: [String]) {
+        deferredLibraries += paths
+    }
+
+    /// Loads every deferred library now (what `decoupled plugins list` does).
+    public func loadExternal() {
+        let paths = deferredLibraries
+        deferredLibraries = []
+        for path in paths {
+            var names: [String] = []
+            do {
+                try ExternalPluginLoader.load(path, into: self, declaring: &names)
+            } catch {
+                let refused = RefusedLibrary(path: path, error: error as? PluginError ?? .library(path: path, message: "\(error)"),
+                                             declaredNames: names)
+                refusedLibraries.append(refused)
+                onRefusal?(refused)
+            }
+        }
+    }
+
+    /// A plugin by name: registered ones first, then the deferred libraries are loaded and
+    /// asked; a name declared by a refused library gets that library's refusal.
+    private func lookup<P>(_ kind: PluginKind, _ name: String, _ table: () -> [String: P], others: [String] = []) throws -> P {
+        if let p = table()[name] { return p }
+        if !deferredLibraries.isEmpty {
+            loadExternal()
+            if let p = table()[name] { return p }
+        }
+        if let r = refusedLibraries.first(where: { $0.declaredNames.contains(name) }) {
+            throw PluginError.library(path: r.path, message: "declares \(kind.rawValue) '\(name)' but was refused: \(r.reason)")
+        }
+        let names = Array(table().keys) + others
+        throw PluginError.unknownPlugin(kind: kind, name: name, closest: closestNames(to: name, in: names), all: names.sorted(),
+                                        refused: refusedLibraries.map { "\($0.path) (\($0.reason))" })
+    }
 
     /// The registry with every built-in plugin.
     public static func builtIn() -> PluginRegistry {
@@ -66,22 +130,15 @@ public final class PluginRegistry {
     public func alias(named name: String) -> OptimizerAlias? { aliases[name] }
 
     public func optimizer(named name: String) throws -> OptimizerPlugin {
-        if let p = optimizers[name] { return p }
-        throw unknown(.optimizer, name, Array(optimizers.keys) + Array(aliases.keys))
+        try lookup(.optimizer, name, { optimizers }, others: Array(aliases.keys))
     }
 
     public func regularizer(named name: String) throws -> RegularizerPlugin {
-        if let p = regularizers[name] { return p }
-        throw unknown(.regularizer, name, Array(regularizers.keys))
+        try lookup(.regularizer, name, { regularizers })
     }
 
     public func schedule(named name: String) throws -> SchedulePlugin {
-        if let p = schedules[name] { return p }
-        throw unknown(.schedule, name, Array(schedules.keys))
-    }
-
-    private func unknown(_ kind: PluginKind, _ name: String, _ names: [String]) -> PluginError {
-        .unknownPlugin(kind: kind, name: name, closest: closestNames(to: name, in: names), all: names.sorted())
+        try lookup(.schedule, name, { schedules })
     }
 
     /// Every plugin, sorted by kind then name (what `decoupled plugins list` prints).
@@ -90,7 +147,8 @@ public final class PluginRegistry {
         return ps.sorted { ($0.kind.rawValue, $0.name) < ($1.kind.rawValue, $1.name) }
     }
 
-    /// A human-readable listing: kind, name, version, source, hyper-parameters with ranges.
+    /// A human-readable listing: kind, name, version, source, hyper-parameters with ranges,
+    /// then the refused libraries with the reason.
     public func listing() -> String {
         var out: [String] = []
         for p in all {
@@ -103,6 +161,10 @@ public final class PluginRegistry {
         for a in aliases.values.sorted(by: { $0.name < $1.name }) {
             out.append("optimizer \(a.name) (alias)  [built-in]")
             out.append("    \(a.summary): \(a.base) + weight_decay, default weight_decay = \(a.defaultDecay.formatted)")
+        }
+        for r in refusedLibraries {
+            out.append("refused \(r.path)")
+            out.append("    \(r.reason)")
         }
         return out.joined(separator: "\n")
     }
