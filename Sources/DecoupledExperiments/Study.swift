@@ -50,40 +50,42 @@ public struct StudyDesign: Codable, Equatable, Sendable {
     public static func budgetMethod(epochs: Int) -> String { "AdamW-norm T=\(epochs)" }
 
     /// The default study (`make run`): within 20 minutes on 2 cores, build included.
+    /// 250 training samples for 180 epochs overfit without decay at every learning rate of
+    /// the grid (docs/study.md has the pilot runs that chose it).
     public static func standard(dataFile: String) -> StudyDesign {
-        StudyDesign(name: "study", dataFile: dataFile, trainSubset: 1000, validation: 5000, batchSize: 128,
-                    epochs: 60, evalEvery: 10, seeds: [0, 1, 2],
-                    adamLR: [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], sgdLR: [3e-3, 1e-2, 3e-2, 1e-1, 3e-1],
-                    adamL2: [0, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2], adamW: [0, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2],
-                    sgdL2: [0, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2], sgdW: [0, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2],
-                    budgetLR: 1e-3, budgetEpochs: [20, 60, 180],
-                    budgetNormalized: [0.005, 0.01, 0.02, 0.04, 0.08, 0.16],
-                    l1LR: 1e-3, l1: [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3])
+        StudyDesign(name: "study", dataFile: dataFile, trainSubset: 250, validation: 5000, batchSize: 128,
+                    epochs: 180, evalEvery: 45, seeds: [0, 1, 2],
+                    adamLR: [3e-5, 1e-4, 3e-4, 1e-3, 3e-3], sgdLR: [1e-3, 3e-3, 1e-2, 3e-2, 1e-1],
+                    adamL2: [0, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1], adamW: [0, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2],
+                    sgdL2: [0, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2], sgdW: [0, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2],
+                    budgetLR: 3e-4, budgetEpochs: [60, 180, 540],
+                    budgetNormalized: [0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64],
+                    l1LR: 3e-4, l1: [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3])
     }
 
     /// A first look within 3 minutes on 2 cores, on the shipped subset: coarser grids, two
     /// seeds (the fewest that give an interval), shorter training.
     public static func quick(dataFile: String) -> StudyDesign {
-        StudyDesign(name: "study-quick", dataFile: dataFile, trainSubset: 500, validation: 2000, batchSize: 128,
-                    epochs: 20, evalEvery: 5, seeds: [0, 1],
-                    adamLR: [3e-4, 1e-3, 3e-3], sgdLR: [1e-2, 3e-2, 1e-1],
-                    adamL2: [0, 1e-3, 1e-2], adamW: [0, 1e-3, 1e-2],
-                    sgdL2: [0, 1e-3, 1e-2], sgdW: [0, 1e-3, 1e-2],
-                    budgetLR: 1e-3, budgetEpochs: [5, 10, 20], budgetNormalized: [0.01, 0.04, 0.16],
-                    l1LR: 1e-3, l1: [1e-4, 1e-3])
+        StudyDesign(name: "study-quick", dataFile: dataFile, trainSubset: 250, validation: 2000, batchSize: 128,
+                    epochs: 60, evalEvery: 20, seeds: [0, 1],
+                    adamLR: [1e-4, 3e-4, 1e-3], sgdLR: [3e-3, 1e-2, 3e-2],
+                    adamL2: [0, 3e-3, 3e-2], adamW: [0, 3e-4, 3e-3],
+                    sgdL2: [0, 1e-3, 1e-2], sgdW: [0, 3e-4, 3e-3],
+                    budgetLR: 3e-4, budgetEpochs: [20, 60, 180], budgetNormalized: [0.02, 0.08, 0.32],
+                    l1LR: 3e-4, l1: [1e-4, 1e-3])
     }
 
-    /// The larger version for a cluster (`decoupled study --full --backend slurm`): finer
-    /// grids, five seeds, a fourth training length.
+    /// The larger version for a cluster (`decoupled study --full --spec-only`, then
+    /// `decoupled sweep run --backend slurm`): finer grids, five seeds, a fourth training length.
     public static func full(dataFile: String) -> StudyDesign {
-        StudyDesign(name: "study-full", dataFile: dataFile, trainSubset: 1000, validation: 5000, batchSize: 128,
-                    epochs: 60, evalEvery: 10, seeds: [0, 1, 2, 3, 4],
-                    adamLR: [1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2], sgdLR: [3e-3, 6e-3, 1.5e-2, 3e-2, 6e-2, 1.5e-1, 3e-1],
-                    adamL2: [0, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2], adamW: [0, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2],
-                    sgdL2: [0, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2], sgdW: [0, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2],
-                    budgetLR: 1e-3, budgetEpochs: [20, 60, 180, 540],
-                    budgetNormalized: [0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32],
-                    l1LR: 1e-3, l1: [3e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2])
+        StudyDesign(name: "study-full", dataFile: dataFile, trainSubset: 250, validation: 5000, batchSize: 128,
+                    epochs: 180, evalEvery: 30, seeds: [0, 1, 2, 3, 4],
+                    adamLR: [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2], sgdLR: [3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1],
+                    adamL2: [0, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1], adamW: [0, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2],
+                    sgdL2: [0, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1], sgdW: [0, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2],
+                    budgetLR: 3e-4, budgetEpochs: [60, 180, 540, 1620],
+                    budgetNormalized: [0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28],
+                    l1LR: 3e-4, l1: [3e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2])
     }
 
     /// Runs the design expands to.
@@ -107,79 +109,42 @@ public struct StudyDesign: Codable, Equatable, Sendable {
         seeds = \(seeds)
         set   = { "data.file" = "\(dataFile)", "data.train_subset" = \(trainSubset), "data.validation" = \(validation), "data.batch_size" = \(batchSize), "train.epochs" = \(epochs), "train.eval_every" = \(evalEvery), "train.checkpoint_every" = 0, "schedule.name" = "cosine", "schedule.t0" = \(epochs) }
 
-        [[methods]]
-        label     = "Adam+L2"
-        decay_key = "regularizers[0].lambda"
-        lr        = \(Self.list(adamLR))
-        decay     = \(Self.list(adamL2))
-        convention = "pytorch"
-        optimizer = { name = "adam" }
-        regularizers = [ { name = "l2", lambda = 0.0 } ]
-
-        [[methods]]
-        label     = "AdamW"
-        decay_key = "optimizer.weight_decay"
-        lr        = \(Self.list(adamLR))
-        decay     = \(Self.list(adamW))
-        convention = "paper"
-        optimizer = { name = "adamw" }
-        regularizers = []
-
-        [[methods]]
-        label     = "SGD+L2"
-        decay_key = "regularizers[0].lambda"
-        lr        = \(Self.list(sgdLR))
-        decay     = \(Self.list(sgdL2))
-        convention = "pytorch"
-        optimizer = { name = "sgd", momentum = 0.9 }
-        regularizers = [ { name = "l2", lambda = 0.0 } ]
-
-        [[methods]]
-        label     = "SGDW"
-        decay_key = "optimizer.weight_decay"
-        lr        = \(Self.list(sgdLR))
-        decay     = \(Self.list(sgdW))
-        convention = "paper"
-        optimizer = { name = "sgdw", momentum = 0.9 }
-        regularizers = []
-
         """
+        let l2 = "[ { name = \"l2\", lambda = 0.0 } ]"
+        text += Self.method("Adam+L2", lr: adamLR, decay: adamL2, convention: "pytorch", optimizer: "{ name = \"adam\" }",
+                            regularizers: l2)
+        text += Self.method("AdamW", lr: adamLR, decay: adamW, convention: "paper", optimizer: "{ name = \"adamw\" }")
+        text += Self.method("SGD+L2", lr: sgdLR, decay: sgdL2, convention: "pytorch",
+                            optimizer: "{ name = \"sgd\", momentum = 0.9 }", regularizers: l2)
+        text += Self.method("SGDW", lr: sgdLR, decay: sgdW, convention: "paper", optimizer: "{ name = \"sgdw\", momentum = 0.9 }")
         for t in budgetEpochs {
-            text += """
-
-            [[methods]]
-            label     = "\(Self.budgetMethod(epochs: t))"
-            decay_key = "regularizers[0].lambda"
-            lr        = [\(budgetLR)]
-            decay     = \(Self.list(budgetNormalized))
-            convention = "paper"
-            optimizer = { name = "adam" }
-            regularizers = [ { name = "weight_decay", lambda = 0.0, scale = "schedule", normalized = true } ]
-            set       = { "train.epochs" = \(t), "schedule.t0" = \(t), "train.eval_every" = \(max(1, t / 6)) }
-
-            """
+            text += Self.method(Self.budgetMethod(epochs: t), lr: [budgetLR], decay: budgetNormalized, convention: "paper",
+                                optimizer: "{ name = \"adam\" }",
+                                regularizers: "[ { name = \"weight_decay\", lambda = 0.0, scale = \"schedule\", normalized = true } ]",
+                                set: "{ \"train.epochs\" = \(t), \"schedule.t0\" = \(t), \"train.eval_every\" = \(max(1, t / 4)) }")
         }
-        text += """
-
-        [[methods]]
-        label     = "\(Self.sparsityMethods.0)"
-        decay_key = "regularizers[0].lambda"
-        lr        = [\(l1LR)]
-        decay     = \(Self.list(l1))
-        convention = "pytorch"
-        optimizer = { name = "adam" }
-        regularizers = [ { name = "l1", lambda = 0.0 } ]
-
-        [[methods]]
-        label     = "\(Self.sparsityMethods.1)"
-        decay_key = "regularizers[0].lambda"
-        lr        = [\(l1LR)]
-        decay     = \(Self.list(l1))
-        convention = "paper"
-        optimizer = { name = "adam" }
-        regularizers = [ { name = "l1_decoupled", lambda = 0.0, scale = "schedule" } ]
-
-        """
+        text += Self.method(Self.sparsityMethods.0, lr: [l1LR], decay: l1, convention: "pytorch", optimizer: "{ name = \"adam\" }",
+                            regularizers: "[ { name = \"l1\", lambda = 0.0 } ]")
+        text += Self.method(Self.sparsityMethods.1, lr: [l1LR], decay: l1, convention: "paper", optimizer: "{ name = \"adam\" }",
+                            regularizers: "[ { name = \"l1_decoupled\", lambda = 0.0, scale = \"schedule\" } ]")
         return text
+    }
+
+    /// One `[[methods]]` entry. Its decay axis sets the first regularizer's λ, or the
+    /// optimizer's `weight_decay` when it has no regularizer.
+    static func method(_ label: String, lr: [Double], decay: [Double], convention: String, optimizer: String,
+                       regularizers: String? = nil, set: String? = nil) -> String {
+        """
+
+        [[methods]]
+        label      = "\(label)"
+        decay_key  = "\(regularizers == nil ? "optimizer.weight_decay" : "regularizers[0].lambda")"
+        lr         = \(list(lr))
+        decay      = \(list(decay))
+        convention = "\(convention)"
+        optimizer  = \(optimizer)
+        regularizers = \(regularizers ?? "[]")
+
+        """ + (set.map { "set        = \($0)\n" } ?? "")
     }
 }

@@ -84,7 +84,8 @@ public struct StudyVerdict: Codable, Equatable, Sendable {
     public struct BasinContrast: Codable, Equatable, Sendable {
         public var coupled: String
         public var decoupled: String
-        /// slope(decoupled) − slope(coupled), bootstrapped jointly.
+        /// |slope(coupled)| − |slope(decoupled)|, bootstrapped jointly: positive when the
+        /// decoupled basin is the flatter one (the paper's claim).
         public var difference: Estimate?
         public var statement: String
     }
@@ -344,17 +345,19 @@ struct StudyAnalysis {
                                   statement: s)
     }
 
+    /// The paper's claim about the basins: the best decoupled decay depends less on the
+    /// learning rate than the best coupled L2 does, i.e. |slope(decoupled)| < |slope(coupled)|.
     func contrast(_ pair: (String, String)) -> StudyVerdict.BasinContrast {
         let (coupled, decoupled) = pair
         let e = estimate { w in
             guard let c = basinSlope(coupled, weights: w), let d = basinSlope(decoupled, weights: w) else { return nil }
-            return d - c
+            return abs(c) - abs(d)
         }
-        var s = "basin alignment, \(decoupled) vs \(coupled): slope difference "
+        var s = "basin alignment, \(decoupled) vs \(coupled): |slope(\(coupled))| − |slope(\(decoupled))| = "
         if let e {
             s += Self.estimateText(e) + (e.low > 0
-                ? " — the decoupled basin is measurably flatter in lr (the paper's claim: reproduced)"
-                : e.high < 0 ? " — the coupled basin is flatter (the paper's claim: not reproduced)"
+                ? " — the best decoupled decay depends measurably less on lr (the paper's claim: reproduced)"
+                : e.high < 0 ? " — the best coupled decay depends less on lr (the paper's claim: not reproduced)"
                 : " — no measurable difference at this resolution (the paper's claim: not reproduced here)")
         } else {
             s += "not measurable (a slope is undefined)"

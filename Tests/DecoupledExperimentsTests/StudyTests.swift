@@ -98,7 +98,7 @@ import Testing
         #expect(budget.lengths.map(\.epochs) == design.budgetEpochs)
         for l in budget.lengths {
             #expect(bestOnValidation(StudyDesign.budgetMethod(epochs: l.epochs)).1 == l.bestLambdaNorm)
-            #expect(abs(l.bestLambdaRaw - l.bestLambdaNorm * (128.0 / (500.0 * Double(l.epochs))).squareRoot()) < 1e-15)
+            #expect(abs(l.bestLambdaRaw - l.bestLambdaNorm * (128.0 / (Double(design.trainSubset) * Double(l.epochs))).squareRoot()) < 1e-15)
         }
         let sparsity = try #require(verdict.sparsity)
         #expect(sparsity.points.count == 2 * design.l1.count)
