@@ -12,7 +12,7 @@ import Foundation
 public struct ReportOptions: Sendable {
     /// Where to write; nil means `SWEEP_DIR/report`.
     public var outputDirectory: URL?
-    /// Which test error the heatmaps show and "best" minimizes.
+    /// Which test error the heatmaps show (and "best" minimizes in sweeps without validation).
     public var metric: ReportMetric
     /// The gnuplot executable: a path, or a name looked up on `PATH`; nil means "gnuplot".
     public var gnuplot: String?
@@ -78,8 +78,10 @@ public struct ReportResult: Sendable {
     public let sources: [URL]
     /// How many runs are in which state.
     public let counts: ReportStatusCounts
-    /// The metric the heatmaps show and "best" minimizes.
+    /// The test metric the heatmaps show.
     public let metric: ReportMetric
+    /// How "best" was selected: on validation loss, or on test for runs without validation.
+    public let selection: ReportSelection
     /// The best setting of each method that has a completed run, in manifest order.
     public let best: [ReportMethodBest]
     /// Methods without any completed run yet.
@@ -107,6 +109,7 @@ public enum SweepReport {
     public static func generate(sweepDirectory: URL, options: ReportOptions = ReportOptions()) throws -> ReportResult {
         let results = try SweepResults.load(sweepDirectory: sweepDirectory)
         let metric = options.metric
+        let out = options.outputDirectory ?? sweepDirectory.appendingPathComponent("report", isDirectory: true)
         let best = results.methods.compactMap { results.methodBest($0, metric: metric) }
         var taken = Set<String>()
         let slugs = Dictionary(uniqueKeysWithValues: results.methods.map { ($0, ReportFormat.slug($0, taken: &taken)) })
@@ -119,7 +122,6 @@ public enum SweepReport {
             curves.append(.init(method: b.method, slug: slugs[b.method]!, best: b, records: records))
         }
 
-        let out = options.outputDirectory ?? sweepDirectory.appendingPathComponent("report", isDirectory: true)
         do { try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true) } catch {
             throw ReportError.cannotWrite(out.path, error)
         }
@@ -156,7 +158,8 @@ public enum SweepReport {
             [out.appendingPathComponent($0.png), out.appendingPathComponent($0.svg)]
         }
         return ReportResult(outputDirectory: out, index: documents.last!, documents: documents, figures: figureFiles,
-                            sources: sources, counts: results.counts, metric: metric, best: best,
+                            sources: sources, counts: results.counts, metric: metric, selection: results.selection,
+                            best: best,
                             methodsWithoutResult: results.methods.filter { m in !best.contains { $0.method == m } },
                             warnings: warnings, plotError: plotError)
     }

@@ -65,7 +65,7 @@ struct ReportCommand: ParsableCommand {
             print("\(result.counts.pending) run\(result.counts.pending == 1 ? " is" : "s are") not finished: "
                   + "the report covers the \(result.counts.done) completed; run it again when the sweep is done")
         }
-        print("best per method (\(result.metric.phrase), mean over seeds):")
+        print("best per method (\(result.selection.phrase); \(result.metric.phrase), mean over seeds):")
         let width = max(6, result.best.map(\.method.count).max() ?? 0)
         for b in result.best {
             print("  " + b.method + String(repeating: " ", count: max(0, width - b.method.count)) + "  \(b)")
