@@ -25,11 +25,12 @@ enum ReportHTML {
     th { background: #f3f3f3; position: sticky; top: 0; } .num { text-align: right; font-variant-numeric: tabular-nums; }
     tr.bad td { background: #fdf0ef; } tr.pending td { color: #888; } tr.best td { background: #eaf6ee; font-weight: 600; }
     code { background: #f3f3f3; padding: 0 0.3em; border-radius: 3px; }
+    #study { border-bottom: 3px solid #ddd; padding-bottom: 1em; } ul.verdict li { margin: 0.35em 0; }
     .selection { font-weight: 600; }
     """
 
     static func page(_ results: SweepResults, metric: ReportMetric, best: [ReportMethodBest], figures: [ReportFigure],
-                     drawn: Set<String>, plotError: ReportError?, range: ReportColourRange?) -> String {
+                     drawn: Set<String>, plotError: ReportError?, range: ReportColourRange?, study: ReportStudy?) -> String {
         let h = ReportFormat.html
         let name = results.manifest.name
         let counts = results.counts
@@ -62,6 +63,7 @@ enum ReportHTML {
             p += "<p class=\"error\">Figures missing: \(h(e.message))</p>\n"
         }
         let figureHTML = { (f: ReportFigure) in figure(f, drawn: drawn) }
+        if let study { p += study.html(results, figures: figures, figure: figureHTML) }
 
         p += """
         <h2>How to read this report</h2>

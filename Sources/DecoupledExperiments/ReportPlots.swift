@@ -14,6 +14,8 @@ import Foundation
 struct ReportFigure {
     enum Kind {
         case heatmap, testErrorCurves, trainLossCurves
+        /// The study section's figures (ReportStudy).
+        case studyHeatmap, studyCurves, studyFrontier, studyBudget
     }
     let kind: Kind
     let stem: String
@@ -78,9 +80,19 @@ enum ReportPlots {
         """
     }
 
-    /// Draws the plot defined above it as PNG and SVG. pngcairo when this gnuplot has it,
-    /// else libgd's png (some gnuplot-nox builds lack cairo).
+    /// Draws the plot defined above it as PNG and SVG.
     static func outputs(_ stem: String, width: Int, height: Int, plot: String) -> String {
+        outputs(stem, width: width, height: height, png: plot, svg: "replot")
+    }
+
+    /// The same for a multiplot, which `replot` cannot repeat: the whole body is drawn once
+    /// per terminal.
+    static func outputs(_ stem: String, width: Int, height: Int, multiplot body: String) -> String {
+        outputs(stem, width: width, height: height, png: body, svg: body)
+    }
+
+    /// pngcairo when this gnuplot has it, else libgd's png (some gnuplot-nox builds lack cairo).
+    private static func outputs(_ stem: String, width: Int, height: Int, png: String, svg: String) -> String {
         """
 
         if (strstrt(GPVAL_TERMINALS, "pngcairo") > 0) {
@@ -89,10 +101,10 @@ enum ReportPlots {
             set terminal png size \(width),\(height) noenhanced font "\(font),11"
         }
         set output "\(stem).png"
-        \(plot)
+        \(png)
         set terminal svg size \(width),\(height) noenhanced font "\(font),11" background "#ffffff"
         set output "\(stem).svg"
-        replot
+        \(svg)
         unset output
 
         """
@@ -273,6 +285,18 @@ enum ReportPlots {
         return "set ytics (" + tics.joined(separator: ", ") + ")\nset mytics 1"
     }
 
+    /// The axes and key of every plot against epoch: open axes, a light grid, the key boxed
+    /// in the top right, the epochs from 0, the y range fitted with a little room.
+    static let curveAxes = """
+        set border 3
+        set tics nomirror out
+        set grid xtics ytics lt 1 lc rgb "#e3e3e3" lw 1
+        set key top right Left reverse opaque box lc rgb "#bbbbbb" samplen 2.5 spacing 1.2 width 1
+        set xrange [0:*]
+        set autoscale yfix
+        set offsets 0, 0, graph 0.06, graph 0.04
+        """
+
     /// One method's best run and its metrics records, for the curves.
     struct Curve {
         let method: String
@@ -317,13 +341,7 @@ enum ReportPlots {
         set title \(ReportFormat.gnuplot(title + "\nsweep \(sweepName)")) font ",14"
         set xlabel "epoch"
         set ylabel \(ReportFormat.gnuplot(isTest ? "test error (%)" : (logScale ? "training loss (cross-entropy, log scale)" : "training loss (cross-entropy)")))
-        set border 3
-        set tics nomirror out
-        set grid xtics ytics lt 1 lc rgb "#e3e3e3" lw 1
-        set key top right Left reverse opaque box lc rgb "#bbbbbb" samplen 2.5 spacing 1.2 width 1
-        set xrange [0:*]
-        set autoscale yfix
-        set offsets 0, 0, graph 0.06, graph 0.04
+        \(curveAxes)
         set format y "%g"
         \(logScale ? "set logscale y\n" + logTics(lossRange) : "")
 

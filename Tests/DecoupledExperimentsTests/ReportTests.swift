@@ -272,8 +272,9 @@ fileprivate func expectError(_ fragments: [String], sourceLocation: SourceLocati
         #expect(html.contains("33 done") && html.contains("2 failed (1 diverged)") && html.contains("1 pending"))
         #expect(html.contains("How to read this report"))
         // These runs have no validation split: "best" falls back to the test split and says so.
-        #expect(result.selection == .test)
+        #expect(result.selection == .test && result.verdict == nil)
         #expect(html.contains("Best settings selected on the test split (no validation split in these runs)."))
+        #expect(!html.contains("id=\"study\""), "an ordinary sweep has no study section")
         #expect(heat.contains("selected on test: no validation split"))
 
         // Counts and the best setting per method, against the synthetic truth.
