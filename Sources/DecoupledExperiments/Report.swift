@@ -1,7 +1,9 @@
 import Foundation
 
 // `decoupled report SWEEP_DIR`: tables, heatmaps, learning curves and one HTML page for a
-// sweep directory (manifest.json + one run directory per run, docs/run-directory.md).
+// sweep directory (manifest.json + one run directory per run, docs/run-directory.md). A
+// study's directory (study.json next to the manifest) also gets its verdict and the study's
+// figures at the top of the page (ReportStudy).
 //
 // Everything is read before anything is written, so a bad input file stops the report with
 // an error naming the file and key and leaves a previous report untouched. The tables do
@@ -12,7 +14,7 @@ import Foundation
 public struct ReportOptions: Sendable {
     /// Where to write; nil means `SWEEP_DIR/report`.
     public var outputDirectory: URL?
-    /// Which test error the heatmaps show and "best" minimizes.
+    /// Which test error the heatmaps show (and "best" minimizes in sweeps without validation).
     public var metric: ReportMetric
     /// The gnuplot executable: a path, or a name looked up on `PATH`; nil means "gnuplot".
     public var gnuplot: String?
@@ -78,10 +80,15 @@ public struct ReportResult: Sendable {
     public let sources: [URL]
     /// How many runs are in which state.
     public let counts: ReportStatusCounts
-    /// The metric the heatmaps show and "best" minimizes.
+    /// The test metric the heatmaps show.
     public let metric: ReportMetric
+    /// How "best" was selected: on validation loss, or on test for runs without validation.
+    public let selection: ReportSelection
     /// The best setting of each method that has a completed run, in manifest order.
     public let best: [ReportMethodBest]
+    /// The study's verdict when the sweep directory is a study (has study.json): computed for
+    /// the page's top section, for `decoupled study` to print and save as verdict.json.
+    public let verdict: StudyVerdict?
     /// Methods without any completed run yet.
     public let methodsWithoutResult: [String]
     /// Warnings gnuplot printed while drawing.
@@ -107,6 +114,8 @@ public enum SweepReport {
     public static func generate(sweepDirectory: URL, options: ReportOptions = ReportOptions()) throws -> ReportResult {
         let results = try SweepResults.load(sweepDirectory: sweepDirectory)
         let metric = options.metric
+        let out = options.outputDirectory ?? sweepDirectory.appendingPathComponent("report", isDirectory: true)
+        let study = try ReportStudy.load(results, index: out.appendingPathComponent(indexHTML))
         let best = results.methods.compactMap { results.methodBest($0, metric: metric) }
         var taken = Set<String>()
         let slugs = Dictionary(uniqueKeysWithValues: results.methods.map { ($0, ReportFormat.slug($0, taken: &taken)) })
@@ -119,7 +128,6 @@ public enum SweepReport {
             curves.append(.init(method: b.method, slug: slugs[b.method]!, best: b, records: records))
         }
 
-        let out = options.outputDirectory ?? sweepDirectory.appendingPathComponent("report", isDirectory: true)
         do { try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true) } catch {
             throw ReportError.cannotWrite(out.path, error)
         }
@@ -136,7 +144,7 @@ public enum SweepReport {
         ]
 
         let range = ReportPlots.colourRange(results, metric: metric)
-        var figures = results.methods.map {
+        var figures = (study?.figures(results) ?? []) + results.methods.map {
             ReportPlots.heatmap(results, method: $0, slug: slugs[$0]!, metric: metric, range: range)
         }
         if !curves.isEmpty {
@@ -151,12 +159,13 @@ public enum SweepReport {
 
         let (drawn, warnings, plotError) = draw(figures, in: out, options: options)
         documents.append(try write(indexHTML, ReportHTML.page(results, metric: metric, best: best, figures: figures,
-                                                                drawn: drawn, plotError: plotError, range: range)))
+                                                                drawn: drawn, plotError: plotError, range: range, study: study)))
         let figureFiles = figures.filter { drawn.contains($0.stem) }.flatMap {
             [out.appendingPathComponent($0.png), out.appendingPathComponent($0.svg)]
         }
         return ReportResult(outputDirectory: out, index: documents.last!, documents: documents, figures: figureFiles,
-                            sources: sources, counts: results.counts, metric: metric, best: best,
+                            sources: sources, counts: results.counts, metric: metric, selection: results.selection,
+                            best: best, verdict: study?.verdict,
                             methodsWithoutResult: results.methods.filter { m in !best.contains { $0.method == m } },
                             warnings: warnings, plotError: plotError)
     }

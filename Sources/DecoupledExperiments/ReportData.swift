@@ -4,12 +4,18 @@ import Foundation
 // grouped into settings (method, lr, decay) over seeds, and the best setting per method.
 // Only completed runs enter means, heatmaps and "best": a diverged run's last test error is
 // the error of a broken model, and a preempted run's is the error of an unfinished one.
+//
+// "Best" is a selection, and selecting on the split that is then reported makes the reported
+// number optimistic. So when the runs hold out a validation split, the best setting is the
+// one with the lowest mean validation loss (the study verdict's rule) and the test error is
+// only reported; sweeps without one (older runs) fall back to the test split, and say so.
 
-/// Which test error the heatmaps show and "best" minimizes.
+/// Which test error the heatmaps show (and "best" minimizes in sweeps without validation).
 public enum ReportMetric: String, CaseIterable, Sendable {
     /// The test error of the last evaluation (the AdamW paper's Figure 2).
     case final
-    /// The lowest test error over all evaluations (early stopping with the test set as oracle).
+    /// The test error of the run's best evaluation (summary.json `best`): picked on the
+    /// validation split when the run has one, else the lowest test error (the test set as oracle).
     case best
 
     /// Words for titles and tables.
@@ -17,6 +23,33 @@ public enum ReportMetric: String, CaseIterable, Sendable {
         switch self {
         case .final: return "final test error"
         case .best: return "best test error over epochs"
+        }
+    }
+}
+
+/// How the report picks each method's best setting (the outlined cell, the curves, the tables).
+public enum ReportSelection: Sendable, Equatable {
+    /// The lowest mean final validation loss over seeds, among settings whose every seed
+    /// completed with one: the rule of the study verdict (StudyVerdict), so both name the
+    /// same settings. The test numbers are only reported.
+    case validation
+    /// The lowest mean test error over the completed seeds: only for runs without a
+    /// validation split, where nothing else is there to select on.
+    case test
+
+    /// The rule in words, for tables, legends and the page.
+    public var phrase: String {
+        switch self {
+        case .validation: return "selected on the lowest mean validation loss over seeds; test numbers are only reported"
+        case .test: return "selected on the test split (no validation split in these runs)"
+        }
+    }
+
+    /// The legend of the outlined heatmap cell.
+    var outline: String {
+        switch self {
+        case .validation: return "red outline: selected (lowest mean validation loss)"
+        case .test: return "red outline: lowest mean test error (selected on test: no validation split)"
         }
     }
 }
@@ -40,6 +73,15 @@ public struct MeanStd: Equatable, Sendable {
         // Seeds are a sample of the seed distribution, so the unbiased (n − 1) estimate.
         self.std = values.count > 1 ? (values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / (n - 1)).squareRoot() : nil
     }
+
+    private init(mean: Double, std: Double?, count: Int) {
+        self.mean = mean
+        self.std = std
+        self.count = count
+    }
+
+    /// The same in another unit (a fraction as percent): mean and std times `factor`.
+    func scaled(by factor: Double) -> MeanStd { MeanStd(mean: mean * factor, std: std.map { $0 * abs(factor) }, count: count) }
 }
 
 /// How many runs of a sweep are in which state.
@@ -88,6 +130,11 @@ struct ReportRun {
     var finalTrainLoss: Double? { summary?.final?.dataLoss }
     var zeroFraction: Double? { summary?.final?.zeroFraction }
     var wallSeconds: Double? { summary?.wallS }
+    /// The final validation loss of a completed run (what validation selection reads).
+    var finalValLoss: Double? {
+        guard status.isDone, let v = summary?.final?.valLoss, v.isFinite else { return nil }
+        return v
+    }
 
     /// The metric when this run is a result (completed, finite), else nil.
     func metric(_ m: ReportMetric) -> Double? {
@@ -107,14 +154,24 @@ struct ReportSetting {
     var completed: [ReportRun] { runs.filter { $0.status.isDone } }
 
     func aggregate(_ m: ReportMetric) -> MeanStd? { MeanStd(runs.compactMap { $0.metric(m) }) }
+    /// Mean final validation loss over the completed seeds (shown even when a seed is missing).
+    var validationLoss: MeanStd? { MeanStd(runs.compactMap(\.finalValLoss)) }
+    /// The validation loss selection compares: nil unless every seed completed with one, as
+    /// in the verdict, so a setting is never preferred for having lost its worse seeds.
+    var selectableValidationLoss: MeanStd? {
+        let values = runs.compactMap(\.finalValLoss)
+        return values.count == runs.count ? MeanStd(values) : nil
+    }
     var finalTrainLoss: MeanStd? {
         MeanStd(completed.compactMap { $0.finalTrainLoss }.filter { $0.isFinite })
     }
 
-    /// The run whose metric is lowest (ties: lowest seed, then manifest order).
-    func bestRun(_ m: ReportMetric) -> ReportRun? {
-        runs.filter { $0.metric(m) != nil }.min { a, b in
-            (a.metric(m)!, a.run.seed, a.index) < (b.metric(m)!, b.run.seed, b.index)
+    /// The run whose selection value is lowest (ties: lowest seed, then manifest order): its
+    /// final validation loss, or under `.test` its metric.
+    func bestRun(_ m: ReportMetric, selection: ReportSelection) -> ReportRun? {
+        let key: (ReportRun) -> Double? = selection == .validation ? { $0.finalValLoss } : { $0.metric(m) }
+        return runs.filter { key($0) != nil && $0.metric(m) != nil }.min { a, b in
+            (key(a)!, a.run.seed, a.index) < (key(b)!, b.run.seed, b.index)
         }
     }
 
@@ -134,20 +191,28 @@ public struct ReportMethodBest: Sendable, CustomStringConvertible {
     public let lr: Double
     /// The setting's weight decay / L2 factor.
     public let decay: Double
-    /// The metric over the setting's completed seeds.
+    /// How the setting was selected.
+    public let selection: ReportSelection
+    /// The mean final validation loss it was selected on (nil under `.test`).
+    public let validationLoss: MeanStd?
+    /// The test metric over the setting's completed seeds (reported, selected on only under `.test`).
     public let value: MeanStd
     /// How many runs (seeds) the setting has in total.
     public let runCount: Int
-    /// The id of the setting's run with the lowest metric: the one whose curves are drawn.
+    /// The id of the setting's best run (lowest validation loss, or metric under `.test`):
+    /// the one whose curves are drawn.
     public let bestRunID: String
     /// That run's seed.
     public let bestRunSeed: Int
     /// That run's metric.
     public let bestRunValue: Double
 
-    /// "lr 1e-3  λ 1e-2  11.52 ± 0.31 %  (2 of 2 seeds)  best run 3f9a1c2b7d10 seed 0: 11.21 %"
+    /// "lr 1e-3  λ 1e-2  11.52 ± 0.31 %  (2 of 2 seeds)  best run 3f9a1c2b7d10 seed 0: 11.21 %", with
+    /// "val loss 0.4521 ± 0.003" before the test error when selected on validation.
     public var description: String {
-        "lr \(ReportFormat.hyper(lr))  λ \(ReportFormat.hyper(decay))  \(ReportFormat.percentMeanStd(value)) %  "
+        "lr \(ReportFormat.hyper(lr))  λ \(ReportFormat.hyper(decay))  "
+            + (validationLoss.map { "val loss \(ReportFormat.lossMeanStd($0))  test " } ?? "")
+            + "\(ReportFormat.percentMeanStd(value)) %  "
             + "(\(value.count) of \(runCount) seeds)  best run \(bestRunID) seed \(bestRunSeed): \(ReportFormat.percent(bestRunValue)) %"
     }
 }
@@ -188,6 +253,10 @@ struct SweepResults {
 
     var counts: ReportStatusCounts { ReportStatusCounts(runs.map(\.status)) }
 
+    /// Validation when any completed run has a validation loss (the runs of one sweep share
+    /// their data config), else test.
+    var selection: ReportSelection { runs.contains { $0.finalValLoss != nil } ? .validation : .test }
+
     /// Runs sorted as the tables list them: method (manifest order), lr, decay, seed.
     var sortedRuns: [ReportRun] {
         runs.sorted { a, b in
@@ -219,19 +288,30 @@ struct SweepResults {
         return (Array(Set(rs.map(\.run.lr))).sorted(), Array(Set(rs.map(\.run.decay))).sorted())
     }
 
-    /// The setting with the lowest mean metric, and its best run; nil without a completed run.
+    /// The selected setting of `method` (see `selection`), its test metric and its best run;
+    /// nil without a selectable setting. Ties keep the first in table order, as the verdict does.
     func best(of method: String, metric m: ReportMetric) -> (setting: ReportSetting, value: MeanStd, run: ReportRun)? {
-        var best: (setting: ReportSetting, value: MeanStd, run: ReportRun)?
+        let selection = self.selection
+        var best: (setting: ReportSetting, value: MeanStd, run: ReportRun, key: Double)?
         for s in settings(of: method) {
-            guard let v = s.aggregate(m), let r = s.bestRun(m) else { continue }
-            if best == nil || v.mean < best!.value.mean { best = (s, v, r) }
+            guard let v = s.aggregate(m), let r = s.bestRun(m, selection: selection) else { continue }
+            let key: Double
+            if selection == .validation {
+                guard let vl = s.selectableValidationLoss else { continue }
+                key = vl.mean
+            } else {
+                key = v.mean
+            }
+            if best == nil || key < best!.key { best = (s, v, r, key) }
         }
-        return best
+        return best.map { ($0.setting, $0.value, $0.run) }
     }
 
     func methodBest(_ method: String, metric m: ReportMetric) -> ReportMethodBest? {
-        best(of: method, metric: m).map { b in
-            ReportMethodBest(method: method, lr: b.setting.lr, decay: b.setting.decay, value: b.value,
+        let selection = self.selection
+        return best(of: method, metric: m).map { b in
+            ReportMethodBest(method: method, lr: b.setting.lr, decay: b.setting.decay, selection: selection,
+                             validationLoss: selection == .validation ? b.setting.selectableValidationLoss : nil, value: b.value,
                              runCount: b.setting.runs.count, bestRunID: b.run.run.id,
                              bestRunSeed: b.run.run.seed, bestRunValue: b.run.metric(m)!)
         }

@@ -25,10 +25,12 @@ enum ReportHTML {
     th { background: #f3f3f3; position: sticky; top: 0; } .num { text-align: right; font-variant-numeric: tabular-nums; }
     tr.bad td { background: #fdf0ef; } tr.pending td { color: #888; } tr.best td { background: #eaf6ee; font-weight: 600; }
     code { background: #f3f3f3; padding: 0 0.3em; border-radius: 3px; }
+    #study { border-bottom: 3px solid #ddd; padding-bottom: 1em; } ul.verdict li { margin: 0.35em 0; }
+    .selection { font-weight: 600; }
     """
 
     static func page(_ results: SweepResults, metric: ReportMetric, best: [ReportMethodBest], figures: [ReportFigure],
-                     drawn: Set<String>, plotError: ReportError?, range: ReportColourRange?) -> String {
+                     drawn: Set<String>, plotError: ReportError?, range: ReportColourRange?, study: ReportStudy?) -> String {
         let h = ReportFormat.html
         let name = results.manifest.name
         let counts = results.counts
@@ -60,6 +62,8 @@ enum ReportHTML {
         if let e = plotError {
             p += "<p class=\"error\">Figures missing: \(h(e.message))</p>\n"
         }
+        let figureHTML = { (f: ReportFigure) in figure(f, drawn: drawn) }
+        if let study { p += study.html(results, figures: figures, figure: figureHTML) }
 
         p += """
         <h2>How to read this report</h2>
@@ -69,9 +73,10 @@ enum ReportHTML {
         <b>weight decay λ</b> of a grid, with several seeds. <b>Test error</b> is 1 − test accuracy, in percent;
         lower is better.</p>
         <p><b>Heatmaps</b> (Loshchilov &amp; Hutter, Figure 2): one per method, one cell per (learning rate, λ),
-        showing the \(h(metric.phrase)) averaged over the seeds that completed. Darker is better, and all
+        showing the \(h(metric.phrase)) averaged over the seeds that completed (in every run with a validation
+        split, the test numbers are only reported: nothing is selected on them). Darker is better, and all
         heatmaps share one colour scale so methods compare by colour\(range?.capped == true ? String(format: " (it saturates above %.1f %%; every cell prints its exact value)", range!.high) : ""). The red
-        outline marks the method's best cell; grey cells have no completed run and say why (diverged,
+        outline marks the method's best cell, \(h(results.selection.phrase)); grey cells have no completed run and say why (diverged,
         failed, pending). The axes are the grid's values, evenly spaced (log-spaced grids), so λ = 0
         has a column of its own. What to look for: with <b>decoupled</b> weight decay the good region tends to be
         aligned with the axes (the best λ hardly moves with the learning rate, so the two can be tuned
@@ -79,7 +84,7 @@ enum ReportHTML {
         the learning rate and λ must change too).</p>
         <p><b>Learning curves</b> (Figure 3): test error and training loss (cross-entropy without the
         penalty, so L2 and decoupled runs compare) against epoch, for the best run of each method: the
-        best seed of its best cell.</p>
+        best seed of its best cell (by the same rule).</p>
         <p><b>Tables</b>: settings as mean ± sample standard deviation over completed seeds; every run
         with its status. The same numbers, unrounded, are in
         <a href="\(SweepReport.summaryCSV)">\(SweepReport.summaryCSV)</a> and
@@ -88,33 +93,27 @@ enum ReportHTML {
         </div>
 
         <h2>Best setting per method</h2>
+        <p class="selection">Best settings \(h(results.selection.phrase)).</p>
 
         """
+        let validation = results.selection == .validation
         if best.isEmpty { p += "<p>No completed run yet.</p>\n" } else {
             p += "<table>\n<thead><tr><th>method</th><th class=\"num\">lr</th><th class=\"num\">λ</th>"
-            p += "<th class=\"num\">\(h(metric.phrase)) (%)</th><th class=\"num\">seeds</th><th>best run</th><th class=\"num\">its test error (%)</th></tr></thead>\n<tbody>\n"
+            if validation { p += "<th class=\"num\">validation loss (selected on)</th>" }
+            p += "<th class=\"num\">\(h(metric.phrase)) (%)\(validation ? ", reported" : "")</th><th class=\"num\">seeds</th><th>best run</th><th class=\"num\">its test error (%)</th></tr></thead>\n<tbody>\n"
             for b in best {
                 p += "<tr><td>\(h(b.method))</td><td class=\"num\">\(h(ReportFormat.hyper(b.lr)))</td><td class=\"num\">\(h(ReportFormat.hyper(b.decay)))</td>"
+                if validation { p += "<td class=\"num\">\(h(ReportFormat.lossMeanStd(b.validationLoss)))</td>" }
                 p += "<td class=\"num\">\(h(ReportFormat.percentMeanStd(b.value)))</td><td class=\"num\">\(b.value.count) of \(b.runCount)</td>"
                 p += "<td><code>\(h(b.bestRunID))</code> (seed \(b.bestRunSeed))</td><td class=\"num\">\(h(ReportFormat.percent(b.bestRunValue)))</td></tr>\n"
             }
             p += "</tbody>\n</table>\n"
         }
 
-        func figureHTML(_ f: ReportFigure) -> String {
-            guard drawn.contains(f.stem) else {
-                return "<figure><figcaption>\(h(f.title)): not drawn (see the error above); script <a href=\"\(h(f.scriptName))\">\(h(f.scriptName))</a></figcaption></figure>\n"
-            }
-            return """
-            <figure><a href="\(h(f.png))"><img src="\(h(f.svg))" alt="\(h(f.title))"></a>
-            <figcaption>\(h(f.title)) · <a href="\(h(f.png))">PNG</a> · <a href="\(h(f.svg))">SVG</a> · <a href="\(h(f.scriptName))">gnuplot script</a></figcaption></figure>
-
-            """
-        }
         p += "\n<h2>Heatmaps: \(h(metric.phrase)) by learning rate and weight decay</h2>\n<div class=\"figures\">\n"
         p += figures.filter { $0.kind == .heatmap }.map(figureHTML).joined()
         p += "</div>\n\n<h2>Learning curves of the best runs</h2>\n"
-        let curveFigures = figures.filter { $0.kind != .heatmap }
+        let curveFigures = figures.filter { $0.kind == .testErrorCurves || $0.kind == .trainLossCurves }
         if curveFigures.isEmpty { p += "<p>No completed run yet.</p>\n" } else {
             p += "<div class=\"figures\">\n" + curveFigures.map(figureHTML).joined() + "</div>\n"
         }
@@ -131,5 +130,18 @@ enum ReportHTML {
         }
         p += "\n</body>\n</html>\n"
         return p
+    }
+
+    /// One figure: the SVG shown, the PNG and the script linked, its title as caption.
+    static func figure(_ f: ReportFigure, drawn: Set<String>) -> String {
+        let h = ReportFormat.html
+        guard drawn.contains(f.stem) else {
+            return "<figure><figcaption>\(h(f.title)): not drawn (see the error above); script <a href=\"\(h(f.scriptName))\">\(h(f.scriptName))</a></figcaption></figure>\n"
+        }
+        return """
+        <figure><a href="\(h(f.png))"><img src="\(h(f.svg))" alt="\(h(f.title))"></a>
+        <figcaption>\(h(f.title)) · <a href="\(h(f.png))">PNG</a> · <a href="\(h(f.svg))">SVG</a> · <a href="\(h(f.scriptName))">gnuplot script</a></figcaption></figure>
+
+        """
     }
 }

@@ -12,7 +12,11 @@ import Foundation
 
 /// One figure of the report: `stem.png`, `stem.svg`, drawn by `stem.gp` from data files.
 struct ReportFigure {
-    enum Kind { case heatmap, testErrorCurves, trainLossCurves }
+    enum Kind {
+        case heatmap, testErrorCurves, trainLossCurves
+        /// The study section's figures (ReportStudy).
+        case studyHeatmap, studyCurves, studyFrontier, studyBudget
+    }
     let kind: Kind
     let stem: String
     /// The method of a heatmap; nil for the curves, which show every method.
@@ -27,7 +31,8 @@ struct ReportFigure {
     var scriptName: String { stem + ".gp" }
 }
 
-/// The colour scale shared by all heatmaps, in percent.
+/// A colour scale shared by heatmaps (test error in percent, or a loss), clipped so that a
+/// few bad cells cannot wash out the others.
 struct ReportColourRange {
     let low: Double
     let high: Double
@@ -35,15 +40,20 @@ struct ReportColourRange {
     /// its contrast (a chance-level cell at 90 % would otherwise flatten 11 % vs 14 %).
     let capped: Bool
 
-    /// From the cell values of every method; nil when no cell has a result.
-    init?(_ values: [Double]) {
-        guard let lo = values.min(), let hi = values.max() else { return nil }
-        // Saturate beyond 2.5 × the best error (at least best + 10 points): the region a tuned
-        // method lives in stays readable, and every cell still prints its exact number.
-        let cap = max(lo * 2.5, lo + 10)
+    /// From the cell values (lower is better); nil when no cell has a result. `minimumCap` is
+    /// how far above the best value colours reach at least (10 points of error by default).
+    init?(_ values: [Double], minimumCap: Double = 10) {
+        let finite = values.filter(\.isFinite)
+        guard let lo = finite.min(), let hi = finite.max() else { return nil }
+        // Saturate beyond 2.5 × the best value (at least best + minimumCap): the region a tuned
+        // method lives in stays readable, and every cell still prints its exact number. The
+        // scale ends at the worst cell inside that cap, so cells beyond it (a diverged or
+        // chance-level setting) do not move the colours of the others at all.
+        let cap = max(lo * 2.5, lo + minimumCap)
+        let inside = finite.filter { $0 <= cap }.max()!
         low = lo
         capped = hi > cap
-        high = capped ? cap : (hi > lo ? hi : lo + 1)
+        high = inside > lo ? inside : lo + minimumCap / 10
     }
 
     /// The position of `v` on the scale, 0...1.
@@ -70,9 +80,19 @@ enum ReportPlots {
         """
     }
 
-    /// Draws the plot defined above it as PNG and SVG. pngcairo when this gnuplot has it,
-    /// else libgd's png (some gnuplot-nox builds lack cairo).
+    /// Draws the plot defined above it as PNG and SVG.
     static func outputs(_ stem: String, width: Int, height: Int, plot: String) -> String {
+        outputs(stem, width: width, height: height, png: plot, svg: "replot")
+    }
+
+    /// The same for a multiplot, which `replot` cannot repeat: the whole body is drawn once
+    /// per terminal.
+    static func outputs(_ stem: String, width: Int, height: Int, multiplot body: String) -> String {
+        outputs(stem, width: width, height: height, png: body, svg: body)
+    }
+
+    /// pngcairo when this gnuplot has it, else libgd's png (some gnuplot-nox builds lack cairo).
+    private static func outputs(_ stem: String, width: Int, height: Int, png: String, svg: String) -> String {
         """
 
         if (strstrt(GPVAL_TERMINALS, "pngcairo") > 0) {
@@ -81,10 +101,10 @@ enum ReportPlots {
             set terminal png size \(width),\(height) noenhanced font "\(font),11"
         }
         set output "\(stem).png"
-        \(plot)
+        \(png)
         set terminal svg size \(width),\(height) noenhanced font "\(font),11" background "#ffffff"
         set output "\(stem).svg"
-        replot
+        \(svg)
         unset output
 
         """
@@ -100,84 +120,132 @@ enum ReportPlots {
 
     // MARK: heatmap
 
-    static func heatmap(_ results: SweepResults, method: String, slug: String, metric: ReportMetric,
-                        range: ReportColourRange?) -> ReportFigure {
-        let stem = "heatmap-\(slug)"
+    /// One method's grid as gnuplot text: the data rows, the grey cells of settings without a
+    /// result, the outline of the selected cell and one value label per cell. Shared by the
+    /// per-method heatmaps and the study's side-by-side pairs.
+    struct HeatmapPanel {
+        var data = ""
+        var objects = ""
+        var labels = ""
+        var xtics = ""
+        var ytics = ""
+        let nx: Int
+        let ny: Int
+        var hasMissing = false
+        var hasPartial = false
+        var hasOutline = false
+        /// Grid half-width of a tile: white gaps between tiles, no anti-aliasing seams.
+        static let half = 0.47
+    }
+
+    /// `value` is a cell's mean ± std over its completed seeds, in the unit plotted (`scale`
+    /// times the stored number); `text` prints it in the cell.
+    static func heatmapPanel(_ results: SweepResults, method: String, selected: ReportSetting?, range: ReportColourRange?,
+                             value: (ReportSetting) -> MeanStd?, text: (MeanStd) -> String, font: Int = 12) -> HeatmapPanel {
         let (lrs, decays) = results.axes(of: method)
         let settings = results.settings(of: method)
-        let best = results.best(of: method, metric: metric)
-        let seeds = settings.map(\.runs.count).max() ?? 0
-        let nx = lrs.count, ny = decays.count
-        // Cells of about 105 × 85 pixels, and room for the colour bar, labels and legend.
-        let width = max(660, 270 + 105 * nx), height = max(540, 210 + 85 * ny)
-        let title = "\(method): \(metric.phrase) (%)"
-        let half = 0.47  // tiles with white gaps: no anti-aliasing seams, cells read as a grid
-        // One decimal reads fastest; two when the whole scale spans less than two points.
-        let decimals = range.map { $0.high - $0.low < 2 ? 2 : 1 } ?? 1
-
-        var data = "# \(method): \(metric.phrase) (%), mean over the completed seeds of each cell.\n"
-        data += "# Cells without a completed run are not listed (the script draws them grey).\n"
-        data += "# x_index y_index lr decay test_error_pct seeds_completed seeds\n"
-        var objects = "", labels = ""
+        var p = HeatmapPanel(nx: lrs.count, ny: decays.count)
+        let half = HeatmapPanel.half, n = ReportPlots.coordinate
         var objectID = 0, labelID = 0
-        var hasMissing = false, hasPartial = false
+        p.data = "# x_index y_index lr decay value seeds_completed seeds\n"
         for (yi, decay) in decays.enumerated() {
             for (xi, lr) in lrs.enumerated() {
                 let cell = settings.first { $0.lr == lr && $0.decay == decay }
                 let (x, y) = (Double(xi), Double(yi))
-                let n = ReportPlots.coordinate
-                if let cell = cell, let v = cell.aggregate(metric), let range = range {
-                    let pct = v.mean * 100
-                    data += "\(xi) \(yi) \(lr) \(decay) \(pct) \(v.count) \(cell.runs.count)\n"
+                if let cell = cell, let v = value(cell), let range = range {
+                    p.data += "\(xi) \(yi) \(lr) \(decay) \(v.mean) \(v.count) \(cell.runs.count)\n"
                     // White on the dark end of viridis, near-black on the light end.
-                    let ink = range.position(pct) < 0.62 ? "#ffffff" : "#1a1a1a"
+                    let ink = range.position(v.mean) < 0.62 ? "#ffffff" : "#1a1a1a"
                     let partial = v.count < cell.runs.count
                     labelID += 1
-                    labels += "set label \(labelID) \(ReportFormat.gnuplot(String(format: "%.\(decimals)f", pct))) at \(n(x)),\(n(partial ? y + 0.1 : y)) center front tc rgb \"\(ink)\" font \",12\"\n"
+                    p.labels += "set label \(labelID) \(ReportFormat.gnuplot(text(v))) at \(n(x)),\(n(partial ? y + 0.1 : y)) center front tc rgb \"\(ink)\" font \",\(font)\"\n"
                     if partial {
-                        hasPartial = true
+                        p.hasPartial = true
                         labelID += 1
-                        labels += "set label \(labelID) \"\(v.count) of \(cell.runs.count) seeds\" at \(n(x)),\(n(y - 0.2)) center front tc rgb \"\(ink)\" font \",8\"\n"
+                        p.labels += "set label \(labelID) \"\(v.count) of \(cell.runs.count) seeds\" at \(n(x)),\(n(y - 0.2)) center front tc rgb \"\(ink)\" font \",8\"\n"
                     }
                 } else {
-                    hasMissing = true
+                    p.hasMissing = true
                     objectID += 1
                     // A hole in the grid (no such run) is paler than a run without a result.
                     let grey = cell == nil ? "#ededed" : "#d4d4d4"
-                    objects += "set object \(objectID) rect from \(n(x - half)),\(n(y - half)) to \(n(x + half)),\(n(y + half)) back fc rgb \"\(grey)\" fs solid 1.0 noborder\n"
+                    p.objects += "set object \(objectID) rect from \(n(x - half)),\(n(y - half)) to \(n(x + half)),\(n(y + half)) back fc rgb \"\(grey)\" fs solid 1.0 noborder\n"
                     labelID += 1
                     let why = cell.map { $0.missingLabel } ?? "no run"
-                    labels += "set label \(labelID) \(ReportFormat.gnuplot(why.isEmpty ? "no result" : why)) at \(n(x)),\(n(y)) center front tc rgb \"#555555\" font \",9\"\n"
+                    p.labels += "set label \(labelID) \(ReportFormat.gnuplot(why.isEmpty ? "no result" : why)) at \(n(x)),\(n(y)) center front tc rgb \"#555555\" font \",9\"\n"
                 }
             }
         }
-        if let best = best, let xi = lrs.firstIndex(of: best.setting.lr), let yi = decays.firstIndex(of: best.setting.decay) {
+        if let s = selected, let xi = lrs.firstIndex(of: s.lr), let yi = decays.firstIndex(of: s.decay) {
             objectID += 1
-            let e = half + 0.02, n = ReportPlots.coordinate
-            objects += "set object \(objectID) rect from \(n(Double(xi) - e)),\(n(Double(yi) - e)) to \(n(Double(xi) + e)),\(n(Double(yi) + e)) front fs empty border lc rgb \"#ff2d20\" lw 3.5\n"
+            p.hasOutline = true
+            let e = half + 0.02
+            p.objects += "set object \(objectID) rect from \(n(Double(xi) - e)),\(n(Double(yi) - e)) to \(n(Double(xi) + e)),\(n(Double(yi) + e)) front fs empty border lc rgb \"#ff2d20\" lw 3.5\n"
         }
+        p.xtics = ReportFormat.hyperAxis(lrs).enumerated().map { "\(ReportFormat.gnuplot($0.element)) \($0.offset)" }.joined(separator: ", ")
+        p.ytics = ReportFormat.hyperAxis(decays).enumerated().map { "\(ReportFormat.gnuplot($0.element)) \($0.offset)" }.joined(separator: ", ")
+        return p
+    }
 
+    /// The tiles of a panel (the plot command), or an empty plot when no cell has a value.
+    static func heatmapPlot(_ file: String, _ p: HeatmapPanel, range: ReportColourRange?) -> String {
+        guard let r = range, p.data.split(separator: "\n").contains(where: { !$0.hasPrefix("#") }) else {
+            // No cell with a result: draw the grey grid alone; a colour bar would have no scale.
+            return "unset colorbox\nplot NaN notitle\n"
+        }
+        return "set cbrange [\(String(format: "%.6g", r.low)):\(String(format: "%.6g", r.high))]\n"
+            + "plot \"\(file)\" using 1:2:(\(HeatmapPanel.half)):(\(HeatmapPanel.half)):5 with boxxyerror fs solid 1.0 noborder fc palette\n"
+    }
+
+    /// The note under a heatmap, wrapped to `width` pixels: what the outline, grey cells and
+    /// saturated colours mean. `unit` follows the saturation value ("%" or "").
+    static func heatmapLegend(_ panels: [HeatmapPanel], selection: ReportSelection, range: ReportColourRange?,
+                              unit: String, width: Int) -> [String] {
         var legend = [String]()
-        if best != nil { legend.append("red outline: lowest mean error") }
-        if hasMissing { legend.append("grey: no completed run (status shown)") }
-        if hasPartial { legend.append("\"k of n seeds\": mean over the completed ones") }
-        if let r = range, r.capped { legend.append(String(format: "colours saturate above %.1f %%", r.high)) }
+        if panels.contains(where: \.hasOutline) { legend.append(selection.outline) }
+        if panels.contains(where: \.hasMissing) { legend.append("grey: no completed run (status shown)") }
+        if panels.contains(where: \.hasPartial) { legend.append("\"k of n seeds\": mean over the completed ones") }
+        if let r = range, r.capped { legend.append("colours saturate above " + String(format: "%.3g", r.high) + unit) }
         // About 6.5 pixels per character at 9 points; wrap so the note never runs off the image.
-        let legendLines = ReportFormat.wrap(legend, separator: "   ·   ", width: (width - 40) * 10 / 65)
+        return ReportFormat.wrap(legend, separator: "   ·   ", width: (width - 40) * 10 / 65)
+    }
+
+    /// A note centred at the bottom of the image. Untagged, after the numbered cell labels, so
+    /// it takes the next free tag and never replaces one; gnuplot anchors a multi-line label
+    /// at its first line, so lift it by ~14 px per line.
+    static func bottomNote(_ lines: [String], height: Int) -> String {
+        let y = String(format: "%.4f", Double(12 + 14 * lines.count) / Double(height))
+        return "set label \(ReportFormat.gnuplot(lines.joined(separator: "\n"))) at screen 0.5, screen \(y) center font \",9\" tc rgb \"#333333\"\n"
+    }
+
+    static func heatmap(_ results: SweepResults, method: String, slug: String, metric: ReportMetric,
+                        range: ReportColourRange?) -> ReportFigure {
+        let stem = "heatmap-\(slug)"
+        let settings = results.settings(of: method)
+        let best = results.best(of: method, metric: metric)
+        let seeds = settings.map(\.runs.count).max() ?? 0
+        // One decimal reads fastest; two when the whole scale spans less than two points.
+        let decimals = range.map { $0.high - $0.low < 2 ? 2 : 1 } ?? 1
+        let panel = heatmapPanel(results, method: method, selected: best?.setting, range: range,
+                                 value: { $0.aggregate(metric).map(percent) }, text: { String(format: "%.\(decimals)f", $0.mean) })
+        // Cells of about 105 × 85 pixels, and room for the colour bar, labels and legend.
+        let width = max(660, 270 + 105 * panel.nx), height = max(540, 210 + 85 * panel.ny)
+        let title = "\(method): \(metric.phrase) (%)"
+        let legendLines = heatmapLegend([panel], selection: results.selection, range: range, unit: " %", width: width)
         let subtitle = "mean over \(seeds == 1 ? "1 seed" : "\(seeds) seeds") · sweep \(results.manifest.name)"
 
-        let xtics = ReportFormat.hyperAxis(lrs).enumerated().map { "\(ReportFormat.gnuplot($0.element)) \($0.offset)" }.joined(separator: ", ")
-        let ytics = ReportFormat.hyperAxis(decays).enumerated().map { "\(ReportFormat.gnuplot($0.element)) \($0.offset)" }.joined(separator: ", ")
+        let data = "# \(method): \(metric.phrase) (%), mean over the completed seeds of each cell.\n"
+            + "# Cells without a completed run are not listed (the script draws them grey).\n" + panel.data
         var s = header(stem, "heatmap of \(metric.phrase), method \(method)")
         s += """
         set title \(ReportFormat.gnuplot(title + "\n" + subtitle)) font ",14"
         unset key
         set border 0
         set tics nomirror scale 0
-        set xrange [-0.5:\(Double(nx) - 0.5)]
-        set yrange [-0.5:\(Double(ny) - 0.5)]
-        set xtics (\(xtics)) offset 0,0.3
-        set ytics (\(ytics)) offset 0.5,0
+        set xrange [-0.5:\(Double(panel.nx) - 0.5)]
+        set yrange [-0.5:\(Double(panel.ny) - 0.5)]
+        set xtics (\(panel.xtics)) offset 0,0.3
+        set ytics (\(panel.ytics)) offset 0.5,0
         set xlabel "learning rate (log-spaced)"
         set ylabel "weight decay / L2 λ (log-spaced; 0 = none)"
         \(palette)
@@ -186,24 +254,14 @@ enum ReportPlots {
         set bmargin \(5 + legendLines.count)
 
         """
-        s += objects + labels
-        // Untagged, after the numbered cell labels, so it takes the next free tag and never replaces one.
-        // gnuplot anchors a multi-line label at its first line, so lift it by ~14 px per line.
-        let legendY = String(format: "%.4f", Double(12 + 14 * legendLines.count) / Double(height))
-        s += "set label \(ReportFormat.gnuplot(legendLines.joined(separator: "\n"))) at screen 0.5, screen \(legendY) center font \",9\" tc rgb \"#333333\"\n"
-        let plot: String
-        if let r = range, data.split(separator: "\n").contains(where: { !$0.hasPrefix("#") }) {
-            s += "set cbrange [\(String(format: "%.4f", r.low)):\(String(format: "%.4f", r.high))]\n"
-            plot = "plot \"\(stem).dat\" using 1:2:(\(half)):(\(half)):5 with boxxyerror fs solid 1.0 noborder fc palette"
-        } else {
-            // No cell with a result: draw the grey grid alone; a colour bar would have no scale.
-            s += "unset colorbox\n"
-            plot = "plot NaN notitle"
-        }
-        s += outputs(stem, width: width, height: height, plot: plot)
+        s += panel.objects + panel.labels + bottomNote(legendLines, height: height)
+        s += outputs(stem, width: width, height: height, plot: heatmapPlot("\(stem).dat", panel, range: range))
         return ReportFigure(kind: .heatmap, stem: stem, method: method, title: "\(method): \(metric.phrase) by learning rate and weight decay",
                             data: [("\(stem).dat", data)], script: s)
     }
+
+    /// A fraction's mean ± std in percent.
+    static func percent(_ m: MeanStd) -> MeanStd { m.scaled(by: 100) }
 
     // MARK: learning curves
 
@@ -226,6 +284,18 @@ enum ReportPlots {
         guard tics.count >= 2 else { return "" }
         return "set ytics (" + tics.joined(separator: ", ") + ")\nset mytics 1"
     }
+
+    /// The axes and key of every plot against epoch: open axes, a light grid, the key boxed
+    /// in the top right, the epochs from 0, the y range fitted with a little room.
+    static let curveAxes = """
+        set border 3
+        set tics nomirror out
+        set grid xtics ytics lt 1 lc rgb "#e3e3e3" lw 1
+        set key top right Left reverse opaque box lc rgb "#bbbbbb" samplen 2.5 spacing 1.2 width 1
+        set xrange [0:*]
+        set autoscale yfix
+        set offsets 0, 0, graph 0.06, graph 0.04
+        """
 
     /// One method's best run and its metrics records, for the curves.
     struct Curve {
@@ -271,13 +341,7 @@ enum ReportPlots {
         set title \(ReportFormat.gnuplot(title + "\nsweep \(sweepName)")) font ",14"
         set xlabel "epoch"
         set ylabel \(ReportFormat.gnuplot(isTest ? "test error (%)" : (logScale ? "training loss (cross-entropy, log scale)" : "training loss (cross-entropy)")))
-        set border 3
-        set tics nomirror out
-        set grid xtics ytics lt 1 lc rgb "#e3e3e3" lw 1
-        set key top right Left reverse opaque box lc rgb "#bbbbbb" samplen 2.5 spacing 1.2 width 1
-        set xrange [0:*]
-        set autoscale yfix
-        set offsets 0, 0, graph 0.06, graph 0.04
+        \(curveAxes)
         set format y "%g"
         \(logScale ? "set logscale y\n" + logTics(lossRange) : "")
 

@@ -122,9 +122,11 @@ enum ReportTables {
         md += "Spec `\(results.manifest.spec)`. \(results.counts.sentence).\n"
         md += "Test error = 1 − test accuracy. Means and standard deviations are over the completed seeds of a setting.\n\n"
         md += "## Best setting per method (\(metric.phrase))\n\n"
+        md += "Best settings \(results.selection.phrase).\n\n"
         if best.isEmpty { md += "No completed run yet.\n\n" }
         for b in best {
             md += "- **\(ReportFormat.markdown(b.method))**: lr \(ReportFormat.hyper(b.lr)), λ \(ReportFormat.hyper(b.decay)): "
+            if let v = b.validationLoss { md += "validation loss \(ReportFormat.lossMeanStd(v)); test error " }
             md += "\(ReportFormat.percentMeanStd(b.value)) % (\(b.value.count) of \(b.runCount) seeds); "
             md += "best run `\(b.bestRunID)` (seed \(b.bestRunSeed)): \(ReportFormat.percent(b.bestRunValue)) %\n"
         }

@@ -49,6 +49,46 @@ public struct StudyDesign: Codable, Equatable, Sendable {
     /// The budget part's method label for a training length.
     public static func budgetMethod(epochs: Int) -> String { "AdamW-norm T=\(epochs)" }
 
+    /// The decay axis of a method in its own unit, for figures and tables: the same number
+    /// means a different thing in each (see `specText`). nil for a label not of this design.
+    public func decayUnit(_ method: String) -> String? {
+        switch method {
+        case "Adam+L2", "SGD+L2": return "coupled λ (g += λ·w)"
+        case "AdamW", "SGDW": return "decoupled λ (w ← w − η_t·λ·w per step)"
+        case Self.sparsityMethods.0: return "coupled λ₁ (g += λ₁·sign w)"
+        case Self.sparsityMethods.1: return "decoupled λ₁ (w ← shrink(w, η_t·λ₁))"
+        default:
+            return budgetEpochs.contains { Self.budgetMethod(epochs: $0) == method }
+                ? "λ_norm (decoupled λ = λ_norm·√(b/(B·T)))" : nil
+        }
+    }
+
+    /// The design is kept next to the sweep as `SWEEP_DIR/study.json`, so that `decoupled
+    /// report` knows a study directory and can compute its verdict.
+    public static let fileName = "study.json"
+
+    enum CodingKeys: String, CodingKey {
+        case name, seeds, epochs, validation, l1
+        case dataFile = "data_file", trainSubset = "train_subset", batchSize = "batch_size", evalEvery = "eval_every"
+        case adamLR = "adam_lr", sgdLR = "sgd_lr", adamL2 = "adam_l2", adamW = "adam_w", sgdL2 = "sgd_l2", sgdW = "sgd_w"
+        case budgetLR = "budget_lr", budgetEpochs = "budget_epochs", budgetNormalized = "budget_normalized", l1LR = "l1_lr"
+    }
+
+    /// study.json's text: snake_case keys like the other files of a sweep.
+    public func encoded() throws -> Data {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return try e.encode(self) + Data("\n".utf8)
+    }
+
+    /// The design of the study in `sweepDirectory`; nil when it is an ordinary sweep (no
+    /// study.json). A study.json that does not decode is an error naming the file and key.
+    static func load(sweepDirectory: URL) throws -> StudyDesign? {
+        let url = sweepDirectory.appendingPathComponent(fileName)
+        guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+        return try SweepJSON.decode(StudyDesign.self, file: url, what: "study design")
+    }
+
     /// The default study (`make run`): within 20 minutes on 2 cores, build included.
     /// 250 training samples for 180 epochs overfit without decay at every learning rate of
     /// the grid (docs/study.md has the pilot runs that chose it).

@@ -16,6 +16,11 @@ struct ReportCommand: ParsableCommand {
           curves-test-error.png/.svg  test error vs epoch, best run per method (Fig. 3)
           curves-train-loss.png/.svg  training loss vs epoch of the same runs
           index.html                  all of the above on one page
+        "Best" is selected on the mean validation loss over seeds when the runs hold out a
+        validation split (test numbers are then only reported), else on the test error, and
+        the page says which. A study's directory (study.json, written by `decoupled study`)
+        also gets the verdict and the study's figures (paired Figure 2 heatmaps, curves with
+        seed bands, sparsity frontier, training budget) at the top of index.html.
         gnuplot draws the figures (`make deps` installs it) from the .gp scripts and
         .dat files written next to them. A sweep still running is reported as far
         as it got.
@@ -65,7 +70,7 @@ struct ReportCommand: ParsableCommand {
             print("\(result.counts.pending) run\(result.counts.pending == 1 ? " is" : "s are") not finished: "
                   + "the report covers the \(result.counts.done) completed; run it again when the sweep is done")
         }
-        print("best per method (\(result.metric.phrase), mean over seeds):")
+        print("best per method (\(result.selection.phrase); \(result.metric.phrase), mean over seeds):")
         let width = max(6, result.best.map(\.method.count).max() ?? 0)
         for b in result.best {
             print("  " + b.method + String(repeating: " ", count: max(0, width - b.method.count)) + "  \(b)")

@@ -77,6 +77,9 @@ struct StudyCommand: ParsableCommand {
         let specPath = (sweepDir as NSString).appendingPathComponent("study.toml")
         let specText = design.specText(base: base)
         try FS.writeAtomically(specText, to: specPath)
+        // The design next to the manifest makes the directory a study for `decoupled report`,
+        // which then puts the verdict and the study's figures at the top of its page.
+        try FS.writeAtomically(try design.encoded(), to: (sweepDir as NSString).appendingPathComponent(StudyDesign.fileName))
         let registry = loadRegistry()
         let plan = try SweepPlan(spec: try SweepSpec.parse(text: specText, file: specPath), sweepDirectory: sweepDir,
                                  registry: registry)
@@ -95,8 +98,11 @@ struct StudyCommand: ParsableCommand {
         if outcome.completed < outcome.total {
             FileHandle.standardError.write(Data("study: \(outcome.total - outcome.completed) run(s) not completed; the report and verdict cover the rest (rerun `decoupled study\(quick ? " --quick" : full ? " --full" : "")` to finish)\n".utf8))
         }
+        // The report computes the verdict (from study.json) for its top section; the same one
+        // is printed and saved, naming the report's index.html.
         let report = try SweepReport.generate(sweepDirectory: URL(fileURLWithPath: sweepDir))
-        let verdict = try StudyVerdict.compute(design: design, sweepDirectory: sweepDir, reportIndex: report.index.path)
+        let verdict = try report.verdict
+            ?? StudyVerdict.compute(design: design, sweepDirectory: sweepDir, reportIndex: report.index.path)
         try FS.writeAtomically(try StudyVerdict.encoder.encode(verdict), to: (sweepDir as NSString).appendingPathComponent("verdict.json"))
         print(verdict.text)
         if outcome.interruptedBy != nil { Foundation.exit(outcome.exitCode) }

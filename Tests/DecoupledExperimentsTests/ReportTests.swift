@@ -271,6 +271,11 @@ fileprivate func expectError(_ fragments: [String], sourceLocation: SourceLocati
         #expect(html.contains("<h1>Sweep report: study</h1>"))
         #expect(html.contains("33 done") && html.contains("2 failed (1 diverged)") && html.contains("1 pending"))
         #expect(html.contains("How to read this report"))
+        // These runs have no validation split: "best" falls back to the test split and says so.
+        #expect(result.selection == .test && result.verdict == nil)
+        #expect(html.contains("Best settings selected on the test split (no validation split in these runs)."))
+        #expect(!html.contains("id=\"study\""), "an ordinary sweep has no study section")
+        #expect(heat.contains("selected on test: no validation split"))
 
         // Counts and the best setting per method, against the synthetic truth.
         #expect(result.counts.done == 33 && result.counts.failed == 2 && result.counts.pending == 1)

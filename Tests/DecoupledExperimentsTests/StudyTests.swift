@@ -105,6 +105,12 @@ import Testing
         sparsity.points.forEach(check)
         for c in sparsity.chosen { #expect(c.valError.mean <= sparsity.errorLevel) }
         #expect(verdict.statements.count >= 10 && FileManager.default.fileExists(atPath: verdict.report))
+        // study.json holds the design, and the report opens with the verdict it printed.
+        let saved = try #require(try StudyDesign.load(sweepDirectory: URL(fileURLWithPath: dir)))
+        #expect(saved.name == design.name && saved.seeds == design.seeds && saved.adamW == design.adamW)
+        #expect(verdict.report == URL(fileURLWithPath: "\(dir)/report/index.html").path)
+        let page = try String(contentsOfFile: verdict.report, encoding: .utf8)
+        #expect(page.contains("<section id=\"study\">") && verdict.statements.allSatisfy { page.contains(ReportFormat.html($0)) })
 
         // Selection never reads the test split: scramble every run's test numbers in its
         // summary.json and the selected settings, basins and budget stay exactly the same.
