@@ -22,7 +22,7 @@ public enum ReportMetric: String, CaseIterable, Sendable {
     public var phrase: String {
         switch self {
         case .final: return "final test error"
-        case .best: return "best test error over epochs"
+        case .best: return "test error at the best evaluation (chosen on validation when there is one)"
         }
     }
 }

@@ -72,6 +72,9 @@ public struct StudyVerdict: Codable, Equatable, Sendable {
         public var bestDecayByLr: [LRDecay]
         /// Slope of log λ* against log lr over the learning rates whose λ* > 0.
         public var slope: Estimate?
+        /// For a decoupled method, the same slope with the decay in PyTorch's convention
+        /// (`weight_decay` = λ/lr, the decay multiplied by the learning rate): slope − 1.
+        public var slopeLrScaled: Estimate?
         /// Learning rates whose best decay is the grid's largest: the basin may lie beyond the
         /// grid there, and the slope is then a bound, not an estimate.
         public var atGridEdge: [Double]
@@ -87,6 +90,9 @@ public struct StudyVerdict: Codable, Equatable, Sendable {
         /// |slope(coupled)| − |slope(decoupled)|, bootstrapped jointly: positive when the
         /// decoupled basin is the flatter one (the paper's claim).
         public var difference: Estimate?
+        /// The same with the decoupled decay in PyTorch's lr-scaled convention:
+        /// |slope(coupled)| − |slope(decoupled) − 1|.
+        public var differenceLrScaled: Estimate?
         public var statement: String
     }
 
@@ -337,12 +343,20 @@ struct StudyAnalysis {
         } else {
             s += "slope not measurable (fewer than two learning rates with a best decay > 0)"
         }
+        let decoupled = predicted == 0
+        let lrScaled = decoupled ? slope.map { e in
+            StudyVerdict.Estimate(value: e.value - 1, low: e.low - 1, high: e.high - 1, defined: e.defined, resamples: e.resamples)
+        } : nil
+        if let e = lrScaled {
+            s += "; with the decay in PyTorch's convention (weight_decay = λ/lr) the slope is \(Self.estimateText(e)): "
+                + (e.low <= 0 && 0 <= e.high ? "there the best decay does not depend on lr" : "there too it depends on lr")
+        }
         if !edges.isEmpty {
             s += "; at lr " + edges.map { ReportFormat.hyper($0) }.joined(separator: ", ")
                 + " the best decay is the grid's largest, so the basin may extend beyond the grid"
         }
-        return StudyVerdict.Basin(method: method, bestDecayByLr: byLR, slope: slope, atGridEdge: edges, predicted: predicted,
-                                  statement: s)
+        return StudyVerdict.Basin(method: method, bestDecayByLr: byLR, slope: slope, slopeLrScaled: lrScaled, atGridEdge: edges,
+                                  predicted: predicted, statement: s)
     }
 
     /// The paper's claim about the basins: the best decoupled decay depends less on the
@@ -362,7 +376,17 @@ struct StudyAnalysis {
         } else {
             s += "not measurable (a slope is undefined)"
         }
-        return StudyVerdict.BasinContrast(coupled: coupled, decoupled: decoupled, difference: e, statement: s)
+        let scaled = estimate { w in
+            guard let c = basinSlope(coupled, weights: w), let d = basinSlope(decoupled, weights: w) else { return nil }
+            return abs(c) - abs(d - 1)
+        }
+        if let scaled {
+            s += "; with \(decoupled)'s decay in PyTorch's convention (weight_decay = λ/lr): \(Self.estimateText(scaled))"
+                + (scaled.low > 0 ? ", measurably flatter than \(coupled)" : scaled.high < 0 ? ", measurably steeper than \(coupled)"
+                   : ", no measurable difference")
+        }
+        return StudyVerdict.BasinContrast(coupled: coupled, decoupled: decoupled, difference: e, differenceLrScaled: scaled,
+                                          statement: s)
     }
 
     /// λ_raw = λ_norm·√(b/(B·T)), the normalization the `weight_decay` plugin applies.

@@ -348,7 +348,8 @@ public struct SweepRunSummary: Codable, Equatable, Sendable {
     public var stepsTotal: Int?
     /// The last eval record.
     public var final: SweepMetricsRecord?
-    /// The eval record with the highest test accuracy (lowest test loss without accuracy).
+    /// The eval record with the highest validation accuracy (without a validation split: the
+    /// highest test accuracy; lowest loss without accuracy).
     public var best: SweepMetricsRecord?
     /// Wall time of the run, summed over resumes, seconds.
     public var wallS: Double?
