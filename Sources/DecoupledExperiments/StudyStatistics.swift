@@ -75,6 +75,21 @@ enum Statistics {
         return points.map { ($0.x - mx) * ($0.y - my) }.reduce(0, +) / sxx
     }
 
+    /// How far the least-squares slope of log y on log x can move when each y, read off a
+    /// log-spaced grid, is off by up to half a grid step: (h/2)·Σ|xᵢ − x̄| / Σ(xᵢ − x̄)², with h
+    /// the grid's mean log step over its positive values. The seed bootstrap cannot see this
+    /// error: with few seeds every resample often picks the same grid points.
+    static func quantization(xs: [Double], grid: [Double]) -> Double {
+        let ys = Array(Set(grid.filter { $0 > 0 })).sorted()
+        let lx = xs.filter { $0 > 0 }.map(log)
+        guard ys.count >= 2, lx.count >= 2 else { return 0 }
+        let step = (log(ys.last!) - log(ys.first!)) / Double(ys.count - 1)
+        let mx = lx.reduce(0, +) / Double(lx.count)
+        let sxx = lx.map { ($0 - mx) * ($0 - mx) }.reduce(0, +)
+        guard sxx > 0 else { return 0 }
+        return step / 2 * lx.map { abs($0 - mx) }.reduce(0, +) / sxx
+    }
+
     /// The 2.5 % and 97.5 % percentiles (linear interpolation) of `values`.
     static func percentileInterval(_ values: [Double]) -> (low: Double, high: Double)? {
         guard !values.isEmpty else { return nil }

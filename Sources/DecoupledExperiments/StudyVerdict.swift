@@ -51,10 +51,15 @@ public struct StudyVerdict: Codable, Equatable, Sendable {
     }
 
     /// A number with a 95 % seed-bootstrap interval.
+    /// A slope estimated from best values on a grid: `low`/`high` are the 2.5 % and 97.5 %
+    /// seed-bootstrap percentiles widened by `gridResolution` on each side, because a best
+    /// value read off a grid is only known to half a grid step.
     public struct Estimate: Codable, Equatable, Sendable {
         public var value: Double
         public var low: Double
         public var high: Double
+        /// How far the slope can move when every best value is off by half a grid step.
+        public var gridResolution: Double
         /// Resamples in which the quantity was defined, of `resamples`.
         public var defined: Int
         public var resamples: Int
@@ -321,18 +326,27 @@ struct StudyAnalysis {
         Self.logSlope(bestDecays(method, weights: weights).map { ($0.lr, $0.decay) })
     }
 
-    /// A point estimate with the bootstrap interval of `f` over the seed resamples.
-    func estimate(_ f: ([Int: Int]?) -> Double?) -> StudyVerdict.Estimate? {
+    /// A point estimate with the bootstrap interval of `f` over the seed resamples, widened
+    /// by the grid's resolution.
+    func estimate(resolution: Double, _ f: ([Int: Int]?) -> Double?) -> StudyVerdict.Estimate? {
         guard let value = f(nil) else { return nil }
         let draws = resamples.compactMap(f)
         guard let (low, high) = Statistics.percentileInterval(draws) else { return nil }
-        return StudyVerdict.Estimate(value: value, low: low, high: high, defined: draws.count, resamples: resamples.count)
+        return StudyVerdict.Estimate(value: value, low: low - resolution, high: high + resolution, gridResolution: resolution,
+                                     defined: draws.count, resamples: resamples.count)
+    }
+
+    /// The grid resolution of a method's basin slope: over the learning rates whose best
+    /// decay is > 0, half a step of its decay grid carried through the slope.
+    func basinResolution(_ method: String) -> Double {
+        Statistics.quantization(xs: bestDecays(method, weights: nil).filter { $0.decay > 0 }.map(\.lr),
+                                grid: cells(method).map(\.decay))
     }
 
     func basin(_ method: String, predicted: Double) -> StudyVerdict.Basin? {
         let byLR = bestDecays(method, weights: nil)
         guard !byLR.isEmpty else { return nil }
-        let slope = estimate { basinSlope(method, weights: $0) }
+        let slope = estimate(resolution: basinResolution(method)) { basinSlope(method, weights: $0) }
         let largest = cells(method).map(\.decay).max()
         let edges = byLR.filter { $0.decay == largest }.map(\.lr)
         let pairs = byLR.map { "lr \(ReportFormat.hyper($0.lr)) → \(ReportFormat.hyper($0.decay))" }.joined(separator: ", ")
@@ -345,7 +359,8 @@ struct StudyAnalysis {
         }
         let decoupled = predicted == 0
         let lrScaled = decoupled ? slope.map { e in
-            StudyVerdict.Estimate(value: e.value - 1, low: e.low - 1, high: e.high - 1, defined: e.defined, resamples: e.resamples)
+            StudyVerdict.Estimate(value: e.value - 1, low: e.low - 1, high: e.high - 1, gridResolution: e.gridResolution,
+                                  defined: e.defined, resamples: e.resamples)
         } : nil
         if let e = lrScaled {
             s += "; with the decay in PyTorch's convention (weight_decay = λ/lr) the slope is \(Self.estimateText(e)): "
@@ -363,7 +378,8 @@ struct StudyAnalysis {
     /// learning rate than the best coupled L2 does, i.e. |slope(decoupled)| < |slope(coupled)|.
     func contrast(_ pair: (String, String)) -> StudyVerdict.BasinContrast {
         let (coupled, decoupled) = pair
-        let e = estimate { w in
+        let resolution = basinResolution(coupled) + basinResolution(decoupled)
+        let e = estimate(resolution: resolution) { w in
             guard let c = basinSlope(coupled, weights: w), let d = basinSlope(decoupled, weights: w) else { return nil }
             return abs(c) - abs(d)
         }
@@ -376,7 +392,7 @@ struct StudyAnalysis {
         } else {
             s += "not measurable (a slope is undefined)"
         }
-        let scaled = estimate { w in
+        let scaled = estimate(resolution: resolution) { w in
             guard let c = basinSlope(coupled, weights: w), let d = basinSlope(decoupled, weights: w) else { return nil }
             return abs(c) - abs(d - 1)
         }
@@ -411,7 +427,8 @@ struct StudyAnalysis {
                 })
             }
         }
-        let sr = estimate(slope(raw: true)), sn = estimate(slope(raw: false))
+        let resolution = Statistics.quantization(xs: design.budgetEpochs.map(Double.init), grid: design.budgetNormalized)
+        let sr = estimate(resolution: resolution, slope(raw: true)), sn = estimate(resolution: resolution, slope(raw: false))
         let grid = design.budgetNormalized
         let edges = lengths.filter { $0.bestLambdaNorm == grid.min() || $0.bestLambdaNorm == grid.max() }.map(\.epochs)
         var s = "training budget (Adam, lr \(ReportFormat.hyper(design.budgetLR)), normalized decoupled decay): best λ_norm "

@@ -144,5 +144,9 @@ import Testing
         #expect(!e.isMeasurable && StudyAnalysis.compare("A", "B", e, metric: "test_loss").contains("no measurable difference"))
         #expect(Difference(try #require(SeedMean([0.1])), a) == nil, "one seed gives no interval")
         #expect(Statistics.slope([(0, 1), (1, 3), (2, 5)]) == 2 && Statistics.slope([(1, 1)]) == nil)
+        // x = log 1, log e, log e² and a grid one e-fold per step: (1/2)·(1 + 0 + 1)/2.
+        let e1 = exp(1.0)
+        #expect(abs(Statistics.quantization(xs: [1, e1, e1 * e1], grid: [0, 1, e1, e1 * e1]) - 0.5) < 1e-12)
+        #expect(Statistics.quantization(xs: [1], grid: [1, 2]) == 0)
     }
 }
