@@ -61,7 +61,9 @@ let package = Package(
                     swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "DecoupledCheckpointTests", dependencies: ["DecoupledCheckpoint"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
+        // The reference fixtures are read by path (scripts/reference writes them), not bundled.
         .testTarget(name: "DecoupledTrainingTests", dependencies: ["DecoupledTraining", "DecoupledCheckpoint", "DecoupledCore", "DecoupledHDF5"],
+                    exclude: ["Fixtures"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "DecoupledExperimentsTests",
                     dependencies: ["DecoupledExperiments", "DecoupledTraining", "DecoupledCheckpoint", "DecoupledCore"],
