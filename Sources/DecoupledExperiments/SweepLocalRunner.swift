@@ -1,4 +1,5 @@
 import DecoupledTraining
+import DecoupledSystem
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -148,7 +149,7 @@ public final class LocalRunner {
     /// line per finished run (and the opening and closing lines); `runner.log` gets those and
     /// one line per started trainer, with times. Installs the stop-signal handlers.
     public func run(progress: (String) -> Void) throws -> Outcome {
-        let lock = try SweepLock(sweepDirectory: plan.directory, purpose: "running")
+        let lock = try DirectoryLock(plan.directory, kind: .sweep, purpose: "running")
         defer { lock.release() }
         StopSignals.install()
         let log = RunnerLog(path: plan.path("runner.log"))
@@ -264,7 +265,7 @@ public final class LocalRunner {
                     failed += 1
                     what = "diverged" + (state.reason.map { " (\($0))" } ?? "")
                 default:
-                    if let pid = RunLockProbe.holder(runDirectory: r.entry.runDirectory) {
+                    if let pid = DirectoryLock.holder(of: r.entry.runDirectory) {
                         // Refused because another process writes the run: not a failure of the run.
                         outcome.busy += 1
                         what = "left alone: run.lock is held by process \(pid)"
@@ -328,7 +329,7 @@ struct SweepRunState {
 
     static func read(runDirectory: String) -> SweepRunState {
         var s = SweepRunState()
-        s.lockHolder = RunLockProbe.holder(runDirectory: runDirectory)
+        s.lockHolder = DirectoryLock.holder(of: runDirectory)
         let url = URL(fileURLWithPath: (runDirectory as NSString).appendingPathComponent("summary.json"))
         guard FileManager.default.fileExists(atPath: url.path) else { return s }
         do {

@@ -5,8 +5,7 @@ import Glibc
 import Darwin
 #endif
 
-// Processes and files shared by the sweep backends: starting trainer processes, the sweep
-// directory's lock, finding out whether a run directory is being written, the failure record
+// Processes and files shared by the sweep backends: starting trainer processes, the failure record
 // a runner leaves when a trainer could not say why it stopped, and number formatting.
 
 /// How a child process ended.
@@ -132,73 +131,6 @@ public struct SweepRunnerError: Error, CustomStringConvertible, Equatable, Senda
     public init(_ message: String) { self.message = message }
     /// The message.
     public var description: String { message }
-}
-
-/// Exclusive use of a sweep directory by one runner (or one planning/submitting command): a
-/// non-blocking flock(2) on `SWEEP_DIR/sweep.lock`, which holds the holder's pid. Like the
-/// run lock, it disappears with the process, so a killed runner never leaves it behind.
-final class SweepLock {
-    let path: String
-    private var fd: Int32
-
-    init(sweepDirectory: String, purpose: String) throws {
-        path = (sweepDirectory as NSString).appendingPathComponent("sweep.lock")
-        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw SweepRunnerError("cannot open \(path): \(String(cString: strerror(errno)))") }
-        var rc: Int32
-        repeat { rc = flock(fd, LOCK_EX | LOCK_NB) } while rc != 0 && errno == EINTR
-        if rc != 0 {
-            let code = errno
-            close(fd)
-            fd = -1
-            let holder = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
-            throw SweepRunnerError(code == EWOULDBLOCK
-                ? "\(sweepDirectory) is in use\(holder.isEmpty ? "" : " by process \(holder)") (\(path) is locked): another `decoupled sweep run` works on it; wait for it to end or stop it (Ctrl-C or kill -TERM \(holder.isEmpty ? "PID" : holder))"
-                : "cannot lock \(path) for \(purpose): \(String(cString: strerror(code)))")
-        }
-        let text = Array("\(getpid())\n".utf8)
-        _ = ftruncate(fd, 0)
-        _ = text.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
-    }
-
-    deinit { release() }
-
-    func release() {
-        guard fd >= 0 else { return }
-        _ = ftruncate(fd, 0)
-        close(fd)
-        fd = -1
-    }
-}
-
-/// Whether a process holds a run directory's `run.lock` (DecoupledCheckpoint.RunLock), found
-/// without touching the lock: taking it, even briefly, could make a trainer that starts at
-/// that moment fail. Linux lists every flock in /proc/locks with the holder's pid and the
-/// file's device and inode; elsewhere the pid written in run.lock is checked for being alive.
-enum RunLockProbe {
-    /// The pid holding `RUN_DIR/run.lock`, or nil when nobody does.
-    static func holder(runDirectory: String) -> pid_t? {
-        let lockPath = (runDirectory as NSString).appendingPathComponent("run.lock")
-        var st = stat()
-        guard stat(lockPath, &st) == 0 else { return nil }
-        if let table = try? String(contentsOfFile: "/proc/locks", encoding: .utf8) {
-            let dev = UInt64(st.st_dev)
-            let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & ~UInt64(0xfff))
-            let minor = (dev & 0xff) | ((dev >> 12) & ~UInt64(0xff))
-            let wanted = String(format: "%02llx:%02llx:%llu", major, minor, UInt64(st.st_ino))
-            // "1: FLOCK  ADVISORY  WRITE 4242 fd:01:1234567 0 EOF"; "1: -> FLOCK ..." are waiters.
-            for line in table.split(separator: "\n") where !line.contains("->") {
-                let f = line.split(separator: " ", omittingEmptySubsequences: true)
-                guard f.count >= 6, f[1] == "FLOCK", f[5].lowercased() == wanted, let pid = pid_t(f[4]) else { continue }
-                return pid
-            }
-            return nil
-        }
-        guard let text = try? String(contentsOfFile: lockPath, encoding: .utf8),
-              let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0,
-              kill(pid, 0) == 0 || errno == EPERM else { return nil }
-        return pid
-    }
 }
 
 /// What a runner writes into a run directory when the trainer ended without a summary of

@@ -1,5 +1,6 @@
 import DecoupledCheckpoint
 import DecoupledTraining
+import DecoupledSystem
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -168,7 +169,7 @@ public struct SlurmBackend {
     /// while an earlier job of this sweep is still queued or running (its tasks read tasks.txt).
     public func submit(dryRun: Bool) throws -> Submission {
         try FS.createDirectory(slurmPath(""))
-        let lock = try SweepLock(sweepDirectory: plan.directory, purpose: "submitting")
+        let lock = try DirectoryLock(plan.directory, kind: .sweep, purpose: "submitting")
         defer { lock.release() }
         var jobs = try SlurmJobsFile.load(plan.directory)
         if let job = try SlurmQueue.activeJobs(sweepDirectory: plan.directory, environment: environment).first {
