@@ -105,7 +105,7 @@ public final class LocalRunner {
 
     private struct Running {
         let entry: SweepPlan.Entry
-        let child: ChildProcess
+        let child: Subprocess
         let started: Date
         let logFile: String
         let logOffset: UInt64
@@ -307,7 +307,10 @@ public final class LocalRunner {
         appendToFile(logFile, header)
         let offset = ((try? FileManager.default.attributesOfItem(atPath: logFile))?[.size] as? NSNumber)?.uint64Value ?? 0
         let started = Date()
-        let child = try ChildProcess.spawn(executable: executable, arguments: arguments, environment: environment, logFile: logFile)
+        // In a process group of its own, so a terminal's Ctrl-C reaches only the runner, which
+        // decides what the trainers get.
+        let child = try Subprocess.spawn(executable, arguments, options: .init(environment: environment, output: .appendTo(logFile),
+                                                                              newProcessGroup: true))
         log.append("start \(e.id) \(e.label) pid \(child.pid)")
         return Running(entry: e, child: child, started: started, logFile: logFile, logOffset: offset,
                        written: RunDirectoryFingerprint(e.runDirectory), lastProgress: started)

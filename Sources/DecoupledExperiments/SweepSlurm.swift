@@ -349,8 +349,8 @@ public enum SlurmQueue {
         var errorText: String
     }
 
-    /// Runs a Slurm client (found on PATH, or in /usr/bin, /usr/sbin) with a time limit; its
-    /// output goes through temporary files, so a long listing cannot fill a pipe.
+    /// Runs a Slurm client (found on PATH, or in /usr/bin, /usr/sbin) through the one process
+    /// runner, with a time limit and its output captured.
     static func run(_ arguments: [String], environment: [String: String], timeout: TimeInterval = 30) throws -> CommandResult {
         let name = arguments[0]
         let searchPath = (environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":").map(String.init) + ["/usr/bin", "/usr/sbin", "/usr/local/bin"]
@@ -358,32 +358,15 @@ public enum SlurmQueue {
             .first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
             throw SweepRunnerError("\(name) is not installed (not on PATH): the Slurm backend needs the Slurm client commands (Debian: slurm-client)")
         }
-        let tmp = NSTemporaryDirectory() + "decoupled-slurm-\(getpid())-\(UUID().uuidString)"
-        _ = FileManager.default.createFile(atPath: tmp + ".out", contents: nil)
-        _ = FileManager.default.createFile(atPath: tmp + ".err", contents: nil)
-        defer {
-            try? FileManager.default.removeItem(atPath: tmp + ".out")
-            try? FileManager.default.removeItem(atPath: tmp + ".err")
-        }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = Array(arguments.dropFirst())
-        p.environment = environment
-        p.standardInput = FileHandle.nullDevice
-        p.standardOutput = FileHandle(forWritingAtPath: tmp + ".out")
-        p.standardError = FileHandle(forWritingAtPath: tmp + ".err")
-        try p.run()
-        let deadline = Date().addingTimeInterval(timeout)
-        while p.isRunning && Date() < deadline { usleep(10_000) }
-        if p.isRunning {
-            // SIGKILL: scancel, for one, goes on retrying (and redelivering signals) after SIGTERM.
-            kill(p.processIdentifier, SIGKILL)
-            p.waitUntilExit()
+        do {
+            let r = try Subprocess.run(exe, Array(arguments.dropFirst()),
+                                       options: .init(environment: environment, output: .capture, timeout: timeout))
+            return CommandResult(status: r.status, output: r.stdout, errorText: r.stderr.trimmingCharacters(in: .whitespacesAndNewlines))
+        } catch SubprocessError.timedOut {
             throw SweepRunnerError("\(arguments.joined(separator: " ")) did not answer within \(Int(timeout)) s (is slurmctld up? SLURM_CONF=\(environment["SLURM_CONF"] ?? "unset"))")
+        } catch let e as SubprocessError {
+            throw SweepRunnerError(e.description)
         }
-        let out = (try? String(contentsOfFile: tmp + ".out", encoding: .utf8)) ?? ""
-        let err = (try? String(contentsOfFile: tmp + ".err", encoding: .utf8)) ?? ""
-        return CommandResult(status: p.terminationStatus, output: out, errorText: err.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
     /// Whether any task of the job is still pending, running, suspended or completing.
