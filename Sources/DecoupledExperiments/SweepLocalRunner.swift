@@ -152,7 +152,7 @@ public final class LocalRunner {
         let lock = try DirectoryLock(plan.directory, kind: .sweep, purpose: "running")
         defer { lock.release() }
         StopSignals.install()
-        let log = RunnerLog(path: plan.path("runner.log"))
+        let log = try RunnerLog(path: plan.path("runner.log"))
         // Tasks of a Slurm submission of this sweep may be training its runs on other nodes,
         // where the run locks of this machine cannot see them.
         if !(try SlurmJobsFile.load(plan.directory).jobs.isEmpty) {
@@ -300,11 +300,11 @@ public final class LocalRunner {
 
     /// Starts one trainer, its output appended to RUN_DIR/train.log.
     private func start(_ e: SweepPlan.Entry, environment: [String: String], log: RunnerLog) throws -> Running {
-        try FileManager.default.createDirectory(atPath: e.runDirectory, withIntermediateDirectories: true)
+        try FS.createDirectory(e.runDirectory)
         let logFile = (e.runDirectory as NSString).appendingPathComponent("train.log")
         let arguments = ["train", e.configPath, "--run-dir", e.runDirectory, "--resume", "--quiet", "--threads", String(threadsPerRun)]
         let header = "=== \(SweepFormat.timestamp()) sweep runner \(getpid()): \(executable) \(arguments.joined(separator: " "))\n"
-        appendToFile(logFile, header)
+        try FS.append(header, to: logFile)  // a linked or non-regular train.log refuses the start
         let offset = ((try? FileManager.default.attributesOfItem(atPath: logFile))?[.size] as? NSNumber)?.uint64Value ?? 0
         let started = Date()
         // In a process group of its own, so a terminal's Ctrl-C reaches only the runner, which
@@ -367,22 +367,21 @@ struct RunDirectoryFingerprint: Equatable {
     }
 }
 
-/// `SWEEP_DIR/runner.log`: timestamped lines, appended (one write each, so concurrent
-/// writers do not interleave within a line).
+/// `SWEEP_DIR/runner.log`: timestamped lines, appended through FS (one write each, so
+/// concurrent writers do not interleave within a line; never through a link).
 struct RunnerLog {
     let path: String
 
-    func append(_ line: String) {
-        appendToFile(path, "\(SweepFormat.timestamp()) \(line)\n")
+    /// Creates the log if missing; a runner.log that is a symbolic link or not a regular file
+    /// is an error naming it, before anything is started.
+    init(path: String) throws {
+        self.path = path
+        try FS.append("", to: path)
     }
-}
 
-/// Appends text with one write(2) on an O_APPEND descriptor: lines from concurrent writers
-/// (trainers, array tasks) never interleave. Errors are ignored: logs must not stop a sweep.
-func appendToFile(_ path: String, _ text: String) {
-    let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { return }
-    defer { close(fd) }
-    let bytes = Array(text.utf8)
-    _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    /// Errors are ignored here: the log was usable when opened, and a full disk must not stop
+    /// a sweep whose trainers report it themselves.
+    func append(_ line: String) {
+        try? FS.append("\(SweepFormat.timestamp()) \(line)\n", to: path)
+    }
 }

@@ -46,8 +46,10 @@ enum SweepFailureRecord {
                 if let v = old[key] { object[key] = v }
             }
         }
+        // Through FS like the trainer's own summary: a link at summary.json is replaced, never
+        // followed. Failing to record is not fatal: the runner has already logged the exit.
         if let data = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]) {
-            try? data.write(to: URL(fileURLWithPath: summaryPath), options: .atomic)
+            try? FS.writeAtomically(data, to: summaryPath)
         }
     }
 

@@ -194,8 +194,7 @@ public struct SlurmBackend {
                               failedNotRetried: failedNotRetried, busy: busy)
         }
         try FS.writeAtomically(tasks.joined(separator: "\n") + "\n", to: slurmPath("tasks.txt"))
-        try FS.writeAtomically(script, to: scriptPath)
-        chmod(scriptPath, 0o755)
+        try FS.writeAtomically(script, to: scriptPath, mode: 0o755)  // executable from its creation: no chmod by name
         for id in tasks {
             try FS.createDirectory((plan.directory as NSString).appendingPathComponent("runs/\(id)"))
         }
@@ -217,7 +216,7 @@ public struct SlurmBackend {
         }
         jobs.jobs.append(SlurmJobRecord(jobID: jobID, submitted: SweepFormat.timestamp(), tasks: tasks))
         try jobs.write(plan.directory)
-        RunnerLog(path: plan.path("runner.log")).append("slurm: submitted job \(jobID), \(tasks.count) tasks: \(tasks.joined(separator: " "))")
+        try RunnerLog(path: plan.path("runner.log")).append("slurm: submitted job \(jobID), \(tasks.count) tasks: \(tasks.joined(separator: " "))")
         return Submission(script: script, scriptPath: scriptPath, tasks: tasks, jobID: jobID, completed: completed,
                           failedNotRetried: failedNotRetried, busy: busy)
     }
@@ -509,7 +508,7 @@ public struct SlurmEvent: Codable, Equatable, Sendable {
         let line = String(decoding: try encoder.encode(e), as: UTF8.self) + "\n"
         let dir = (sweepDirectory as NSString).appendingPathComponent("slurm")
         try FS.createDirectory(dir)
-        appendToFile((dir as NSString).appendingPathComponent("events.jsonl"), line)
+        try FS.append(line, to: (dir as NSString).appendingPathComponent("events.jsonl"))
         return e
     }
 

@@ -9,7 +9,7 @@ import Darwin
 private func closeDescriptor(_ fd: Int32) { _ = close(fd) }
 
 /// The one layer of system calls for the files this tool writes (run directories, checkpoints,
-/// sweep directories): opening (O_NOFOLLOW, O_CLOEXEC, regular files only), EINTR retries,
+/// sweep directories, reports, datasets, replays): opening (O_NOFOLLOW, O_CLOEXEC, regular files only), EINTR retries,
 /// durable writes (fsync of files and directories, atomic rename), appends, early writeback,
 /// page-cache control, and errors that name the path — with the ones that mean "the disk is
 /// full" classified. Other code does not call open/write/ftruncate on such files itself.
@@ -182,14 +182,23 @@ public enum FS {
     /// Writes a small file atomically and durably: NAME.tmp (created anew, never through a
     /// link), fsync, rename over NAME (which replaces a link at NAME instead of following it),
     /// directory fsync. Every small file of a run or sweep directory is written this way.
-    public static func writeAtomically(_ text: String, to path: String) throws {
-        try writeAtomically(Data(text.utf8), to: path)
+    ///
+    /// `mode` is given to the creating open(2) (less the umask), so an executable script is never
+    /// written and then chmod-ed by name. With `refusingLinks`, a symbolic link at NAME is an
+    /// error instead of being replaced: for outputs whose directory the user chose (a report),
+    /// where such a link is someone's file rather than a planted one.
+    public static func writeAtomically(_ text: String, to path: String, mode: mode_t = 0o644, refusingLinks: Bool = false) throws {
+        try writeAtomically(Data(text.utf8), to: path, mode: mode, refusingLinks: refusingLinks)
     }
 
-    public static func writeAtomically(_ data: Data, to path: String) throws {
+    public static func writeAtomically(_ data: Data, to path: String, mode: mode_t = 0o644, refusingLinks: Bool = false) throws {
+        if refusingLinks && isSymbolicLink(path) {
+            throw CheckpointError.io(path: path, operation: "write", reason: "it is a symbolic link; refusing to replace it "
+                                     + "(remove it, or choose another output directory)")
+        }
         let tmp = path + temporarySuffix
         unlinkIfPresent(tmp)  // a crashed writer's leftover, or a planted link: removed, not followed
-        let fd = try openFD(tmp, O_WRONLY | O_CREAT | O_EXCL, "create")
+        let fd = try openFD(tmp, O_WRONLY | O_CREAT | O_EXCL, "create", mode: mode)
         var failed: Error? = nil
         do {
             try data.withUnsafeBytes { try writeAll(fd, $0, path: tmp) }
@@ -204,6 +213,21 @@ public enum FS {
         }
         try renameFile(tmp, path)
         try fsyncDirectory((path as NSString).deletingLastPathComponent)
+    }
+
+    /// Whether `path` itself is a symbolic link (lstat: the link, not its target).
+    public static func isSymbolicLink(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFLNK
+    }
+
+    /// Appends `text` to `path` (created if missing) with one write(2) on an O_APPEND
+    /// descriptor, so lines from concurrent writers (trainers, array tasks, the runner) never
+    /// interleave. Opened through `openFD`: never through a link, never into a non-regular file.
+    public static func append(_ text: String, to path: String) throws {
+        let fd = try openFD(path, O_WRONLY | O_CREAT | O_APPEND, "append to")
+        defer { closeDescriptor(fd) }
+        try Array(text.utf8).withUnsafeBytes { try writeAll(fd, $0, path: path) }
     }
 
     /// Empties the file open on `fd` (ftruncate(2), EINTR retried). Through a descriptor, so no
