@@ -54,7 +54,7 @@ let package = Package(
             name: "decoupled",
             dependencies: [
                 "DecoupledCore", "DecoupledHDF5", "DecoupledCheckpoint", "DecoupledTraining", "DecoupledExperiments",
-                "CDecoupledSystem",
+                "DecoupledSystem", "CDecoupledSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: [.swiftLanguageMode(.v5)]),
