@@ -31,26 +31,30 @@ let package = Package(
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
 
+        // Swift: the one layer of system calls — files (FS), the directory lock, the child-process
+        // runner — below every module that writes files or starts processes.
+        .target(name: "DecoupledSystem", dependencies: ["CDecoupledSystem"],
+                swiftSettings: [.swiftLanguageMode(.v5)]),
         // Swift: a seeded, serializable PRNG shared by data shuffling and model initialisation.
         .target(name: "DecoupledRandom", swiftSettings: [.swiftLanguageMode(.v5)]),
         .target(name: "DecoupledCore", dependencies: ["CDecoupledKernels", "CDecoupledPluginABI", "CDecoupledSystem", "DecoupledRandom"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
-        .target(name: "DecoupledHDF5", dependencies: ["CHDF5", "DecoupledRandom"],
+        .target(name: "DecoupledHDF5", dependencies: ["CHDF5", "DecoupledRandom", "DecoupledSystem"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
         // Swift: atomic, checksummed HDF5 checkpoints of an arena plus the run state around it.
-        .target(name: "DecoupledCheckpoint", dependencies: ["DecoupledCore", "DecoupledHDF5", "DecoupledRandom"],
+        .target(name: "DecoupledCheckpoint", dependencies: ["DecoupledCore", "DecoupledHDF5", "DecoupledRandom", "DecoupledSystem"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
         .target(name: "DecoupledTraining",
-                dependencies: ["DecoupledCore", "DecoupledHDF5", "DecoupledCheckpoint", "COpenBLAS", "CDecoupledSystem", "TOMLKit"],
+                dependencies: ["DecoupledCore", "DecoupledHDF5", "DecoupledCheckpoint", "DecoupledSystem", "COpenBLAS", "CDecoupledSystem", "TOMLKit"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
         // Swift: sweeps over configs (local and Slurm backends) and their reports.
-        .target(name: "DecoupledExperiments", dependencies: ["DecoupledCore", "DecoupledHDF5", "DecoupledRandom", "DecoupledTraining", "DecoupledCheckpoint"],
+        .target(name: "DecoupledExperiments", dependencies: ["DecoupledCore", "DecoupledHDF5", "DecoupledRandom", "DecoupledTraining", "DecoupledCheckpoint", "DecoupledSystem"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
         .executableTarget(
             name: "decoupled",
             dependencies: [
                 "DecoupledCore", "DecoupledHDF5", "DecoupledCheckpoint", "DecoupledTraining", "DecoupledExperiments",
-                "CDecoupledSystem",
+                "DecoupledSystem", "CDecoupledSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: [.swiftLanguageMode(.v5)]),
@@ -59,14 +63,14 @@ let package = Package(
                     swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "DecoupledHDF5Tests", dependencies: ["DecoupledHDF5"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "DecoupledCheckpointTests", dependencies: ["DecoupledCheckpoint"],
+        .testTarget(name: "DecoupledCheckpointTests", dependencies: ["DecoupledCheckpoint", "DecoupledSystem"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
         // The reference fixtures are read by path (scripts/reference writes them), not bundled.
         .testTarget(name: "DecoupledTrainingTests", dependencies: ["DecoupledTraining", "DecoupledCheckpoint", "DecoupledCore", "DecoupledHDF5"],
                     exclude: ["Fixtures"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "DecoupledExperimentsTests",
-                    dependencies: ["DecoupledExperiments", "DecoupledTraining", "DecoupledCheckpoint", "DecoupledCore"],
+                    dependencies: ["DecoupledExperiments", "DecoupledTraining", "DecoupledCheckpoint", "DecoupledCore", "DecoupledSystem"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
 )

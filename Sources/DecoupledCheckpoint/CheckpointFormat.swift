@@ -10,7 +10,7 @@ public enum CheckpointFormat {
     /// The file in the checkpoint directory naming the checkpoint marked best (one line).
     public static let bestMarkerName = "best.txt"
     /// Suffix of files being written; a leftover one is a crashed save.
-    public static let temporarySuffix = ".tmp"
+    public static let temporarySuffix = FS.temporarySuffix
 
     static let formatVersionAttribute = "format_version"
     static let stepAttribute = "step"

@@ -102,7 +102,9 @@ enum CheckpointWriter {
             // at exit. Emptying the file first gives that flush the room it needs. (Past the
             // file size limit no flush can succeed, which is why the store checks the limit
             // before writing.)
-            if fd >= 0 { _ = ftruncate(fd, 0) }
+            // Through FS, on HDF5's own descriptor of the file it created exclusively (no name
+            // is resolved, so no link can be followed); a failure here changes nothing above.
+            if fd >= 0 { try? FS.truncate(fd, path: path) }
             for ds in open { try? ds.close() }
             open.removeAll()
             try? file.close()

@@ -1,3 +1,4 @@
+import DecoupledSystem
 import Foundation
 
 // `decoupled report SWEEP_DIR`: tables, heatmaps, learning curves and one HTML page for a
@@ -62,7 +63,11 @@ public struct ReportError: Error, CustomStringConvertible, Equatable, Sendable {
     }
 
     static func cannotWrite(_ path: String, _ error: Error) -> ReportError {
-        ReportError(kind: .cannotWrite, message: "\(path): cannot write: \(SweepJSON.reason(error))")
+        // FS's errors name the path themselves: only their reason is added, so the path appears once.
+        if case CheckpointError.io(_, _, let reason)? = error as? CheckpointError {
+            return ReportError(kind: .cannotWrite, message: "\(path): cannot write: \(reason)")
+        }
+        return ReportError(kind: .cannotWrite, message: "\(path): cannot write: \(SweepJSON.reason(error))")
     }
 }
 
@@ -128,12 +133,12 @@ public enum SweepReport {
             curves.append(.init(method: b.method, slug: slugs[b.method]!, best: b, records: records))
         }
 
-        do { try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true) } catch {
-            throw ReportError.cannotWrite(out.path, error)
-        }
+        do { try FS.createDirectory(out.path) } catch { throw ReportError.cannotWrite(out.path, error) }
+        // Through FS: NAME.tmp created anew and renamed into place, and a symbolic link at NAME
+        // refused — the output directory is the user's, so a link there is someone's file.
         func write(_ name: String, _ text: String) throws -> URL {
             let url = out.appendingPathComponent(name)
-            do { try Data(text.utf8).write(to: url, options: .atomic) } catch { throw ReportError.cannotWrite(url.path, error) }
+            do { try FS.writeAtomically(text, to: url.path, refusingLinks: true) } catch { throw ReportError.cannotWrite(url.path, error) }
             return url
         }
 

@@ -1,3 +1,4 @@
+import DecoupledSystem
 import Foundation
 
 /// Runs gnuplot scripts as child processes. The report writes each figure as a data file and
@@ -26,28 +27,21 @@ struct Gnuplot {
     /// Runs `script` (a file name in `directory`) with `directory` as the working directory,
     /// so scripts use plain relative names. Returns gnuplot's warnings (stderr), if any.
     func run(script: String, in directory: URL) throws -> String {
-        let p = Process()
-        p.executableURL = executable
-        p.arguments = [script]
-        p.currentDirectoryURL = directory
-        // gnuplot reads commands from stdin after a script only with "-"; null stdin makes sure
-        // it can never wait for a terminal.
-        p.standardInput = FileHandle.nullDevice
-        p.standardOutput = FileHandle.nullDevice
-        let err = Pipe()
-        p.standardError = err
-        do { try p.run() } catch {
+        // Through the one process runner: stdin is /dev/null (gnuplot reads commands from stdin
+        // after a script only with "-", and can never wait for a terminal), both outputs are
+        // drained as they come, so a chatty gnuplot cannot block on a full pipe.
+        let r: Subprocess.Result
+        do {
+            r = try Subprocess.run(executable.path, [script], options: .init(workingDirectory: directory.path, output: .capture))
+        } catch {
             throw ReportError.gnuplotFailed(script: directory.appendingPathComponent(script).path,
-                                            message: "cannot start \(executable.path): \(SweepJSON.reason(error))")
+                                            message: "cannot start \(executable.path): \(error)")
         }
-        // Read to the end before waiting: a chatty gnuplot could otherwise block on a full pipe.
-        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        guard p.terminationReason == .exit, p.terminationStatus == 0 else {
+        let text = r.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard r.exit == .exited(0) else {
             throw ReportError.gnuplotFailed(script: directory.appendingPathComponent(script).path,
-                                            message: "gnuplot exited with status \(p.terminationStatus): "
-                                                + text.trimmingCharacters(in: .whitespacesAndNewlines))
+                                            message: "gnuplot exited with \(r.exit): " + text)
         }
-        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+        return text
     }
 }

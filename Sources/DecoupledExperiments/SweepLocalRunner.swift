@@ -1,4 +1,5 @@
 import DecoupledTraining
+import DecoupledSystem
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -104,7 +105,7 @@ public final class LocalRunner {
 
     private struct Running {
         let entry: SweepPlan.Entry
-        let child: ChildProcess
+        let child: Subprocess
         let started: Date
         let logFile: String
         let logOffset: UInt64
@@ -148,10 +149,10 @@ public final class LocalRunner {
     /// line per finished run (and the opening and closing lines); `runner.log` gets those and
     /// one line per started trainer, with times. Installs the stop-signal handlers.
     public func run(progress: (String) -> Void) throws -> Outcome {
-        let lock = try SweepLock(sweepDirectory: plan.directory, purpose: "running")
+        let lock = try DirectoryLock(plan.directory, kind: .sweep, purpose: "running")
         defer { lock.release() }
         StopSignals.install()
-        let log = RunnerLog(path: plan.path("runner.log"))
+        let log = try RunnerLog(path: plan.path("runner.log"))
         // Tasks of a Slurm submission of this sweep may be training its runs on other nodes,
         // where the run locks of this machine cannot see them.
         if !(try SlurmJobsFile.load(plan.directory).jobs.isEmpty) {
@@ -264,7 +265,7 @@ public final class LocalRunner {
                     failed += 1
                     what = "diverged" + (state.reason.map { " (\($0))" } ?? "")
                 default:
-                    if let pid = RunLockProbe.holder(runDirectory: r.entry.runDirectory) {
+                    if let pid = DirectoryLock.holder(of: r.entry.runDirectory) {
                         // Refused because another process writes the run: not a failure of the run.
                         outcome.busy += 1
                         what = "left alone: run.lock is held by process \(pid)"
@@ -299,14 +300,17 @@ public final class LocalRunner {
 
     /// Starts one trainer, its output appended to RUN_DIR/train.log.
     private func start(_ e: SweepPlan.Entry, environment: [String: String], log: RunnerLog) throws -> Running {
-        try FileManager.default.createDirectory(atPath: e.runDirectory, withIntermediateDirectories: true)
+        try FS.createDirectory(e.runDirectory)
         let logFile = (e.runDirectory as NSString).appendingPathComponent("train.log")
         let arguments = ["train", e.configPath, "--run-dir", e.runDirectory, "--resume", "--quiet", "--threads", String(threadsPerRun)]
         let header = "=== \(SweepFormat.timestamp()) sweep runner \(getpid()): \(executable) \(arguments.joined(separator: " "))\n"
-        appendToFile(logFile, header)
+        try FS.append(header, to: logFile)  // a linked or non-regular train.log refuses the start
         let offset = ((try? FileManager.default.attributesOfItem(atPath: logFile))?[.size] as? NSNumber)?.uint64Value ?? 0
         let started = Date()
-        let child = try ChildProcess.spawn(executable: executable, arguments: arguments, environment: environment, logFile: logFile)
+        // In a process group of its own, so a terminal's Ctrl-C reaches only the runner, which
+        // decides what the trainers get.
+        let child = try Subprocess.spawn(executable, arguments, options: .init(environment: environment, output: .appendTo(logFile),
+                                                                              newProcessGroup: true))
         log.append("start \(e.id) \(e.label) pid \(child.pid)")
         return Running(entry: e, child: child, started: started, logFile: logFile, logOffset: offset,
                        written: RunDirectoryFingerprint(e.runDirectory), lastProgress: started)
@@ -328,7 +332,7 @@ struct SweepRunState {
 
     static func read(runDirectory: String) -> SweepRunState {
         var s = SweepRunState()
-        s.lockHolder = RunLockProbe.holder(runDirectory: runDirectory)
+        s.lockHolder = DirectoryLock.holder(of: runDirectory)
         let url = URL(fileURLWithPath: (runDirectory as NSString).appendingPathComponent("summary.json"))
         guard FileManager.default.fileExists(atPath: url.path) else { return s }
         do {
@@ -363,22 +367,21 @@ struct RunDirectoryFingerprint: Equatable {
     }
 }
 
-/// `SWEEP_DIR/runner.log`: timestamped lines, appended (one write each, so concurrent
-/// writers do not interleave within a line).
+/// `SWEEP_DIR/runner.log`: timestamped lines, appended through FS (one write each, so
+/// concurrent writers do not interleave within a line; never through a link).
 struct RunnerLog {
     let path: String
 
-    func append(_ line: String) {
-        appendToFile(path, "\(SweepFormat.timestamp()) \(line)\n")
+    /// Creates the log if missing; a runner.log that is a symbolic link or not a regular file
+    /// is an error naming it, before anything is started.
+    init(path: String) throws {
+        self.path = path
+        try FS.append("", to: path)
     }
-}
 
-/// Appends text with one write(2) on an O_APPEND descriptor: lines from concurrent writers
-/// (trainers, array tasks) never interleave. Errors are ignored: logs must not stop a sweep.
-func appendToFile(_ path: String, _ text: String) {
-    let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { return }
-    defer { close(fd) }
-    let bytes = Array(text.utf8)
-    _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    /// Errors are ignored here: the log was usable when opened, and a full disk must not stop
+    /// a sweep whose trainers report it themselves.
+    func append(_ line: String) {
+        try? FS.append("\(SweepFormat.timestamp()) \(line)\n", to: path)
+    }
 }

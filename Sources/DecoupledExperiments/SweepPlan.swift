@@ -77,7 +77,7 @@ public struct SweepPlan {
         let fm = FileManager.default
         try FS.createDirectory(path("configs"))
         try FS.createDirectory(path("runs"))
-        let lock = try SweepLock(sweepDirectory: directory, purpose: "planning")
+        let lock = try DirectoryLock(directory, kind: .sweep, purpose: "planning")
         defer { lock.release() }
 
         for e in entries {

@@ -1,5 +1,6 @@
 import DecoupledCheckpoint
 import DecoupledTraining
+import DecoupledSystem
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -168,7 +169,7 @@ public struct SlurmBackend {
     /// while an earlier job of this sweep is still queued or running (its tasks read tasks.txt).
     public func submit(dryRun: Bool) throws -> Submission {
         try FS.createDirectory(slurmPath(""))
-        let lock = try SweepLock(sweepDirectory: plan.directory, purpose: "submitting")
+        let lock = try DirectoryLock(plan.directory, kind: .sweep, purpose: "submitting")
         defer { lock.release() }
         var jobs = try SlurmJobsFile.load(plan.directory)
         if let job = try SlurmQueue.activeJobs(sweepDirectory: plan.directory, environment: environment).first {
@@ -193,8 +194,7 @@ public struct SlurmBackend {
                               failedNotRetried: failedNotRetried, busy: busy)
         }
         try FS.writeAtomically(tasks.joined(separator: "\n") + "\n", to: slurmPath("tasks.txt"))
-        try FS.writeAtomically(script, to: scriptPath)
-        chmod(scriptPath, 0o755)
+        try FS.writeAtomically(script, to: scriptPath, mode: 0o755)  // executable from its creation: no chmod by name
         for id in tasks {
             try FS.createDirectory((plan.directory as NSString).appendingPathComponent("runs/\(id)"))
         }
@@ -216,7 +216,7 @@ public struct SlurmBackend {
         }
         jobs.jobs.append(SlurmJobRecord(jobID: jobID, submitted: SweepFormat.timestamp(), tasks: tasks))
         try jobs.write(plan.directory)
-        RunnerLog(path: plan.path("runner.log")).append("slurm: submitted job \(jobID), \(tasks.count) tasks: \(tasks.joined(separator: " "))")
+        try RunnerLog(path: plan.path("runner.log")).append("slurm: submitted job \(jobID), \(tasks.count) tasks: \(tasks.joined(separator: " "))")
         return Submission(script: script, scriptPath: scriptPath, tasks: tasks, jobID: jobID, completed: completed,
                           failedNotRetried: failedNotRetried, busy: busy)
     }
@@ -348,8 +348,8 @@ public enum SlurmQueue {
         var errorText: String
     }
 
-    /// Runs a Slurm client (found on PATH, or in /usr/bin, /usr/sbin) with a time limit; its
-    /// output goes through temporary files, so a long listing cannot fill a pipe.
+    /// Runs a Slurm client (found on PATH, or in /usr/bin, /usr/sbin) through the one process
+    /// runner, with a time limit and its output captured.
     static func run(_ arguments: [String], environment: [String: String], timeout: TimeInterval = 30) throws -> CommandResult {
         let name = arguments[0]
         let searchPath = (environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":").map(String.init) + ["/usr/bin", "/usr/sbin", "/usr/local/bin"]
@@ -357,32 +357,15 @@ public enum SlurmQueue {
             .first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
             throw SweepRunnerError("\(name) is not installed (not on PATH): the Slurm backend needs the Slurm client commands (Debian: slurm-client)")
         }
-        let tmp = NSTemporaryDirectory() + "decoupled-slurm-\(getpid())-\(UUID().uuidString)"
-        _ = FileManager.default.createFile(atPath: tmp + ".out", contents: nil)
-        _ = FileManager.default.createFile(atPath: tmp + ".err", contents: nil)
-        defer {
-            try? FileManager.default.removeItem(atPath: tmp + ".out")
-            try? FileManager.default.removeItem(atPath: tmp + ".err")
-        }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = Array(arguments.dropFirst())
-        p.environment = environment
-        p.standardInput = FileHandle.nullDevice
-        p.standardOutput = FileHandle(forWritingAtPath: tmp + ".out")
-        p.standardError = FileHandle(forWritingAtPath: tmp + ".err")
-        try p.run()
-        let deadline = Date().addingTimeInterval(timeout)
-        while p.isRunning && Date() < deadline { usleep(10_000) }
-        if p.isRunning {
-            // SIGKILL: scancel, for one, goes on retrying (and redelivering signals) after SIGTERM.
-            kill(p.processIdentifier, SIGKILL)
-            p.waitUntilExit()
+        do {
+            let r = try Subprocess.run(exe, Array(arguments.dropFirst()),
+                                       options: .init(environment: environment, output: .capture, timeout: timeout))
+            return CommandResult(status: r.status, output: r.stdout, errorText: r.stderr.trimmingCharacters(in: .whitespacesAndNewlines))
+        } catch SubprocessError.timedOut {
             throw SweepRunnerError("\(arguments.joined(separator: " ")) did not answer within \(Int(timeout)) s (is slurmctld up? SLURM_CONF=\(environment["SLURM_CONF"] ?? "unset"))")
+        } catch let e as SubprocessError {
+            throw SweepRunnerError(e.description)
         }
-        let out = (try? String(contentsOfFile: tmp + ".out", encoding: .utf8)) ?? ""
-        let err = (try? String(contentsOfFile: tmp + ".err", encoding: .utf8)) ?? ""
-        return CommandResult(status: p.terminationStatus, output: out, errorText: err.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
     /// Whether any task of the job is still pending, running, suspended or completing.
@@ -525,7 +508,7 @@ public struct SlurmEvent: Codable, Equatable, Sendable {
         let line = String(decoding: try encoder.encode(e), as: UTF8.self) + "\n"
         let dir = (sweepDirectory as NSString).appendingPathComponent("slurm")
         try FS.createDirectory(dir)
-        appendToFile((dir as NSString).appendingPathComponent("events.jsonl"), line)
+        try FS.append(line, to: (dir as NSString).appendingPathComponent("events.jsonl"))
         return e
     }
 

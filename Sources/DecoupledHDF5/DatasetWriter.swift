@@ -1,4 +1,5 @@
 import Foundation
+import DecoupledSystem
 
 /// How a dataset file's arrays are laid out on disk.
 public struct DatasetStorage: Equatable, Sendable, CustomStringConvertible {
@@ -77,8 +78,11 @@ public final class DatasetWriter {
         self.labelType = labelType
         self.sampleShape = sampleShape
         self.counts = counts
-        tmpPath = path + ".tmp"
-        let f = try H5File(tmpPath, mode: .create)
+        tmpPath = path + FS.temporarySuffix
+        // A leftover PATH.tmp (or a link planted there) is removed, not followed; the exclusive
+        // create (O_EXCL) then refuses whatever appears at that name meanwhile.
+        FS.unlinkIfPresent(tmpPath)
+        let f = try H5File(tmpPath, mode: .createExclusive)
         file = f
         for split in DatasetSplit.allCases {
             let n = counts[split] ?? 0
@@ -104,7 +108,7 @@ public final class DatasetWriter {
             x = [:]; y = [:]
             try? file?.close()
             file = nil
-            try? FileManager.default.removeItem(atPath: tmpPath)
+            FS.unlinkIfPresent(tmpPath)
         }
     }
 
@@ -153,9 +157,10 @@ public final class DatasetWriter {
         x = [:]; y = [:]
         try f.close()
         file = nil
-        // rename(2) replaces an existing file atomically: readers see the old or the new dataset.
-        guard rename(tmpPath, path) == 0 else {
-            throw DataInputError("writing \(path): cannot rename \(tmpPath) into place: \(String(cString: strerror(errno)))")
+        // rename(2) replaces an existing file (or a link at PATH, not its target) atomically:
+        // readers see the old or the new dataset.
+        do { try FS.renameFile(tmpPath, path) } catch {
+            throw DataInputError("writing \(path): \(error)")
         }
     }
 }

@@ -1,5 +1,6 @@
 import DecoupledCore
 import DecoupledHDF5
+import DecoupledSystem
 import Foundation
 
 /// `decoupled replay`: applies a spec's optimizer, regularizers, groups and schedule —
@@ -99,9 +100,11 @@ public struct Replay {
         }
         let engine = try UpdateEngine(plan: plan, arena: arena, kernels: kernels, workers: workers, timing: timing)
 
-        let tmp = output + ".tmp"
-        try? FileManager.default.removeItem(atPath: tmp)
-        let out = try H5File(tmp, mode: .create)
+        // NAME.tmp created exclusively after removing a leftover (or a planted link), then
+        // renamed over NAME: never written through a link, and a reader sees all or nothing.
+        let tmp = output + FS.temporarySuffix
+        FS.unlinkIfPresent(tmp)
+        let out = try H5File(tmp, mode: .createExclusive)
         do {
             var trajectories: [H5Dataset] = []
             for (i, s) in specs.enumerated() {
@@ -136,11 +139,10 @@ public struct Replay {
             try out.close()
         } catch {
             try? out.close()
-            try? FileManager.default.removeItem(atPath: tmp)
+            FS.unlinkIfPresent(tmp)
             throw error
         }
-        if FileManager.default.fileExists(atPath: output) { try FileManager.default.removeItem(atPath: output) }
-        try FileManager.default.moveItem(atPath: tmp, toPath: output)
+        try FS.renameFile(tmp, output)
         return Result(steps: stepCount, tensors: names, kernel: kernels.name, audit: plan.decayAudit())
     }
 }

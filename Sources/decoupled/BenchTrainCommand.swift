@@ -1,5 +1,6 @@
 import ArgumentParser
 import DecoupledCore
+import DecoupledSystem
 import DecoupledTraining
 import Foundation
 
@@ -66,19 +67,19 @@ struct BenchTrainCommand: ParsableCommand {
         guard FileManager.default.fileExists(atPath: script) else {
             throw ValidationError("--torch: \(script) not found; run from the repository root")
         }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: python)
-        p.arguments = [script, data, "--threads", String(threads), "--batch", String(batch), "--seconds", String(seconds),
-                       "--hidden", hidden.map(String.init).joined(separator: ",")]
-        let out = Pipe()
-        p.standardOutput = out
-        do { try p.run() } catch { throw ValidationError("--torch: cannot run \(python): \(error.localizedDescription)") }
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0,
-              let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+        // Through the one process runner: stdout captured (the JSON line), stderr kept for the error.
+        let r: Subprocess.Result
+        do {
+            r = try Subprocess.run(python, [script, data, "--threads", String(threads), "--batch", String(batch), "--seconds", String(seconds),
+                                            "--hidden", hidden.map(String.init).joined(separator: ",")])
+        } catch {
+            throw ValidationError("--torch: cannot run \(python): \(error)")
+        }
+        guard r.exit == .exited(0),
+              let obj = try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any],
               let sps = obj["samples_per_s"] as? Double else {
-            throw ValidationError("--torch: \(python) \(script) failed (status \(p.terminationStatus)); it needs torch and h5py")
+            let why = r.stderr.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").last.map { ": \($0)" } ?? ""
+            throw ValidationError("--torch: \(python) \(script) failed (\(r.exit))\(why); it needs torch and h5py")
         }
         return sps
     }

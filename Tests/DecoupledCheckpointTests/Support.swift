@@ -144,3 +144,12 @@ func offset(of needle: [UInt8], in haystack: [UInt8]) -> Int? {
 
 func readBytes(_ path: String) throws -> [UInt8] { [UInt8](try Data(contentsOf: URL(fileURLWithPath: path))) }
 func writeBytes(_ bytes: [UInt8], _ path: String) throws { try Data(bytes).write(to: URL(fileURLWithPath: path)) }
+
+/// A symbolic link `dir/name` → `dir/outside-<name>`, a file holding "precious\n" that nothing
+/// may write through the link; returns the target.
+func linked(_ dir: TempDir, _ name: String) throws -> String {
+    let target = dir.file("outside-\(name)")
+    try "precious\n".write(toFile: target, atomically: false, encoding: .utf8)
+    try FileManager.default.createSymbolicLink(atPath: dir.file(name), withDestinationPath: target)
+    return target
+}

@@ -4,13 +4,6 @@ import Testing
 
 /// The file layer never writes or truncates through a symbolic link.
 @Suite struct SymlinkTests {
-    func linked(_ dir: TempDir, _ name: String) throws -> String {
-        let target = dir.file("outside-\(name)")
-        try "precious\n".write(toFile: target, atomically: false, encoding: .utf8)
-        try FileManager.default.createSymbolicLink(atPath: dir.file(name), withDestinationPath: target)
-        return target
-    }
-
     @Test func aLinkedRunLockIsRefusedAndItsTargetKept() throws {
         let dir = TempDir()
         let target = try linked(dir, "run.lock")

@@ -23,7 +23,7 @@ import Testing
 
     /// Run directories whose run.lock some process holds.
     func lockedRuns(_ plan: SweepPlan) -> [String] {
-        plan.entries.filter { RunLockProbe.holder(runDirectory: $0.runDirectory) != nil }.map(\.id)
+        plan.entries.filter { DirectoryLock.holder(of: $0.runDirectory) != nil }.map(\.id)
     }
 
     @Test func aLocalSweepCompletesIsIdempotentAndSurvivesAKilledRunner() throws {

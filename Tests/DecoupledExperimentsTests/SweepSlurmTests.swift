@@ -1,3 +1,4 @@
+import DecoupledSystem
 import DecoupledTraining
 import Foundation
 import Testing
@@ -17,14 +18,14 @@ let slurmInstalled: Bool = slurmPrograms.allSatisfy { name in
 /// warning (`scancel --batch --signal=USR1`, the task requeues itself); both resume from
 /// their checkpoints and end bit-identical to uninterrupted runs of their configs.
 @Suite(.serialized) struct SweepSlurmTests {
-    /// Runs scripts/slurm/cluster.sh; returns its exit status and output. Not with Foundation's
-    /// Process: it learns that a child ended when a socket the child inherited closes, and the
+    /// Runs scripts/slurm/cluster.sh; returns its exit status and output. With the tool's runner,
+    /// not Foundation's Process: it learns that a child ended when a socket the child inherited closes, and the
     /// daemons cluster.sh starts would inherit it too and keep it open.
     func cluster(_ command: String, _ dir: String, in scratch: SweepScratch) throws -> (Int32, String) {
         let log = scratch.file("cluster-\(command).log")
         try? FileManager.default.removeItem(atPath: log)
-        let child = try ChildProcess.spawn(executable: "\(sweepRepositoryRoot)/scripts/slurm/cluster.sh", arguments: [command, dir],
-                                           environment: ProcessInfo.processInfo.environment, logFile: log)
+        let child = try Subprocess.spawn("\(sweepRepositoryRoot)/scripts/slurm/cluster.sh", [command, dir],
+                                         options: .init(output: .appendTo(log), newProcessGroup: true))
         var exit: ChildExit?
         let deadline = Date().addingTimeInterval(120)
         while exit == nil && Date() < deadline {

@@ -31,6 +31,10 @@ public struct SkippedCheckpoint: Equatable, Sendable {
     }
 }
 
+/// Everything the checkpoint store reports — and what `FS` throws (`io`, `diskFull`), which is
+/// why it lives in this lowest module: every file error in the tool has this one form, naming
+/// the path. Modules above see it through DecoupledCheckpoint's re-export.
+///
 /// Everything the checkpoint store reports. Each case names the file, and where it applies
 /// the object inside it, plus what was expected.
 public enum CheckpointError: Error, Equatable, CustomStringConvertible {

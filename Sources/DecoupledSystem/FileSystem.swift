@@ -9,15 +9,18 @@ import Darwin
 private func closeDescriptor(_ fd: Int32) { _ = close(fd) }
 
 /// The one layer of system calls for the files this tool writes (run directories, checkpoints,
-/// sweep directories): opening (O_NOFOLLOW, O_CLOEXEC, regular files only), EINTR retries,
+/// sweep directories, reports, datasets, replays): opening (O_NOFOLLOW, O_CLOEXEC, regular files only), EINTR retries,
 /// durable writes (fsync of files and directories, atomic rename), appends, early writeback,
 /// page-cache control, and errors that name the path — with the ones that mean "the disk is
 /// full" classified. Other code does not call open/write/ftruncate on such files itself.
 public enum FS {
+    /// The suffix of a file being written before it is renamed into place (NAME.tmp).
+    public static let temporarySuffix = ".tmp"
+
     public static func errnoText(_ code: Int32) -> String { String(cString: strerror(code)) }
 
     /// Errors that mean the file system refused more data: they become `diskFull`.
-    static func diskFullReason(errno code: Int32) -> String? {
+    public static func diskFullReason(errno code: Int32) -> String? {
         switch code {
         case ENOSPC: return "no space left on device"
         case EDQUOT: return "no space left on device (disk quota exceeded)"
@@ -26,7 +29,7 @@ public enum FS {
         }
     }
 
-    static func fileTooLargeReason() -> String {
+    public static func fileTooLargeReason() -> String {
         if let limit = fileSizeLimit() {
             return "file too large: the process may write files of at most \(limit) bytes (ulimit -f / RLIMIT_FSIZE)"
         }
@@ -34,7 +37,7 @@ public enum FS {
     }
 
     /// RLIMIT_FSIZE in bytes, nil when unlimited.
-    static func fileSizeLimit() -> Int? {
+    public static func fileSizeLimit() -> Int? {
         var limit = rlimit()
         #if canImport(Glibc)
         let resource = __rlimit_resource_t(RLIMIT_FSIZE.rawValue)
@@ -46,14 +49,14 @@ public enum FS {
     }
 
     /// Bytes available to this user on the file system holding `path`.
-    static func availableBytes(_ path: String) -> Int? {
+    public static func availableBytes(_ path: String) -> Int? {
         var s = statvfs()
         guard statvfs(path, &s) == 0 else { return nil }
         return Int(clamping: UInt64(s.f_bavail) &* UInt64(s.f_frsize))
     }
 
     /// A failed system call on `path`, classified: ENOSPC/EDQUOT/EFBIG become `diskFull`.
-    static func failure(_ operation: String, _ path: String, errno code: Int32, object: String = "") -> CheckpointError {
+    public static func failure(_ operation: String, _ path: String, errno code: Int32, object: String = "") -> CheckpointError {
         if let full = diskFullReason(errno: code) { return .diskFull(file: path, object: object, reason: full) }
         return .io(path: path, operation: operation, reason: errnoText(code))
     }
@@ -70,7 +73,7 @@ public enum FS {
 
     /// A failed call on a file that is not a checkpoint: an `io` error whose reason says
     /// "no space left on device" in words when that is the cause.
-    static func ioFailure(_ operation: String, _ path: String, errno code: Int32) -> CheckpointError {
+    public static func ioFailure(_ operation: String, _ path: String, errno code: Int32) -> CheckpointError {
         .io(path: path, operation: operation, reason: diskFullReason(errno: code) ?? errnoText(code))
     }
 
@@ -130,7 +133,7 @@ public enum FS {
 
     /// fsync(2) of a file through a descriptor of our own: Linux syncs the inode whichever
     /// descriptor asks, so this covers what HDF5 wrote through its (already closed) one.
-    static func fsyncFile(_ path: String) throws {
+    public static func fsyncFile(_ path: String) throws {
         let fd = try openFD(path, O_RDONLY, "open for fsync")
         defer { close(fd) }
         if retrying({ fsync(fd) }) != 0 { throw failure("fsync", path, errno: errno) }
@@ -158,19 +161,19 @@ public enum FS {
         return errnoText(errno)
     }
 
-    static func fileSize(_ path: String) -> Int? {
+    public static func fileSize(_ path: String) -> Int? {
         var st = stat()
         guard stat(path, &st) == 0 else { return nil }
         return Int(st.st_size)
     }
 
-    static func isDirectory(_ path: String) -> Bool {
+    public static func isDirectory(_ path: String) -> Bool {
         var st = stat()
         return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
     }
 
     /// The absolute path with symbolic links resolved, or nil when it does not exist.
-    static func canonical(_ path: String) -> String? {
+    public static func canonical(_ path: String) -> String? {
         guard let p = realpath(path, nil) else { return nil }
         defer { free(p) }
         return String(cString: p)
@@ -179,14 +182,23 @@ public enum FS {
     /// Writes a small file atomically and durably: NAME.tmp (created anew, never through a
     /// link), fsync, rename over NAME (which replaces a link at NAME instead of following it),
     /// directory fsync. Every small file of a run or sweep directory is written this way.
-    public static func writeAtomically(_ text: String, to path: String) throws {
-        try writeAtomically(Data(text.utf8), to: path)
+    ///
+    /// `mode` is given to the creating open(2) (less the umask), so an executable script is never
+    /// written and then chmod-ed by name. With `refusingLinks`, a symbolic link at NAME is an
+    /// error instead of being replaced: for outputs whose directory the user chose (a report),
+    /// where such a link is someone's file rather than a planted one.
+    public static func writeAtomically(_ text: String, to path: String, mode: mode_t = 0o644, refusingLinks: Bool = false) throws {
+        try writeAtomically(Data(text.utf8), to: path, mode: mode, refusingLinks: refusingLinks)
     }
 
-    public static func writeAtomically(_ data: Data, to path: String) throws {
-        let tmp = path + CheckpointFormat.temporarySuffix
+    public static func writeAtomically(_ data: Data, to path: String, mode: mode_t = 0o644, refusingLinks: Bool = false) throws {
+        if refusingLinks && isSymbolicLink(path) {
+            throw CheckpointError.io(path: path, operation: "write", reason: "it is a symbolic link; refusing to replace it "
+                                     + "(remove it, or choose another output directory)")
+        }
+        let tmp = path + temporarySuffix
         unlinkIfPresent(tmp)  // a crashed writer's leftover, or a planted link: removed, not followed
-        let fd = try openFD(tmp, O_WRONLY | O_CREAT | O_EXCL, "create")
+        let fd = try openFD(tmp, O_WRONLY | O_CREAT | O_EXCL, "create", mode: mode)
         var failed: Error? = nil
         do {
             try data.withUnsafeBytes { try writeAll(fd, $0, path: tmp) }
@@ -201,6 +213,36 @@ public enum FS {
         }
         try renameFile(tmp, path)
         try fsyncDirectory((path as NSString).deletingLastPathComponent)
+    }
+
+    /// Whether `path` itself is a symbolic link (lstat: the link, not its target).
+    public static func isSymbolicLink(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFLNK
+    }
+
+    /// Appends `text` to `path` (created if missing) with one write(2) on an O_APPEND
+    /// descriptor, so lines from concurrent writers (trainers, array tasks, the runner) never
+    /// interleave. Opened through `openFD`: never through a link, never into a non-regular file.
+    public static func append(_ text: String, to path: String) throws {
+        let fd = try openFD(path, O_WRONLY | O_CREAT | O_APPEND, "append to")
+        defer { closeDescriptor(fd) }
+        try Array(text.utf8).withUnsafeBytes { try writeAll(fd, $0, path: path) }
+    }
+
+    /// Empties the file open on `fd` (ftruncate(2), EINTR retried). Through a descriptor, so no
+    /// name is resolved: the caller opened `path` through `openFD` (or HDF5 created it
+    /// exclusively). Errors name `path`.
+    public static func truncate(_ fd: Int32, path: String) throws {
+        if retrying({ ftruncate(fd, 0) }) != 0 { throw failure("truncate", path, errno: errno) }
+    }
+
+    /// Writes `bytes` at offset 0 of the file open on `fd` (pwrite(2); EINTR retried, a short
+    /// write is an error).
+    public static func writeAtStart(_ fd: Int32, _ bytes: [UInt8], path: String) throws {
+        let n = retrying { bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) } }
+        if n < 0 { throw ioFailure("write", path, errno: errno) }
+        if n != bytes.count { throw CheckpointError.io(path: path, operation: "write", reason: "short write") }
     }
 
     /// A file open for appending (metrics logs): opened through `openFD`, so never through a link.
@@ -240,13 +282,13 @@ public enum FS {
     /// Why: left alone, Linux starts writing only when the final fsync asks (a checkpoint is far
     /// below the dirty-page thresholds), so the disk idles while we copy into the page cache.
     /// Errors are ignored: this only moves work earlier, the fsync still decides.
-    static func startWriteback(_ fd: Int32) {
+    public static func startWriteback(_ fd: Int32) {
         _ = syncFileRange?(fd, 0, 0, 2 /* SYNC_FILE_RANGE_WRITE */)
     }
 
     /// Asks the kernel to read the whole file ahead (POSIX_FADV_WILLNEED), so the disk streams
     /// while we checksum what has arrived. Skipped for files larger than a quarter of memory.
-    static func adviseWillNeed(_ path: String) {
+    public static func adviseWillNeed(_ path: String) {
         guard let size = fileSize(path), size <= Int(ProcessInfo.processInfo.physicalMemory / 4),
               let fd = try? openFD(path, O_RDONLY, "open") else { return }
         _ = posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED)
@@ -256,7 +298,7 @@ public enum FS {
     /// Drops the file's pages from the page cache (fdatasync, then POSIX_FADV_DONTNEED), so the
     /// next read comes from the disk. Returns the fraction of pages still resident afterwards,
     /// or nil when residency cannot be measured.
-    static func dropFromPageCache(_ path: String) throws -> Double? {
+    public static func dropFromPageCache(_ path: String) throws -> Double? {
         let fd = try openFD(path, O_RDONLY, "open")
         defer { close(fd) }
         _ = fdatasync(fd)
@@ -265,7 +307,7 @@ public enum FS {
     }
 
     /// mincore(2) over a read-only mapping of the file: the fraction of its pages in memory.
-    static func residentFraction(fd: Int32) -> Double? {
+    public static func residentFraction(fd: Int32) -> Double? {
         var st = stat()
         guard fstat(fd, &st) == 0 else { return nil }
         let size = Int(st.st_size)
