@@ -1,3 +1,4 @@
+import DecoupledTraining
 import Foundation
 
 /// Runs gnuplot scripts as child processes. The report writes each figure as a data file and
@@ -38,7 +39,7 @@ struct Gnuplot {
         p.standardError = err
         do { try p.run() } catch {
             throw ReportError.gnuplotFailed(script: directory.appendingPathComponent(script).path,
-                                            message: "cannot start \(executable.path): \(SweepJSON.reason(error))")
+                                            message: "cannot start \(executable.path): \(JSONFile.reason(error))")
         }
         // Read to the end before waiting: a chatty gnuplot could otherwise block on a full pipe.
         let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
