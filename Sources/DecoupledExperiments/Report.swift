@@ -1,4 +1,5 @@
 import DecoupledSystem
+import DecoupledTraining
 import Foundation
 
 // `decoupled report SWEEP_DIR`: tables, heatmaps, learning curves and one HTML page for a
@@ -32,7 +33,7 @@ public struct ReportOptions: Sendable {
     }
 }
 
-/// A report could not be drawn or written (input problems are `SweepFileError`s instead).
+/// A report could not be drawn or written (input problems are `FileFormatError`s instead).
 public struct ReportError: Error, CustomStringConvertible, Equatable, Sendable {
     /// What went wrong, for callers that react differently (the CLI's exit message).
     public enum Kind: Equatable, Sendable {
@@ -67,7 +68,7 @@ public struct ReportError: Error, CustomStringConvertible, Equatable, Sendable {
         if case CheckpointError.io(_, _, let reason)? = error as? CheckpointError {
             return ReportError(kind: .cannotWrite, message: "\(path): cannot write: \(reason)")
         }
-        return ReportError(kind: .cannotWrite, message: "\(path): cannot write: \(SweepJSON.reason(error))")
+        return ReportError(kind: .cannotWrite, message: "\(path): cannot write: \(JSONFile.reason(error))")
     }
 }
 
@@ -113,7 +114,7 @@ public enum SweepReport {
     public static let summaryMarkdown = "summary.md", summaryCSV = "summary.csv",
                       settingsCSV = "summary-by-setting.csv", indexHTML = "index.html"
 
-    /// Writes the report of the sweep in `sweepDirectory`. Throws `SweepFileError` for bad
+    /// Writes the report of the sweep in `sweepDirectory`. Throws `FileFormatError` for bad
     /// inputs (nothing written then) and `ReportError` when the output cannot be written; a
     /// missing or failing gnuplot is `ReportResult.plotError`.
     public static func generate(sweepDirectory: URL, options: ReportOptions = ReportOptions()) throws -> ReportResult {
@@ -129,7 +130,7 @@ public enum SweepReport {
         var curves: [ReportPlots.Curve] = []
         for b in best {
             let run = results.runs.first { $0.run.id == b.bestRunID }!
-            let records = try SweepMetricsRecord.loadJSONL(from: run.directory.appendingPathComponent("metrics.jsonl"))
+            let records = try MetricRecord.read(run.directory.appendingPathComponent("metrics.jsonl").path)
             curves.append(.init(method: b.method, slug: slugs[b.method]!, best: b, records: records))
         }
 

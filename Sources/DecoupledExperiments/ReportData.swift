@@ -1,3 +1,4 @@
+import DecoupledTraining
 import Foundation
 
 // What the report knows about a sweep: every run with its status and numbers, the runs
@@ -87,11 +88,11 @@ public struct MeanStd: Equatable, Sendable {
 /// How many runs of a sweep are in which state.
 public struct ReportStatusCounts: Equatable, Sendable {
     /// Runs per status; every status is a key, zero included.
-    public let byStatus: [SweepRunStatus: Int]
+    public let byStatus: [RunStatus?: Int]
 
     /// Counts the statuses of `statuses`.
-    public init<S: Sequence>(_ statuses: S) where S.Element == SweepRunStatus {
-        var d = Dictionary(uniqueKeysWithValues: SweepRunStatus.allCases.map { ($0, 0) })
+    public init<S: Sequence>(_ statuses: S) where S.Element == RunStatus? {
+        var d = Dictionary(uniqueKeysWithValues: RunStatus?.sweepOrder.map { ($0, 0) })
         for s in statuses { d[s, default: 0] += 1 }
         byStatus = d
     }
@@ -103,7 +104,7 @@ public struct ReportStatusCounts: Equatable, Sendable {
     /// Failed and diverged runs.
     public var failed: Int { (byStatus[.failed] ?? 0) + (byStatus[.diverged] ?? 0) }
     /// Pending and preempted runs (the runner will still run them).
-    public var pending: Int { (byStatus[.pending] ?? 0) + (byStatus[.preempted] ?? 0) }
+    public var pending: Int { (byStatus[nil] ?? 0) + (byStatus[.preempted] ?? 0) }
 
     /// "36 runs: 33 done, 2 failed (1 diverged), 1 pending".
     public var sentence: String {
@@ -119,8 +120,8 @@ public struct ReportStatusCounts: Equatable, Sendable {
 struct ReportRun {
     let index: Int
     let run: SweepManifest.Run
-    let status: SweepRunStatus
-    let summary: SweepRunSummary?
+    let status: RunStatus?
+    let summary: RunSummary?
     let directory: URL
 
     var finalTestError: Double? { summary?.final?.testError }
@@ -178,7 +179,7 @@ struct ReportSetting {
     /// The word for a cell without a result: the most telling status among its runs.
     var missingLabel: String {
         let statuses = Set(runs.map(\.status))
-        return [SweepRunStatus.diverged, .failed, .preempted, .pending].filter(statuses.contains).map(\.rawValue)
+        return [RunStatus.diverged, .failed, .preempted, nil].filter(statuses.contains).map(\.label)
             .joined(separator: " / ")
     }
 }
@@ -230,7 +231,7 @@ struct SweepResults {
     static func load(sweepDirectory: URL) throws -> SweepResults {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: sweepDirectory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw SweepFileError(file: sweepDirectory.path, message: "no such sweep directory")
+            throw FileFormatError(file: sweepDirectory.path, message: "no such sweep directory")
         }
         let manifestURL = sweepDirectory.appendingPathComponent(SweepManifest.fileName)
         let manifest = try SweepManifest.load(from: manifestURL)
@@ -239,12 +240,12 @@ struct SweepResults {
             let dir = run.directory(in: sweepDirectory)
             // A run directory appears when its run starts; until then the run is pending.
             if FileManager.default.fileExists(atPath: dir.path, isDirectory: &isDirectory), !isDirectory.boolValue {
-                throw SweepFileError(file: manifestURL.path, key: "runs[\(i)].dir",
+                throw FileFormatError(file: manifestURL.path, key: "runs[\(i)].dir",
                                      message: "'\(run.dir)' (\(dir.path)) is a file, expected a run directory")
             }
             let summaryURL = dir.appendingPathComponent("summary.json")
-            let summary = FileManager.default.fileExists(atPath: summaryURL.path) ? try SweepRunSummary.load(from: summaryURL) : nil
-            runs.append(ReportRun(index: i, run: run, status: summary?.status ?? .pending, summary: summary, directory: dir))
+            let summary = FileManager.default.fileExists(atPath: summaryURL.path) ? try RunSummary.load(from: summaryURL) : nil
+            runs.append(ReportRun(index: i, run: run, status: summary?.status, summary: summary, directory: dir))
         }
         var methods: [String] = []
         for r in manifest.runs where !methods.contains(r.method) { methods.append(r.method) }

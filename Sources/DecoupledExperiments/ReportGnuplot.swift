@@ -1,4 +1,5 @@
 import DecoupledSystem
+import DecoupledTraining
 import Foundation
 
 /// Runs gnuplot scripts as child processes. The report writes each figure as a data file and
@@ -35,7 +36,7 @@ struct Gnuplot {
             r = try Subprocess.run(executable.path, [script], options: .init(workingDirectory: directory.path, output: .capture))
         } catch {
             throw ReportError.gnuplotFailed(script: directory.appendingPathComponent(script).path,
-                                            message: "cannot start \(executable.path): \(error)")
+                                            message: "cannot start \(executable.path): \(JSONFile.reason(error))")
         }
         let text = r.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
         guard r.exit == .exited(0) else {

@@ -1,3 +1,4 @@
+import DecoupledTraining
 import Foundation
 
 // The figures of a report, as gnuplot data files and scripts:
@@ -302,7 +303,7 @@ enum ReportPlots {
         let method: String
         let slug: String
         let best: ReportMethodBest
-        let records: [SweepMetricsRecord]
+        let records: [MetricRecord]
     }
 
     /// Test error (or training loss) against epoch, one line per method's best run.
@@ -319,7 +320,8 @@ enum ReportPlots {
             text += isTest ? "# epoch test_error_pct   (eval records)\n" : "# epoch train_data_loss   (cross-entropy without penalty)\n"
             var points = 0
             for r in c.records {
-                guard let e = r.epoch, e.isFinite else { continue }
+                let e = r.epoch
+                guard e.isFinite else { continue }
                 if isTest, let err = r.testError, err.isFinite { text += "\(e) \(err * 100)\n"; points += 1 }
                 if !isTest, let l = r.dataLoss, l.isFinite {
                     text += "\(e) \(l)\n"; points += 1

@@ -1,3 +1,4 @@
+import DecoupledTraining
 import Foundation
 
 // The study section of a report (a sweep directory with study.json, written by `decoupled
@@ -17,17 +18,17 @@ struct ReportStudy {
     let design: StudyDesign
     let verdict: StudyVerdict
     /// metrics.jsonl of every run of the selected Figure 2 settings, by run id.
-    let records: [String: [SweepMetricsRecord]]
+    let records: [String: [MetricRecord]]
 
     /// Reads study.json and computes the verdict; nil for an ordinary sweep. Everything is
     /// read here, before the report writes anything.
     static func load(_ results: SweepResults, index: URL) throws -> ReportStudy? {
         guard let design = try StudyDesign.load(sweepDirectory: results.directory) else { return nil }
         let verdict = try StudyVerdict.compute(design: design, sweepDirectory: results.directory.path, reportIndex: index.path)
-        var records: [String: [SweepMetricsRecord]] = [:]
+        var records: [String: [MetricRecord]] = [:]
         for id in verdict.selected.flatMap(\.runs) {
             guard let run = results.runs.first(where: { $0.run.id == id }) else { continue }
-            records[id] = try SweepMetricsRecord.loadJSONL(from: run.directory.appendingPathComponent("metrics.jsonl"))
+            records[id] = try MetricRecord.read(run.directory.appendingPathComponent("metrics.jsonl").path)
         }
         return ReportStudy(design: design, verdict: verdict, records: records)
     }
@@ -143,11 +144,12 @@ struct ReportStudy {
     // MARK: learning curves
 
     /// Mean, min and max over seeds of one quantity at each evaluation every seed has.
-    static func seedBand(_ runs: [[SweepMetricsRecord]], _ value: (SweepMetricsRecord) -> Double?) -> [(epoch: Double, mean: Double, low: Double, high: Double)] {
+    static func seedBand(_ runs: [[MetricRecord]], _ value: (MetricRecord) -> Double?) -> [(epoch: Double, mean: Double, low: Double, high: Double)] {
         var byEpoch: [Double: [Double]] = [:]
         for records in runs {
             for r in records {
-                guard let e = r.epoch, let v = value(r), v.isFinite else { continue }
+                guard let v = value(r), v.isFinite else { continue }
+                let e = r.epoch
                 byEpoch[e, default: []].append(v)
             }
         }

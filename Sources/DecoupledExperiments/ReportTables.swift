@@ -1,3 +1,4 @@
+import DecoupledTraining
 import Foundation
 
 // The two tables of a report, each defined once as columns and rendered as Markdown, CSV and
@@ -35,7 +36,7 @@ enum ReportTables {
         .init("lr", csv: "lr", text: { ReportFormat.hyper($0.run.lr) }, exact: { ReportFormat.exact($0.run.lr) }),
         .init("λ", csv: "decay", text: { ReportFormat.hyper($0.run.decay) }, exact: { ReportFormat.exact($0.run.decay) }),
         .init("seed", csv: "seed", text: { String($0.run.seed) }, exact: { String($0.run.seed) }),
-        .init("status", csv: "status", numeric: false, text: { $0.status.rawValue }, exact: { $0.status.rawValue }),
+        .init("status", csv: "status", numeric: false, text: { $0.status.label }, exact: { $0.status.label }),
         .init("final test error (%)", csv: "final_test_error",
               text: { ReportFormat.percent($0.finalTestError) }, exact: { ReportFormat.exact($0.finalTestError) }),
         .init("best test error (%)", csv: "best_test_error",
@@ -77,9 +78,9 @@ enum ReportTables {
     /// "2 completed" or "1 completed, 1 failed".
     static func statusList(_ runs: [ReportRun]) -> String {
         let c = ReportStatusCounts(runs.map(\.status))
-        return SweepRunStatus.allCases.compactMap { s in
+        return RunStatus?.sweepOrder.compactMap { s in
             let n = c.byStatus[s] ?? 0
-            return n > 0 ? "\(n) \(s.rawValue)" : nil
+            return n > 0 ? "\(n) \(s.label)" : nil
         }.joined(separator: ", ")
     }
 

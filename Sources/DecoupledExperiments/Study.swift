@@ -1,3 +1,4 @@
+import DecoupledTraining
 import Foundation
 
 /// `decoupled study` / `make run`: the AdamW paper's questions asked of Fashion-MNIST in a
@@ -86,7 +87,7 @@ public struct StudyDesign: Codable, Equatable, Sendable {
     static func load(sweepDirectory: URL) throws -> StudyDesign? {
         let url = sweepDirectory.appendingPathComponent(fileName)
         guard FileManager.default.fileExists(atPath: url.path) else { return nil }
-        return try SweepJSON.decode(StudyDesign.self, file: url, what: "study design")
+        return try JSONFile.decode(StudyDesign.self, file: url, what: "study design")
     }
 
     /// The default study (`make run`): within 20 minutes on 2 cores, build included.

@@ -1,3 +1,4 @@
+import DecoupledTraining
 import Foundation
 
 /// What the study found, computed from the runs' `summary.json` final evaluations only, so

@@ -180,7 +180,7 @@ public final class LocalRunner {
             case .completed: outcome.alreadyCompleted += 1
             case .failed, .diverged:
                 if retryFailed { queue.append(e) } else { skippedFailures += 1 }
-            case .pending, .preempted: queue.append(e)
+            case nil, .preempted: queue.append(e)
             }
         }
         var completed = outcome.alreadyCompleted
@@ -320,7 +320,7 @@ public final class LocalRunner {
 /// What a run directory says about its run right now: the summary's status and reason, the
 /// final test accuracy, and whether a process holds its run lock.
 struct SweepRunState {
-    var status: SweepRunStatus = .pending
+    var status: RunStatus?
     var reason: String?
     var finalTestAccuracy: Double?
     var step: Int?
@@ -336,7 +336,7 @@ struct SweepRunState {
         let url = URL(fileURLWithPath: (runDirectory as NSString).appendingPathComponent("summary.json"))
         guard FileManager.default.fileExists(atPath: url.path) else { return s }
         do {
-            let summary = try SweepRunSummary.load(from: url)
+            let summary = try RunSummary.load(from: url)
             s.status = summary.status
             s.reason = summary.reason
             s.finalTestAccuracy = summary.final?.testAcc

@@ -1,62 +1,32 @@
 import DecoupledCheckpoint
+import DecoupledTraining
 import Foundation
 
 // The files of a sweep directory, as plain Codable models:
 //
-//   SWEEP_DIR/manifest.json          SweepManifest        (written by the sweep runner)
-//   SWEEP_DIR/<run dir>/summary.json SweepRunSummary      (docs/run-directory.md)
-//   SWEEP_DIR/<run dir>/metrics.jsonl SweepMetricsRecord  (docs/run-directory.md)
+//   SWEEP_DIR/manifest.json           SweepManifest  (written by the sweep runner)
+//   SWEEP_DIR/<run dir>/summary.json  RunSummary     (DecoupledTraining's RunFormat.swift,
+//   SWEEP_DIR/<run dir>/metrics.jsonl MetricRecord    the same types the trainer writes with)
 //
-// Every loader reports a problem as a `SweepFileError` that names the file and the key
+// Every loader reports a problem as a `FileFormatError` that names the file and the key
 // (`runs[3].lr`, `final.test_acc`), because a sweep is hundreds of files written by other
 // processes and "the data couldn't be read" does not say which one to look at.
 
-/// A problem with one input file of a sweep: the file (with `:line` for JSON Lines), the key
-/// inside it (a dotted path such as `runs[3].lr`, empty for the whole file) and what is wrong.
-public struct SweepFileError: Error, CustomStringConvertible, Equatable, Sendable {
-    /// The file, as the caller spelled its directory, with `:line` or `:line:column` when known.
-    public let file: String
-    /// The key path inside the file (`runs[3].lr`), or empty when the file as a whole is bad.
-    public let key: String
-    /// What is wrong, in words.
-    public let message: String
-
-    /// Creates an error about `key` in `file`.
-    public init(file: String, key: String = "", message: String) {
-        self.file = file
-        self.key = key
-        self.message = message
-    }
-
-    /// `file: key: message`, the form compilers and `ConfigError` use, so editors can jump to it.
-    public var description: String { "\(file): \(key.isEmpty ? "" : "\(key): ")\(message)" }
-}
-
-/// The status of one run of a sweep. `pending` is the sweep's word for "no summary.json yet"
-/// (not started or still running); the other four are what `summary.json` says.
-public enum SweepRunStatus: String, Codable, CaseIterable, Sendable, Comparable {
-    /// Trained to the end; its metrics are the sweep's results.
-    case completed
-    /// Stopped by a signal or time limit after a checkpoint; resuming continues it.
-    case preempted
-    /// Stopped because the loss became NaN or infinite; `reason` says where.
-    case diverged
-    /// Stopped by an error; `reason` says which.
-    case failed
-    /// No summary.json yet: queued or still training.
-    case pending
-
+/// The sweep's view of a run's status is `RunStatus?`: what the run's summary.json says, or
+/// nil, shown as "pending", while it has none (queued or still training). A separate enum with
+/// a `pending` case would repeat RunStatus's cases, and the two lists could drift apart.
+extension Optional where Wrapped == RunStatus {
+    /// Every status a sweep's run can be in, as tables list them: results first, then
+    /// problems, then what is to come.
+    public static var sweepOrder: [RunStatus?] { RunStatus.allCases.map { $0 } + [nil] }
+    /// The word tables and logs use: the status, or "pending" without a summary.
+    public var label: String { self?.rawValue ?? "pending" }
     /// Finished with a usable result: only completed runs enter means, heatmaps and "best".
     public var isDone: Bool { self == .completed }
     /// Finished without a usable result.
-    public var isFailure: Bool { self == .diverged || self == .failed }
+    public var isFailure: Bool { self?.isFailure ?? false }
     /// Not finished yet (a preempted run will be resumed by the runner).
-    public var isUnfinished: Bool { self == .pending || self == .preempted }
-
-    /// Orders statuses as tables list them: results first, then problems, then what is to come.
-    public static func < (a: SweepRunStatus, b: SweepRunStatus) -> Bool {
-        allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
-    }
+    public var isUnfinished: Bool { self == nil || self == .preempted }
 }
 
 // MARK: - manifest.json
@@ -208,7 +178,7 @@ public struct SweepManifest: Codable, Equatable, Sendable {
         var isDirectory: ObjCBool = false
         let file = FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) && isDirectory.boolValue
             ? url.appendingPathComponent(fileName) : url
-        let manifest = try SweepJSON.decode(SweepManifest.self, file: file, what: "sweep manifest")
+        let manifest = try JSONFile.decode(SweepManifest.self, file: file, what: "sweep manifest")
         try manifest.validate(file: file.path)
         return manifest
     }
@@ -217,13 +187,13 @@ public struct SweepManifest: Codable, Equatable, Sendable {
     /// values. `file` names the manifest in the error.
     public func validate(file: String = SweepManifest.fileName) throws {
         guard formatVersion == Self.currentFormatVersion else {
-            throw SweepFileError(file: file, key: "format_version",
+            throw FileFormatError(file: file, key: "format_version",
                                  message: "format version \(formatVersion) is not supported (this build reads version \(Self.currentFormatVersion))")
         }
         var seen: [String: Int] = [:]
         for (i, run) in runs.enumerated() {
-            func fail(_ key: String, _ message: String) -> SweepFileError {
-                SweepFileError(file: file, key: "runs[\(i)].\(key)", message: message)
+            func fail(_ key: String, _ message: String) -> FileFormatError {
+                FileFormatError(file: file, key: "runs[\(i)].\(key)", message: message)
             }
             if run.id.isEmpty { throw fail("id", "must not be empty") }
             if let j = seen[run.id] { throw fail("id", "'\(run.id)' is also the id of runs[\(j)]") }
@@ -244,293 +214,5 @@ public struct SweepManifest: Codable, Equatable, Sendable {
         var data = try encoder.encode(self)
         data.append(0x0A)
         try FS.writeAtomically(data, to: url.path)
-    }
-}
-
-// MARK: - summary.json and metrics.jsonl
-
-/// One record of `metrics.jsonl` (docs/run-directory.md), the keys a report needs. Every key
-/// may be `null` or absent: train-only records have no test metrics, and runs without a
-/// coupled regularizer may leave out the penalty. Non-finite numbers may be written as the
-/// strings "NaN", "Infinity", "-Infinity" (plain JSON has no NaN; a diverged run has them).
-public struct SweepMetricsRecord: Codable, Equatable, Sendable {
-    /// Optimizer updates done.
-    public var step: Int?
-    /// Epochs done, fractional.
-    public var epoch: Double?
-    /// Learning rate of the first group at the last update.
-    public var lr: Double?
-    /// Schedule multiplier η_t at the last update.
-    public var eta: Double?
-    /// Mean data loss (cross-entropy, without penalty) over the training batches since the previous record.
-    public var dataLoss: Double?
-    /// Sum of the coupled regularizers' loss terms.
-    public var penalty: Double?
-    /// `dataLoss + penalty`.
-    public var totalLoss: Double?
-    /// Training accuracy since the previous record, a fraction.
-    public var trainAcc: Double?
-    /// Validation loss and accuracy (runs with `data.validation` only).
-    public var valLoss: Double?
-    public var valAcc: Double?
-    /// Mean data loss on the test split (eval records only).
-    public var testLoss: Double?
-    /// Accuracy on the test split, a fraction (eval records only).
-    public var testAcc: Double?
-    /// ‖w‖₂ over all parameters.
-    public var weightNorm: Double?
-    /// Fraction of parameters exactly 0.
-    public var zeroFraction: Double?
-    /// Mean wall time per step since the previous record, milliseconds.
-    public var stepMs: Double?
-    /// Wall time of the run so far, seconds.
-    public var elapsedS: Double?
-
-    /// Creates a record; every key defaults to absent.
-    public init(step: Int? = nil, epoch: Double? = nil, lr: Double? = nil, eta: Double? = nil,
-                dataLoss: Double? = nil, penalty: Double? = nil, totalLoss: Double? = nil,
-                trainAcc: Double? = nil, valLoss: Double? = nil, valAcc: Double? = nil,
-                testLoss: Double? = nil, testAcc: Double? = nil, weightNorm: Double? = nil, zeroFraction: Double? = nil, stepMs: Double? = nil, elapsedS: Double? = nil) {
-        self.step = step; self.epoch = epoch; self.lr = lr; self.eta = eta
-        self.dataLoss = dataLoss; self.penalty = penalty; self.totalLoss = totalLoss
-        self.trainAcc = trainAcc; self.valLoss = valLoss; self.valAcc = valAcc; self.testLoss = testLoss; self.testAcc = testAcc
-        self.weightNorm = weightNorm; self.zeroFraction = zeroFraction; self.stepMs = stepMs; self.elapsedS = elapsedS
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case step, epoch, lr, eta, penalty
-        case dataLoss = "data_loss", totalLoss = "total_loss", trainAcc = "train_acc"
-        case valLoss = "val_loss", valAcc = "val_acc"
-        case testLoss = "test_loss", testAcc = "test_acc", weightNorm = "weight_norm"
-        case zeroFraction = "zero_fraction", stepMs = "step_ms", elapsedS = "elapsed_s"
-    }
-
-    /// The test error `1 − test_acc` (a fraction), when the record has a test accuracy.
-    public var testError: Double? { testAcc.map { 1 - $0 } }
-    /// The validation error `1 − val_acc`, when the run holds out a validation split.
-    public var valError: Double? { valAcc.map { 1 - $0 } }
-
-    /// Reads a `metrics.jsonl` file. A last line without its newline that does not parse is
-    /// a record being appended right now and is left out; any other bad line is an error
-    /// naming `file:line` and the key.
-    public static func loadJSONL(from url: URL) throws -> [SweepMetricsRecord] {
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw SweepFileError(file: url.path, message: "cannot read metrics: \(SweepJSON.reason(error))")
-        }
-        let lines = data.split(separator: 0x0A, omittingEmptySubsequences: false)
-        var records: [SweepMetricsRecord] = []
-        for (i, line) in lines.enumerated() {
-            if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
-            do {
-                records.append(try SweepJSON.decode(SweepMetricsRecord.self, data: Data(line), file: url.path, line: i + 1))
-            } catch where i == lines.count - 1 {
-                continue  // no newline after it: still being written
-            }
-        }
-        return records
-    }
-}
-
-/// `summary.json` of a run (docs/run-directory.md), the keys a report needs.
-public struct SweepRunSummary: Codable, Equatable, Sendable {
-    /// The run's name from its config.
-    public var name: String?
-    /// completed, preempted, diverged or failed (never `pending`: that is the absence of this file).
-    public var status: SweepRunStatus
-    /// Why a run was preempted, diverged or failed.
-    public var reason: String?
-    /// Optimizer updates done.
-    public var step: Int?
-    /// Epochs done.
-    public var epoch: Double?
-    /// Optimizer updates the config asks for.
-    public var stepsTotal: Int?
-    /// The last eval record.
-    public var final: SweepMetricsRecord?
-    /// The eval record with the highest validation accuracy (without a validation split: the
-    /// highest test accuracy; lowest loss without accuracy).
-    public var best: SweepMetricsRecord?
-    /// Wall time of the run, summed over resumes, seconds.
-    public var wallS: Double?
-    /// Training throughput.
-    public var trainSamplesPerS: Double?
-    /// The kernel path the run used (scalar, avx2, avx512, neon).
-    public var kernel: String?
-    /// Worker threads.
-    public var threads: Int?
-    /// FNV-1a 64-bit hash of the run's config.toml (`config_hash`), 16 hex digits.
-    public var configHash: String?
-
-    /// Creates a summary.
-    public init(name: String? = nil, status: SweepRunStatus, reason: String? = nil, step: Int? = nil,
-                epoch: Double? = nil, stepsTotal: Int? = nil, final: SweepMetricsRecord? = nil,
-                best: SweepMetricsRecord? = nil, wallS: Double? = nil, trainSamplesPerS: Double? = nil,
-                kernel: String? = nil, threads: Int? = nil, configHash: String? = nil) {
-        self.name = name; self.status = status; self.reason = reason; self.step = step; self.epoch = epoch
-        self.stepsTotal = stepsTotal; self.final = final; self.best = best; self.wallS = wallS
-        self.trainSamplesPerS = trainSamplesPerS; self.kernel = kernel; self.threads = threads
-        self.configHash = configHash
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case name, status, reason, step, epoch, final, best, kernel, threads
-        case stepsTotal = "steps_total", wallS = "wall_s", trainSamplesPerS = "train_samples_per_s"
-        case configHash = "config_hash"
-    }
-
-    /// Decodes a summary; a `status` outside the four written ones is an error listing them.
-    public init(from decoder: Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        let text = try c.decode(String.self, forKey: .status)
-        guard let s = SweepRunStatus(rawValue: text), s != .pending else {
-            throw DecodingError.dataCorruptedError(forKey: .status, in: c,
-                debugDescription: "'\(text)' is not one of completed, preempted, diverged, failed")
-        }
-        status = s
-        name = try c.decodeIfPresent(String.self, forKey: .name)
-        reason = try c.decodeIfPresent(String.self, forKey: .reason)
-        step = try c.decodeIfPresent(Int.self, forKey: .step)
-        epoch = try c.decodeIfPresent(Double.self, forKey: .epoch)
-        stepsTotal = try c.decodeIfPresent(Int.self, forKey: .stepsTotal)
-        final = try c.decodeIfPresent(SweepMetricsRecord.self, forKey: .final)
-        best = try c.decodeIfPresent(SweepMetricsRecord.self, forKey: .best)
-        wallS = try c.decodeIfPresent(Double.self, forKey: .wallS)
-        trainSamplesPerS = try c.decodeIfPresent(Double.self, forKey: .trainSamplesPerS)
-        kernel = try c.decodeIfPresent(String.self, forKey: .kernel)
-        threads = try c.decodeIfPresent(Int.self, forKey: .threads)
-        configHash = try c.decodeIfPresent(String.self, forKey: .configHash)
-    }
-
-    /// Reads a run's `summary.json`; errors name the file and the key.
-    public static func load(from url: URL) throws -> SweepRunSummary {
-        try SweepJSON.decode(SweepRunSummary.self, file: url, what: "run summary")
-    }
-}
-
-// MARK: - JSON with errors that name the file and key
-
-/// JSON decoding whose errors are `SweepFileError`s with a readable key path and, for syntax
-/// errors, the line and column (Foundation only reports a character offset).
-enum SweepJSON {
-    static func decoder() -> JSONDecoder {
-        let d = JSONDecoder()
-        d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
-        return d
-    }
-
-    /// Reads and decodes a whole file; `what` says what the file should be in the "missing" error.
-    static func decode<T: Decodable>(_ type: T.Type, file: URL, what: String) throws -> T {
-        guard FileManager.default.fileExists(atPath: file.path) else {
-            throw SweepFileError(file: file.path, message: "no such file (expected the \(what))")
-        }
-        let data: Data
-        do { data = try Data(contentsOf: file) } catch {
-            throw SweepFileError(file: file.path, message: "cannot read the \(what): \(reason(error))")
-        }
-        return try decode(type, data: data, file: file.path, line: nil)
-    }
-
-    /// Decodes `data`; `line` is the line number of a JSON Lines record, for the error.
-    static func decode<T: Decodable>(_ type: T.Type, data: Data, file: String, line: Int?) throws -> T {
-        let where_ = line.map { "\(file):\($0)" } ?? file
-        do {
-            return try decoder().decode(type, from: data)
-        } catch let error as DecodingError {
-            switch error {
-            case .dataCorrupted(let c) where c.codingPath.isEmpty:
-                throw syntaxError(data: data, file: file, line: line, fallback: c.debugDescription)
-            case .dataCorrupted(let c):
-                throw SweepFileError(file: where_, key: keyPath(c.codingPath), message: c.debugDescription)
-            case .keyNotFound(let key, let c):
-                throw SweepFileError(file: where_, key: keyPath(c.codingPath + [key]), message: "missing")
-            case .valueNotFound(let t, let c):
-                throw SweepFileError(file: where_, key: keyPath(c.codingPath), message: "is null, expected \(typeName(t))")
-            case .typeMismatch(let t, let c):
-                throw SweepFileError(file: where_, key: keyPath(c.codingPath),
-                                     message: "expected \(typeName(t)), found \(foundDescription(data: data, path: c.codingPath))")
-            @unknown default:
-                throw SweepFileError(file: where_, message: "\(error)")
-            }
-        }
-    }
-
-    /// `runs[3].lr` from a coding path.
-    static func keyPath(_ path: [CodingKey]) -> String {
-        var s = ""
-        for k in path {
-            if let i = k.intValue, k.stringValue.hasPrefix("Index") || k.stringValue == String(i) { s += "[\(i)]" }
-            else { s += (s.isEmpty ? "" : ".") + k.stringValue }
-        }
-        return s
-    }
-
-    static func typeName(_ t: Any.Type) -> String {
-        switch t {
-        case is Double.Type, is Float.Type: return "a number"
-        case is Int.Type: return "an integer"
-        case is String.Type: return "a string"
-        case is Bool.Type: return "a boolean"
-        case is [Any].Type: return "an array"
-        default:
-            let n = "\(t)"
-            if n.hasPrefix("Array") { return "an array" }
-            if n.hasPrefix("Dictionary") || n.hasPrefix("Sweep") { return "an object" }
-            return n
-        }
-    }
-
-    /// What the JSON has at `path`, for "expected a number, found a string".
-    static func foundDescription(data: Data, path: [CodingKey]) -> String {
-        guard var node = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) else { return "another type" }
-        for k in path {
-            if let i = k.intValue, let a = node as? [Any], i < a.count { node = a[i] }
-            else if let d = node as? [String: Any], let v = d[k.stringValue] { node = v }
-            else { return "another type" }
-        }
-        switch node {
-        case let s as String: return "the string \"\(s.prefix(40))\""
-        case is [Any]: return "an array"
-        case is [String: Any]: return "an object"
-        case is NSNull: return "null"
-        case let n as NSNumber:
-            // JSONSerialization gives booleans as NSNumber too, with the C type `char` ("c").
-            return String(cString: n.objCType) == "c" ? "the boolean \(n.boolValue)" : "the number \(n)"
-        default: return "another type"
-        }
-    }
-
-    /// A syntax error with line and column; Foundation's message gives a character offset.
-    /// `fallback` is the decoder's own words, used when the text parses after all (the
-    /// decoder refused something else at the top level).
-    static func syntaxError(data: Data, file: String, line: Int?, fallback: String) -> SweepFileError {
-        var detail = "not valid JSON"
-        var position = line.map { ":\($0)" } ?? ""
-        do {
-            _ = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
-            detail = fallback
-        } catch {
-            let info = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? ""
-            if !info.isEmpty { detail += " (\(info.trimmingCharacters(in: CharacterSet(charactersIn: "."))))" }
-            if let r = info.range(of: #"character (\d+)"#, options: .regularExpression),
-               let offset = Int(info[r].dropFirst("character ".count)) {
-                let prefix = data.prefix(offset)
-                let row = prefix.filter { $0 == 0x0A }.count
-                let column = offset - (prefix.lastIndex(of: 0x0A).map { $0 + 1 } ?? 0) + 1
-                position = line.map { ":\($0):\(column)" } ?? ":\(row + 1):\(column)"
-            }
-        }
-        if data.isEmpty { detail = "empty file, expected a JSON object" }
-        return SweepFileError(file: file + position, message: detail)
-    }
-
-    /// The interesting part of a Foundation file error.
-    static func reason(_ error: Error) -> String {
-        let ns = error as NSError
-        if let u = ns.userInfo[NSUnderlyingErrorKey] as? NSError, u.domain == NSPOSIXErrorDomain,
-           let code = POSIXErrorCode(rawValue: Int32(u.code)) {
-            return String(cString: strerror(code.rawValue))
-        }
-        return ns.localizedDescription
     }
 }

@@ -83,7 +83,7 @@ public struct SweepPlan {
         for e in entries {
             if let existing = try? String(contentsOfFile: e.configPath, encoding: .utf8) {
                 guard existing == e.configText else {
-                    throw SweepFileError(file: e.configPath, message: "holds a different config with the same id \(e.run.id) (a hash collision, or the file was edited); move it away and rerun")
+                    throw FileFormatError(file: e.configPath, message: "holds a different config with the same id \(e.run.id) (a hash collision, or the file was edited); move it away and rerun")
                 }
                 continue
             }
@@ -217,7 +217,7 @@ final class SweepExpansion {
                 return s.origin.error("\(c.message) (\(context))")
             }
             guard !c.file.hasPrefix("--set") else { return c }
-            return SweepFileError(file: c.file + (c.line.map { ":\($0)" } ?? ""),
+            return FileFormatError(file: c.file + (c.line.map { ":\($0)" } ?? ""),
                                   message: "\(c.message) (\(context)) [base of sweep spec \(spec.file)]")
         }
 

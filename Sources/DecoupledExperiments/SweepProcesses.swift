@@ -1,4 +1,5 @@
 import DecoupledSystem
+import DecoupledTraining
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -34,23 +35,16 @@ enum SweepFailureRecord {
         let summaryPath = (runDirectory as NSString).appendingPathComponent("summary.json")
         if let attributes = try? FileManager.default.attributesOfItem(atPath: summaryPath),
            let modified = attributes[.modificationDate] as? Date, modified >= since,
-           let summary = try? SweepRunSummary.load(from: URL(fileURLWithPath: summaryPath)), summary.status == .failed {
+           let summary = try? RunSummary.load(from: URL(fileURLWithPath: summaryPath)), summary.status == .failed {
             return
         }
         let reason = "\(exit)" + ((reason ?? lastErrorLine(logFile: logFile, from: logOffset)).map { ": \($0)" } ?? "")
-        var object: [String: Any] = ["status": "failed", "reason": reason, "written_by": "sweep runner"]
         // Keep what an earlier summary knew (how far the run got), so the record stays useful.
-        if let data = FileManager.default.contents(atPath: summaryPath),
-           let old = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
-            for key in ["name", "step", "epoch", "steps_total", "final", "best", "wall_s", "kernel", "threads", "config_hash"] {
-                if let v = old[key] { object[key] = v }
-            }
-        }
-        // Through FS like the trainer's own summary: a link at summary.json is replaced, never
-        // followed. Failing to record is not fatal: the runner has already logged the exit.
-        if let data = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]) {
-            try? FS.writeAtomically(data, to: summaryPath)
-        }
+        var summary = (try? RunSummary.load(from: URL(fileURLWithPath: summaryPath))) ?? RunSummary(status: .failed)
+        summary.status = .failed
+        summary.reason = reason
+        summary.writtenBy = "sweep runner"
+        try? summary.write(to: summaryPath)
     }
 
     /// Why a trainer's exit status 0 does not make its run completed: nil when summary.json
@@ -59,7 +53,7 @@ enum SweepFailureRecord {
     static func incompleteSuccess(_ state: SweepRunState) -> String? {
         guard state.status != .completed || state.unreadable != nil else { return nil }
         let said = state.unreadable.map { "summary.json is unreadable: \($0)" }
-            ?? (state.status == .pending ? "no summary.json" : "summary.json says \(state.status.rawValue)")
+            ?? (state.status == nil ? "no summary.json" : "summary.json says \(state.status.label)")
         return "the trainer exited with status 0 before the end of training (\(said)); something in it called exit, e.g. a plugin"
     }
 

@@ -99,7 +99,7 @@ struct SlurmJobsFile: Codable {
     static func load(_ sweepDirectory: String) throws -> SlurmJobsFile {
         let p = path(sweepDirectory)
         guard FileManager.default.fileExists(atPath: p) else { return SlurmJobsFile(jobs: []) }
-        return try SweepJSON.decode(SlurmJobsFile.self, file: URL(fileURLWithPath: p), what: "Slurm job list")
+        return try JSONFile.decode(SlurmJobsFile.self, file: URL(fileURLWithPath: p), what: "Slurm job list")
     }
 
     func write(_ sweepDirectory: String) throws {
@@ -184,7 +184,7 @@ public struct SlurmBackend {
             switch state.status {
             case .completed: completed += 1
             case .failed, .diverged: if retryFailed { tasks.append(e.id) } else { failedNotRetried += 1 }
-            case .pending, .preempted: tasks.append(e.id)
+            case nil, .preempted: tasks.append(e.id)
             }
         }
         let script = try self.script(taskCount: tasks.count)
@@ -498,7 +498,7 @@ public struct SlurmEvent: Codable, Equatable, Sendable {
         e.exitCode = exitCode
         e.signal = signal.flatMap { $0.isEmpty ? nil : $0 }
         if FileManager.default.fileExists(atPath: (runDirectory as NSString).appendingPathComponent("summary.json")) {
-            e.status = state.unreadable == nil ? state.status.rawValue : nil
+            e.status = state.unreadable == nil ? state.status.label : nil
             e.reason = state.reason
             e.step = state.step
         }
@@ -518,7 +518,7 @@ public struct SlurmEvent: Codable, Equatable, Sendable {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return ([], []) }
         var events: [SlurmEvent] = [], problems: [String] = []
         for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where !line.isEmpty {
-            do { events.append(try SweepJSON.decode(SlurmEvent.self, data: Data(line.utf8), file: path, line: i + 1)) }
+            do { events.append(try JSONFile.decode(SlurmEvent.self, data: Data(line.utf8), file: path, line: i + 1)) }
             catch { problems.append("\(error)") }
         }
         return (events, problems)

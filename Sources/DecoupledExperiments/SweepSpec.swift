@@ -129,10 +129,10 @@ public struct SweepSpec {
     public static func load(path: String) throws -> SweepSpec {
         let text: String
         guard FileManager.default.fileExists(atPath: path) else {
-            throw SweepFileError(file: path, message: "no such file (expected a sweep spec, docs/sweeps.md)")
+            throw FileFormatError(file: path, message: "no such file (expected a sweep spec, docs/sweeps.md)")
         }
         do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
-            throw SweepFileError(file: path, message: "cannot read the sweep spec: \(SweepJSON.reason(error))")
+            throw FileFormatError(file: path, message: "cannot read the sweep spec: \(JSONFile.reason(error))")
         }
         return try parse(text: text, file: path)
     }
@@ -158,7 +158,7 @@ public struct SweepSpec {
             throw root.error("base", "no such file: \(baseFile) (a relative base is relative to the spec's directory)")
         }
         do { baseText = try String(contentsOfFile: baseFile, encoding: .utf8) } catch {
-            throw root.error("base", "cannot read the base config \(baseFile) (relative paths are relative to the spec's directory): \(SweepJSON.reason(error))")
+            throw root.error("base", "cannot read the base config \(baseFile) (relative paths are relative to the spec's directory): \(JSONFile.reason(error))")
         }
         // A syntax error in the base names the base file and line.
         let baseDocument = try ConfigReader.parse(baseText, file: baseFile).document

@@ -1,3 +1,4 @@
+import DecoupledTraining
 import Foundation
 
 /// Where every run of a sweep directory stands (`decoupled sweep status`): read from the
@@ -113,7 +114,7 @@ public struct SweepStatus {
             let slurm = slurmByRun[run.id]
             var state: State
             switch s.status {
-            case .pending: state = .pending
+            case nil: state = .pending
             case .completed: state = .completed
             case .preempted: state = .preempted
             case .diverged: state = .diverged

@@ -1,5 +1,6 @@
 import ArgumentParser
 import DecoupledExperiments
+import DecoupledTraining
 import Foundation
 
 /// `decoupled report SWEEP_DIR`: tables, heatmaps, learning curves and an HTML page of a sweep.
@@ -51,7 +52,7 @@ struct ReportCommand: ParsableCommand {
     func run() throws {
         let options = ReportOptions(outputDirectory: output.map { URL(fileURLWithPath: $0, isDirectory: true) },
                                     metric: ReportMetric(rawValue: metric)!, gnuplot: gnuplot)
-        // Input errors (SweepFileError) and a missing gnuplot (ReportError) describe themselves,
+        // Input errors (FileFormatError) and a missing gnuplot (ReportError) describe themselves,
         // naming the file and key or what to install; ArgumentParser prints them as "Error: ...".
         let result = try SweepReport.generate(sweepDirectory: URL(fileURLWithPath: sweepDir, isDirectory: true),
                                               options: options)

@@ -31,13 +31,15 @@ struct RunOptions: ParsableArguments {
                                               progress: progress)
         progress.line("run directory: \(trainer.runDirectory)")
         let summary = try trainer.run()
-        var line = "\(summary.status.rawValue): \(summary.name), step \(summary.step)/\(summary.steps_total)"
-        if let a = summary.final?.val_acc { line += String(format: ", final validation accuracy %.4f", a) }
-        if let a = summary.final?.test_acc { line += String(format: ", final test accuracy %.4f", a) }
-        if let b = summary.best, let a = b.val_acc ?? b.test_acc {
-            line += String(format: " (best %@ accuracy %.4f at epoch %.0f)", b.val_acc != nil ? "validation" : "test", a, b.epoch)
+        // The trainer fills every key of its summary; "?" would show a summary read from elsewhere.
+        func text(_ x: Int?) -> String { x.map(String.init) ?? "?" }
+        var line = "\(summary.status.rawValue): \(summary.name ?? "?"), step \(text(summary.step))/\(text(summary.stepsTotal))"
+        if let a = summary.final?.valAcc { line += String(format: ", final validation accuracy %.4f", a) }
+        if let a = summary.final?.testAcc { line += String(format: ", final test accuracy %.4f", a) }
+        if let b = summary.best, let a = b.valAcc ?? b.testAcc {
+            line += String(format: " (best %@ accuracy %.4f at epoch %.0f)", b.valAcc != nil ? "validation" : "test", a, b.epoch)
         }
-        line += String(format: ", %.1f s, %.0f samples/s", summary.wall_s, summary.train_samples_per_s)
+        if let wall = summary.wallS, let rate = summary.trainSamplesPerS { line += String(format: ", %.1f s, %.0f samples/s", wall, rate) }
         print(line)
         print("summary: \((trainer.runDirectory as NSString).appendingPathComponent("summary.json"))")
         switch summary.status {

@@ -1,4 +1,5 @@
 import Foundation
+import DecoupledTraining
 import Testing
 @testable import DecoupledExperiments
 
@@ -77,16 +78,16 @@ struct SyntheticStudy {
             let f = Self.finals(r.method, r.lr, r.decay, r.seed)
             let divergedRun = (r.method, r.lr, r.decay) == Self.diverged
             // Four evaluations approaching the final numbers; the last is summary.json's final.
-            let records = (1...4).map { e -> SweepMetricsRecord in
+            let records = (1...4).map { e -> MetricRecord in
                 let late = Double(4 - e)
                 let val = divergedRun && e == 4 ? Double.nan : f.val + 0.1 * late
-                return SweepMetricsRecord(step: e * 10, epoch: Double(e), dataLoss: f.val * 0.8 + 0.1 * late, valLoss: val,
+                return MetricRecord(step: e * 10, epoch: Double(e), dataLoss: f.val * 0.8 + 0.1 * late, valLoss: val,
                                           valAcc: 1 - f.test - 0.01 - 0.02 * late, testLoss: f.val * 1.02 + 0.1 * late,
                                           testAcc: 1 - f.test - 0.02 * late, zeroFraction: f.zeros)
             }
             try Data(try records.map { String(decoding: try encoder.encode($0), as: UTF8.self) }.joined(separator: "\n").utf8 + [0x0A])
                 .write(to: dir.appendingPathComponent("metrics.jsonl"))
-            let summary = SweepRunSummary(status: divergedRun ? .diverged : .completed, reason: divergedRun ? "loss is NaN" : nil,
+            let summary = RunSummary(status: divergedRun ? .diverged : .completed, reason: divergedRun ? "loss is NaN" : nil,
                                           step: 40, epoch: 4, stepsTotal: 40, final: records.last, best: records.last)
             try encoder.encode(summary).write(to: dir.appendingPathComponent("summary.json"))
         }

@@ -31,7 +31,7 @@ import Testing
 
         var finals: [Final] = []
         for run in manifest.runs {
-            let records = try MetricsLog.read("\(dir)/\(run.dir)/metrics.jsonl")
+            let records = try MetricRecord.read("\(dir)/\(run.dir)/metrics.jsonl")
             let last = records.last(where: \.isEvaluation)
             finals.append(Final(run: run, record: try #require(last)))
         }
@@ -42,18 +42,18 @@ import Testing
         func check(_ s: StudyVerdict.Setting) {
             let runs = cell(s.method, s.lr, s.decay)
             #expect(runs.map(\.run.id) == s.runs, "\(s.method) lr \(s.lr) decay \(s.decay)")
-            #expect(s.valLoss.mean == Self.mean(runs.map { $0.record.val_loss! }))
-            #expect(s.valError.mean == Self.mean(runs.map { 1 - $0.record.val_acc! }))
-            #expect(s.testLoss.mean == Self.mean(runs.map { $0.record.test_loss! }))
-            #expect(s.testError.mean == Self.mean(runs.map { 1 - $0.record.test_acc! }))
-            #expect(s.zeroFraction.mean == Self.mean(runs.map(\.record.zero_fraction)))
+            #expect(s.valLoss.mean == Self.mean(runs.map { $0.record.valLoss! }))
+            #expect(s.valError.mean == Self.mean(runs.map { 1 - $0.record.valAcc! }))
+            #expect(s.testLoss.mean == Self.mean(runs.map { $0.record.testLoss! }))
+            #expect(s.testError.mean == Self.mean(runs.map { 1 - $0.record.testAcc! }))
+            #expect(s.zeroFraction.mean == Self.mean(runs.map { $0.record.zeroFraction! }))
             #expect(s.valLoss.n == 2)
         }
         /// The setting of `method` with the lowest mean validation loss, recomputed here.
         func bestOnValidation(_ method: String, decays: (Double) -> Bool = { _ in true }) -> (Double, Double) {
             let keys = Set(finals.filter { $0.run.method == method && decays($0.run.decay) }.map { [$0.run.lr, $0.run.decay] })
             let best = keys.min { a, b in
-                Self.mean(cell(method, a[0], a[1]).map { $0.record.val_loss! }) < Self.mean(cell(method, b[0], b[1]).map { $0.record.val_loss! })
+                Self.mean(cell(method, a[0], a[1]).map { $0.record.valLoss! }) < Self.mean(cell(method, b[0], b[1]).map { $0.record.valLoss! })
             }!
             return (best[0], best[1])
         }
@@ -88,7 +88,7 @@ import Testing
             for p in b.bestDecayByLr {
                 let atLR = finals.filter { $0.run.method == b.method && $0.run.lr == p.lr }
                 let bestDecay = Set(atLR.map(\.run.decay)).min { x, y in
-                    Self.mean(cell(b.method, p.lr, x).map { $0.record.val_loss! }) < Self.mean(cell(b.method, p.lr, y).map { $0.record.val_loss! })
+                    Self.mean(cell(b.method, p.lr, x).map { $0.record.valLoss! }) < Self.mean(cell(b.method, p.lr, y).map { $0.record.valLoss! })
                 }
                 #expect(bestDecay == p.decay, "\(b.method) lr \(p.lr)")
             }

@@ -131,7 +131,7 @@ import Testing
         #expect(waitForExit(failing, seconds: 120))
         #expect(failing.terminationStatus == 3, "\(scratch.text("fail.out"))\(scratch.text("fail.err"))")
         #expect(summaryStatus(plan.entries[0].runDirectory) == "completed")
-        let failed = try SweepRunSummary.load(from: URL(fileURLWithPath: "\(plan.entries[1].runDirectory)/summary.json"))
+        let failed = try RunSummary.load(from: URL(fileURLWithPath: "\(plan.entries[1].runDirectory)/summary.json"))
         #expect(failed.status == .failed && failed.reason?.hasPrefix("exit status 1: ") == true, "\(String(describing: failed.reason))")
         #expect(scratch.text("fail.out").contains("\(plan.entries[1].label): failed (exit status 1"), "\(scratch.text("fail.out"))")
 

@@ -130,7 +130,7 @@ func tinySpecText(name: String, lrs: [String], seeds: [Int] = [0, 1], extra: Str
 /// last step) and summary.json's final metrics record without its wall-clock fields.
 struct FinalRunState: Equatable {
     let parameterBits: [UInt32]
-    let finalRecord: SweepMetricsRecord
+    let finalRecord: MetricRecord
 
     init(runDirectory: String, configPath: String) throws {
         let config = try ExperimentConfig.load(path: configPath)
@@ -141,7 +141,7 @@ struct FinalRunState: Equatable {
         #expect(meta.step == session.totalSteps, "\(runDirectory): newest checkpoint at step \(meta.step) of \(session.totalSteps)")
         let a = session.arena
         parameterBits = a.entries.flatMap { e in a.view(a.params, e).map(\.bitPattern) }
-        let summary = try SweepRunSummary.load(from: URL(fileURLWithPath: "\(runDirectory)/summary.json"))
+        let summary = try RunSummary.load(from: URL(fileURLWithPath: "\(runDirectory)/summary.json"))
         #expect(summary.status == .completed, "\(runDirectory): \(summary.status)")
         var final = try #require(summary.final, "\(runDirectory): summary.json has no final record")
         final.stepMs = nil  // wall-clock fields differ between any two runs

@@ -186,7 +186,7 @@ func waitFor(_ p: Process, seconds: Double) -> Bool {
         """, file: "nan.toml")
     }
 
-    func run(_ policy: String) throws -> (Trainer.Summary, Trainer, Scratch) {
+    func run(_ policy: String) throws -> (RunSummary, Trainer, Scratch) {
         let dir = Scratch()
         try Self.poisonedData(dir.file("poison.h5"))
         let config = try Self.config(dataFile: dir.file("poison.h5"), batchSize: 40,
@@ -205,7 +205,8 @@ func waitFor(_ p: Process, seconds: Double) -> Bool {
         defer { withExtendedLifetime(dir) {} }
         #expect(summary.status == .diverged && summary.reason?.contains("loss nan") == true, "\(summary)")
         let store = try CheckpointStore(runDirectory: trainer.runDirectory, readOnly: true)
-        for c in store.list() { #expect(c.step < summary.step + 1 && c.isValid) }
+        let step = try #require(summary.step)
+        for c in store.list() { #expect(c.step < step + 1 && c.isValid) }
         // Whatever was saved is finite: reload the newest and look.
         if let newest = try store.newestValid() {
             _ = try store.load(newest.path, into: trainer.session.arena, slots: trainer.session.stateSlots)
@@ -218,7 +219,7 @@ func waitFor(_ p: Process, seconds: Double) -> Bool {
         defer { withExtendedLifetime(dir) {} }
         #expect(summary.status == .completed)
         #expect(allFinite(trainer))
-        #expect((summary.final?.test_acc ?? 0) > 0.9, "\(String(describing: summary.final))")
+        #expect((summary.final?.testAcc ?? 0) > 0.9, "\(String(describing: summary.final))")
     }
 
     @Test func rollbackReloadsAndSkipsTheFailingBatch() throws {
@@ -226,6 +227,6 @@ func waitFor(_ p: Process, seconds: Double) -> Bool {
         defer { withExtendedLifetime(dir) {} }
         #expect(summary.status == .completed, "\(summary)")
         #expect(allFinite(trainer))
-        #expect((summary.final?.test_acc ?? 0) > 0.9)
+        #expect((summary.final?.testAcc ?? 0) > 0.9)
     }
 }

@@ -124,7 +124,7 @@ func registryWithPlugins() throws -> PluginRegistry {
         #expect(a.slots == b.slots, "optimizer state differs")
         #expect(a.records == b.records, "metrics differ")
         #expect(a.records.count == 2 + 40 / 7)
-        if name.contains("l1") { #expect(b.records.last!.zero_fraction > 0) }
+        if name.contains("l1") { #expect(b.records.last!.zeroFraction! > 0) }
     }
 
     @Test func corruptNewestCheckpointFallsBackToThePreviousOne() throws {

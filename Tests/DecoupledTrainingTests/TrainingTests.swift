@@ -42,10 +42,10 @@ final class Scratch {
 /// A run's metrics records with the wall-clock fields cleared: timings differ between runs by
 /// nature, everything else must not.
 func recordsWithoutTimings(_ metricsPath: String) throws -> [MetricRecord] {
-    try MetricsLog.read(metricsPath).map { r in
+    try MetricRecord.read(metricsPath).map { r in
         var r = r
-        r.step_ms = nil
-        r.elapsed_s = 0
+        r.stepMs = nil
+        r.elapsedS = 0
         return r
     }
 }
@@ -56,7 +56,7 @@ func parameterBits(_ s: TrainingSession) -> [UInt32] {
 
 @Suite struct TrainingTests {
     /// Runs to the end in a fresh run directory and returns the trainer.
-    func train(_ config: ExperimentConfig, threads: Int, kernels: KernelPath = .best) throws -> (Trainer, Trainer.Summary, Scratch) {
+    func train(_ config: ExperimentConfig, threads: Int, kernels: KernelPath = .best) throws -> (Trainer, RunSummary, Scratch) {
         let dir = Scratch()
         let session = try TrainingSession(config: config, registry: .builtIn(), kernels: kernels, threads: threads)
         let trainer = try Trainer(session: session, runDirectory: dir.path, resume: false, progress: ProgressReporter(quiet: true))
@@ -70,11 +70,11 @@ func parameterBits(_ s: TrainingSession) -> [UInt32] {
         let (c, _, _) = try train(config, threads: 2)
         #expect(parameterBits(a.session) == parameterBits(b.session))
         #expect(parameterBits(b.session) == parameterBits(c.session))
-        let ma = try MetricsLog.read(da.file("metrics.jsonl")), mb = try MetricsLog.read(db.file("metrics.jsonl"))
-        #expect(ma.map(\.data_loss) == mb.map(\.data_loss) && ma.map(\.test_acc) == mb.map(\.test_acc))
-        #expect(sa.status == .completed && sb.status == .completed && sa.final?.test_loss == sb.final?.test_loss)
+        let ma = try MetricRecord.read(da.file("metrics.jsonl")), mb = try MetricRecord.read(db.file("metrics.jsonl"))
+        #expect(ma.map(\.dataLoss) == mb.map(\.dataLoss) && ma.map(\.testAcc) == mb.map(\.testAcc))
+        #expect(sa.status == .completed && sb.status == .completed && sa.final?.testLoss == sb.final?.testLoss)
         // One epoch of a 32-unit MLP learns something real.
-        #expect((sa.final?.test_acc ?? 0) > 0.7, "\(String(describing: sa.final))")
+        #expect((sa.final?.testAcc ?? 0) > 0.7, "\(String(describing: sa.final))")
     }
 
     @Test func everyKernelPathTrainsTheSame() throws {
@@ -91,16 +91,17 @@ func parameterBits(_ s: TrainingSession) -> [UInt32] {
         let config = try smallConfig(regularizer: "[[regularizers]]\nname = \"l2\"\nlambda = 1e-3\n[[regularizers]]\nname = \"l1\"\nlambda = 1e-5")
         let (trainer, summary, dir) = try train(config, threads: 2)
         let record = try #require(summary.final)
-        #expect(record.penalties.keys.sorted() == ["default/l1", "default/l2"])
+        let penalties = try #require(record.penalties), penalty = try #require(record.penalty)
+        #expect(penalties.keys.sorted() == ["default/l1", "default/l2"])
         // Biases are not regularized by default: the penalties cover the weights only.
         var sq = 0.0, abs1 = 0.0
         for e in trainer.session.arena.entries where e.spec.role == .weight {
             for x in trainer.session.arena.view(trainer.session.arena.params, e) { sq += Double(x) * Double(x); abs1 += abs(Double(x)) }
         }
-        #expect(abs(record.penalties["default/l2"]! - 0.5e-3 * sq) <= 1e-9 * sq)
-        #expect(abs(record.penalties["default/l1"]! - 1e-5 * abs1) <= 1e-9 * abs1)
-        #expect(record.penalty == record.penalties.values.reduce(0, +))
-        #expect(record.total_loss == record.data_loss! + record.penalty)
+        #expect(abs(penalties["default/l2"]! - 0.5e-3 * sq) <= 1e-9 * sq)
+        #expect(abs(penalties["default/l1"]! - 1e-5 * abs1) <= 1e-9 * abs1)
+        #expect(penalty == penalties.values.reduce(0, +))
+        #expect(record.totalLoss == record.dataLoss! + penalty)
         let header = try String(contentsOfFile: dir.file("metrics.csv"), encoding: .utf8).split(separator: "\n")[0]
         #expect(header.contains("penalty.default/l1") && header.contains("penalty.default/l2") && header.contains("data_loss"))
     }
@@ -111,13 +112,13 @@ func parameterBits(_ s: TrainingSession) -> [UInt32] {
         for f in ["config.toml", "metrics.jsonl", "metrics.csv", "summary.json", "decay_audit.txt"] {
             #expect(FileManager.default.fileExists(atPath: dir.file(f)), "\(f)")
         }
-        let records = try MetricsLog.read(dir.file("metrics.jsonl"))
+        let records = try MetricRecord.read(dir.file("metrics.jsonl"))
         // 79 steps per epoch: train-only records at 20, 40, 60, 100, 120, 140; evaluations at 79 and 158.
         #expect(records.map(\.step) == [20, 40, 60, 79, 80, 100, 120, 140, 158])
         #expect(records.filter(\.isEvaluation).map(\.step) == [79, 158])
         let csv = try String(contentsOfFile: dir.file("metrics.csv"), encoding: .utf8).split(separator: "\n")
         #expect(csv.count == records.count + 1)
-        #expect(summary.step == 158 && summary.steps_total == 158 && summary.epoch == 2)
+        #expect(summary.step == 158 && summary.stepsTotal == 158 && summary.epoch == 2)
         let stored = try ExperimentConfig.load(path: dir.file("config.toml"))
         #expect(stored.resolvedText == config.resolvedText)
     }
@@ -131,13 +132,13 @@ func parameterBits(_ s: TrainingSession) -> [UInt32] {
         let withValidation = try ExperimentConfig.parse(text, file: "small.toml")
         let (trainer, summary, dir) = try train(withValidation, threads: 2)
         #expect(trainer.session.trainingSampleCount == 600 && trainer.session.stepsPerEpoch == 5)
-        let evaluations = try MetricsLog.read(dir.file("metrics.jsonl")).filter(\.isEvaluation)
-        #expect(evaluations.count == 4 && evaluations.allSatisfy { $0.val_acc != nil && $0.val_loss != nil && $0.test_acc != nil })
-        let bestOnValidation = evaluations.max { ($0.val_acc!, -$0.step) < ($1.val_acc!, -$1.step) }!
+        let evaluations = try MetricRecord.read(dir.file("metrics.jsonl")).filter(\.isEvaluation)
+        #expect(evaluations.count == 4 && evaluations.allSatisfy { $0.valAcc != nil && $0.valLoss != nil && $0.testAcc != nil })
+        let bestOnValidation = evaluations.max { ($0.valAcc!, -$0.step) < ($1.valAcc!, -$1.step) }!
         #expect(summary.best?.step == bestOnValidation.step)
         // Validation is 1000 of the 10 000 training rows: its accuracy is computed over them.
         let v = try #require(try trainer.session.evaluateValidation())
-        #expect(v.count == 1000 && v.accuracy == summary.final?.val_acc)
+        #expect(v.count == 1000 && v.accuracy == summary.final?.valAcc)
         let csvHeader = try String(contentsOfFile: dir.file("metrics.csv"), encoding: .utf8).split(separator: "\n")[0]
         #expect(csvHeader.contains("val_loss,val_acc"))
         // Without the keys: the whole training split and no validation.

@@ -59,16 +59,17 @@ public final class ProgressReporter {
 
     /// A record as one line: `epoch 3.00 step 1407 lr 1.00e-03 loss 0.3412 (+0.0021) acc 0.872 | test 0.3811 0.861 | ‖w‖ 45.2 zeros 0.0% | 1.21 ms/step`.
     public static func describe(_ r: MetricRecord) -> String {
-        var s = String(format: "epoch %.2f step %d lr %.3g", r.epoch, r.step, r.lr)
-        if let l = r.data_loss { s += String(format: " loss %.4f", l) }
-        if r.penalty != 0 { s += String(format: " (+%.4f)", r.penalty) }
-        if let a = r.train_acc { s += String(format: " acc %.4f", a) }
-        if let l = r.val_loss { s += String(format: " | val loss %.4f", l) }
-        if let a = r.val_acc { s += String(format: " acc %.4f", a) }
-        if let l = r.test_loss { s += String(format: " | test loss %.4f", l) }
-        if let a = r.test_acc { s += String(format: " acc %.4f", a) }
-        s += String(format: " | ‖w‖ %.4g zeros %.2f%%", r.weight_norm, r.zero_fraction * 100)
-        if let ms = r.step_ms { s += String(format: " | %.3f ms/step", ms) }
+        var s = String(format: "epoch %.2f step %d", r.epoch, r.step)
+        if let lr = r.lr { s += String(format: " lr %.3g", lr) }
+        if let l = r.dataLoss { s += String(format: " loss %.4f", l) }
+        if let p = r.penalty, p != 0 { s += String(format: " (+%.4f)", p) }
+        if let a = r.trainAcc { s += String(format: " acc %.4f", a) }
+        if let l = r.valLoss { s += String(format: " | val loss %.4f", l) }
+        if let a = r.valAcc { s += String(format: " acc %.4f", a) }
+        if let l = r.testLoss { s += String(format: " | test loss %.4f", l) }
+        if let a = r.testAcc { s += String(format: " acc %.4f", a) }
+        if let n = r.weightNorm, let z = r.zeroFraction { s += String(format: " | ‖w‖ %.4g zeros %.2f%%", n, z * 100) }
+        if let ms = r.stepMs { s += String(format: " | %.3f ms/step", ms) }
         return s
     }
 

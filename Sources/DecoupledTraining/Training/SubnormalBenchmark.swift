@@ -53,7 +53,7 @@ public enum SubnormalBenchmark {
             return total > 0 ? Double(subnormal) / Double(total) : 0
         }
         return Run(flushSubnormals: flush, lambda: lambda, epochs: epochs, threads: session.threads,
-                   wallSeconds: summary.wall_s, testAccuracy: summary.final?.test_acc,
+                   wallSeconds: summary.wallS ?? .nan, testAccuracy: summary.final?.testAcc,  // the trainer always sets wall_s
                    subnormalParameters: subnormalFraction([arena.params]),
                    subnormalState: subnormalFraction(session.stateSlots.map { arena.slot($0) }))
     }

@@ -6,31 +6,6 @@ import Foundation
 /// Runs one experiment into its run directory (docs/run-directory.md): the training loop,
 /// periodic evaluation, metrics, checkpoints, resume, signals and the NaN policy.
 public final class Trainer {
-    /// How a run ended.
-    public enum Status: String, Codable {
-        case completed, preempted, diverged, failed
-    }
-
-    /// What the run directory's `summary.json` holds.
-    public struct Summary: Codable {
-        public var name: String
-        public var status: Status
-        public var reason: String?
-        public var step: Int
-        public var epoch: Double
-        public var steps_total: Int
-        public var final: MetricRecord?
-        public var best: MetricRecord?
-        public var wall_s: Double
-        public var train_samples_per_s: Double
-        public var kernel: String
-        public var threads: Int
-        /// FNV-1a 64-bit of config.toml, hex (identifies the resolved config; not a security hash).
-        public var config_hash: String
-        /// Steps skipped by nan_policy = "skip_step" (nil in summaries of older versions).
-        public var skipped_steps: Int?
-    }
-
     /// Everything besides tensors that a checkpoint must hold for a bit-identical resume.
     struct RunState: Codable {
         var step: Int
@@ -117,13 +92,13 @@ public final class Trainer {
     /// also written to `summary.json`. `stopAfter` stops as a signal would once that many
     /// steps are done (checkpoint, status "preempted"): how tests cut a run at an exact step.
     @discardableResult
-    public func run(stopAfter: Int? = nil) throws -> Summary {
+    public func run(stopAfter: Int? = nil) throws -> RunSummary {
         // The whole loop, not only the session's steps: penalties and weight statistics read
         // the same (possibly subnormal) parameters.
         try session.floatingPointMode.run { try loop(stopAfter: stopAfter) }
     }
 
-    private func loop(stopAfter: Int?) throws -> Summary {
+    private func loop(stopAfter: Int?) throws -> RunSummary {
         let s = session
         let policy = s.config.train.nanPolicy
         let cadence = s.config.train
@@ -214,7 +189,7 @@ public final class Trainer {
             if evaluate || logTrain {
                 lap()
                 var record = try makeRecord(evaluate: evaluate, report: outcome.report, passMetrics: lastMetrics)
-                record.skipped_steps = state.skippedSteps ?? 0
+                record.skippedSteps = state.skippedSteps ?? 0
                 try log.append(record)
                 if evaluate {
                     newBest = isBetter(record, than: state.best)
@@ -274,9 +249,9 @@ public final class Trainer {
     /// The last evaluation record, unless the step's record is already logged: a run that ends
     /// early (diverged on skipped steps) still reports its final test metrics.
     func logFinalRecord() throws {
-        if (try MetricsLog.read(log.jsonlPath)).last?.step == state.step { return }
+        if (try MetricRecord.read(log.jsonlPath)).last?.step == state.step { return }
         var record = try makeRecord(evaluate: true, report: nil, passMetrics: [:])
-        record.skipped_steps = state.skippedSteps ?? 0
+        record.skippedSteps = state.skippedSteps ?? 0
         try log.append(record)
     }
 
@@ -290,21 +265,20 @@ public final class Trainer {
         let dataLoss = state.samples > 0 ? state.lossSum / Double(state.samples) : nil
         var record = MetricRecord(
             step: state.step, epoch: Double(state.step) / Double(s.stepsPerEpoch), lr: ctx.lr, eta: ctx.eta,
-            data_loss: dataLoss, penalty: penalty, penalties: Dictionary(penalties.map { ($0.name, $0.value) }) { a, _ in a },
-            total_loss: dataLoss.map { $0 + penalty },
-            train_acc: state.predictions > 0 ? Double(state.correct) / Double(state.predictions) : nil,
-            val_loss: nil, val_acc: nil, test_loss: nil, test_acc: nil, weight_norm: norm,
-            zero_fraction: Double(zeros) / Double(s.arena.parameterCount),
-            step_ms: state.steps > 0 ? state.stepSeconds / Double(state.steps) * 1000 : nil,
-            elapsed_s: state.elapsed, metrics: passMetrics.mapValues(Double.init))
+            dataLoss: dataLoss, penalty: penalty, penalties: Dictionary(penalties.map { ($0.name, $0.value) }) { a, _ in a },
+            totalLoss: dataLoss.map { $0 + penalty },
+            trainAcc: state.predictions > 0 ? Double(state.correct) / Double(state.predictions) : nil,
+            weightNorm: norm, zeroFraction: Double(zeros) / Double(s.arena.parameterCount),
+            stepMs: state.steps > 0 ? state.stepSeconds / Double(state.steps) * 1000 : nil,
+            elapsedS: state.elapsed, metrics: passMetrics.mapValues(Double.init))
         if evaluate {
             if let validation = try s.evaluateValidation() {
-                record.val_loss = validation.loss
-                record.val_acc = validation.accuracy
+                record.valLoss = validation.loss
+                record.valAcc = validation.accuracy
             }
             let test = try s.evaluateTest()
-            record.test_loss = test.loss
-            record.test_acc = test.accuracy
+            record.testLoss = test.loss
+            record.testAcc = test.accuracy
         }
         state.lossSum = 0
         state.correct = 0
@@ -319,9 +293,9 @@ public final class Trainer {
     /// made on validation only (accuracy, else loss), so "best" never peeks at the test split;
     /// without one it falls back to the test split, as documented in docs/run-directory.md.
     func isBetter(_ r: MetricRecord, than best: MetricRecord?) -> Bool {
-        let selected = r.val_loss != nil ? (r.val_acc, r.val_loss) : (r.test_acc, r.test_loss)
+        let selected = r.valLoss != nil ? (r.valAcc, r.valLoss) : (r.testAcc, r.testLoss)
         guard let best else { return selected.0 != nil || selected.1?.isFinite == true }
-        let previous = best.val_loss != nil ? (best.val_acc, best.val_loss) : (best.test_acc, best.test_loss)
+        let previous = best.valLoss != nil ? (best.valAcc, best.valLoss) : (best.testAcc, best.testLoss)
         if let a = selected.0, let b = previous.0 { return a > b }
         if let a = selected.1, let b = previous.1 { return a < b }
         return false
@@ -371,7 +345,7 @@ public final class Trainer {
 
     // MARK: summary
 
-    func finish(_ status: Status, reason: String?) throws -> Summary {
+    func finish(_ status: RunStatus, reason: String?) throws -> RunSummary {
         let s = session
         var status = status, reason = reason
         // A run is never reported "completed" with parameters that are not numbers.
@@ -381,18 +355,15 @@ public final class Trainer {
             reason = "the final parameters hold NaN/Inf (\(bad.joined(separator: ", ")))"
             progress.warning("error: \(reason!)")
         }
-        let records = try MetricsLog.read(log.jsonlPath)
-        let summary = Summary(
+        let records = try MetricRecord.read(log.jsonlPath)
+        let summary = RunSummary(
             name: s.config.name, status: status, reason: reason, step: state.step,
-            epoch: Double(state.step) / Double(s.stepsPerEpoch), steps_total: s.totalSteps,
-            final: records.last(where: \.isEvaluation), best: state.best, wall_s: state.elapsed,
-            train_samples_per_s: state.elapsed > 0 ? Double(state.trainedSamples) / state.elapsed : 0,
+            epoch: Double(state.step) / Double(s.stepsPerEpoch), stepsTotal: s.totalSteps,
+            final: records.last(where: \.isEvaluation), best: state.best, wallS: state.elapsed,
+            trainSamplesPerS: state.elapsed > 0 ? Double(state.trainedSamples) / state.elapsed : 0,
             kernel: s.engine.kernels.name, threads: s.threads,
-            config_hash: fnv1a64Hex(s.config.resolvedText), skipped_steps: state.skippedSteps ?? 0)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
-        try FS.writeAtomically(try encoder.encode(summary), to: path("summary.json"))
+            configHash: fnv1a64Hex(s.config.resolvedText), skippedSteps: state.skippedSteps ?? 0)
+        try summary.write(to: path(RunSummary.fileName))
         // The run directory is free for the next writer (a resume) as soon as the run ends.
         lock.release()
         return summary
