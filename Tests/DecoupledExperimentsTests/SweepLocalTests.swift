@@ -26,6 +26,18 @@ import Testing
         plan.entries.filter { DirectoryLock.holder(of: $0.runDirectory) != nil }.map(\.id)
     }
 
+    /// Trainer processes still alive for a sweep directory, found by their command line. A
+    /// trainer the killed runner had only just started may not hold its run lock yet, so an
+    /// empty `lockedRuns` alone does not mean every trainer has stopped.
+    func trainersAlive(_ sweepDirectory: String) -> [String] {
+        let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return pids.filter { Int32($0) != nil }.compactMap { pid in
+            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return nil }
+            let args = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            return args.contains("train") && args.contains(where: { $0.hasPrefix(sweepDirectory + "/") }) ? pid : nil
+        }
+    }
+
     @Test func aLocalSweepCompletesIsIdempotentAndSurvivesAKilledRunner() throws {
         #expect(FileManager.default.isExecutableFile(atPath: sweepDecoupledBinary), "build with `swift build --build-tests` first")
         let scratch = SweepScratch()
@@ -77,7 +89,8 @@ import Testing
         kill(victim.processIdentifier, SIGKILL)
         victim.waitUntilExit()
         // Its trainers get SIGTERM from the kernel (DECOUPLED_STOP_WITH_PARENT), checkpoint and stop.
-        #expect(waitUntil(seconds: 15) { lockedRuns(killedPlan).isEmpty }, "trainers kept running: \(lockedRuns(killedPlan))")
+        #expect(waitUntil(seconds: 15) { lockedRuns(killedPlan).isEmpty && trainersAlive(killed).isEmpty },
+                "trainers kept running: \(lockedRuns(killedPlan)), processes \(trainersAlive(killed))")
         let done = Set(killedPlan.entries.filter { summaryStatus($0.runDirectory) == "completed" }.map(\.id))
         let preempted = killedPlan.entries.filter { summaryStatus($0.runDirectory) == "preempted" }
         #expect(done.count >= 3 && done.count < 12)
