@@ -264,7 +264,7 @@ struct StudyAnalysis {
         var statements: [String] = []
         let regime = StudyDesign.basinMethods.compactMap(regime)
         for r in regime {
-            statements.append(String(format: "%@: best decay beats no decay on validation loss by %.4f ± %.4f (SE), %.1f SE — %@",
+            statements.append(String(format: "%@: best decay beats no decay on validation loss by %.4f (standard error %.4f: %.1f SE) — %@",
                                      r.method, r.gap, r.gapSe, r.gapInSe,
                                      r.holds ? "decay matters in this regime" : "below 3 SE: decay does not measurably matter here"))
         }
