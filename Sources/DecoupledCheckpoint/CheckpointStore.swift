@@ -261,6 +261,24 @@ public final class CheckpointStore {
     /// The newest checkpoint file by step (not verified), nil when there is none.
     public func newestCheckpointName() -> String? { checkpointFiles().first.map { path($0.name) } }
 
+    /// Makes `best.txt` name the checkpoint of `step` — the run state's best evaluation —
+    /// when that checkpoint exists and the marker names another file or a missing one.
+    /// A kill between renaming a new best checkpoint into place and rewriting the marker leaves
+    /// the marker on the previous best; retention would then keep that one and could delete
+    /// the real best. Called on resume, where the restored run state knows its best step.
+    /// Returns a line for the user when the marker was changed.
+    @discardableResult
+    public func reconcileBest(withStep step: Int?) throws -> String? {
+        guard let step, !isReadOnly else { return nil }
+        let name = CheckpointFormat.fileName(step: step)
+        let current = bestName()
+        guard current != name, FileManager.default.fileExists(atPath: path(name)) else { return nil }
+        let marker = path(CheckpointFormat.bestMarkerName)
+        try FS.writeAtomically(name + "\n", to: marker)
+        return "\(marker) named \(current.map { FileManager.default.fileExists(atPath: path($0)) ? $0 : "\($0) (deleted)" } ?? "no checkpoint")"
+            + "; the run's best evaluation is step \(step): it now names \(name)"
+    }
+
     /// The file name `best.txt` holds, if it names a checkpoint.
     func bestName() -> String? {
         guard let text = try? String(contentsOfFile: path(CheckpointFormat.bestMarkerName), encoding: .utf8) else { return nil }

@@ -149,4 +149,25 @@ func registryWithPlugins() throws -> PluginRegistry {
         _ = try third.run()
         #expect(try Self.snapshot(third) == Self.snapshot(uninterrupted))
     }
+
+    /// A kill between renaming a new best checkpoint into place and rewriting best.txt
+    /// leaves the marker on an older (or since deleted) file, and retention would then keep
+    /// the wrong one. Resume puts the marker back on the run state's best evaluation.
+    @Test(arguments: [7, 27])
+    func resumeRepairsAStaleBestMarker(markedStep: Int) throws {
+        let config = try Self.config(Self.cases[1].1)
+        let dir = Scratch()
+        _ = try Self.trainer(config, dir.path, threads: 2, resume: false).run(stopAfter: 27)  // best at step 20
+        let marker = dir.file("checkpoints/" + CheckpointFormat.bestMarkerName)
+        let stale = CheckpointFormat.fileName(step: markedStep)  // 7: no such file; 27: a checkpoint, not the best
+        try (stale + "\n").write(toFile: marker, atomically: true, encoding: .utf8)
+        #expect(FileManager.default.fileExists(atPath: dir.file("checkpoints/" + stale)) == (markedStep == 27))
+        let resumed = try Self.trainer(config, dir.path, threads: 2, resume: true)
+        #expect(resumed.session.step == 27)
+        let store = try CheckpointStore(runDirectory: dir.path, readOnly: true)
+        #expect(store.bestCheckpoint == dir.file("checkpoints/" + CheckpointFormat.fileName(step: 20)))
+        #expect(try resumed.run().status == .completed)
+        // Whatever retention removed since, the marker names a checkpoint that exists.
+        #expect(store.bestCheckpoint != nil)
+    }
 }

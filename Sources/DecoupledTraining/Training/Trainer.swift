@@ -65,6 +65,7 @@ public final class Trainer {
             }
             foreign = try restore(from: found.path)
             resumedFrom = found.path
+            if let fixed = try store.reconcileBest(withStep: state.best?.step) { progress.warning("warning: \(fixed)") }
         }
         startStep = state.step
         let config = session.config
