@@ -163,9 +163,7 @@ public final class Trainer {
                     continue
                 default:
                     lap()
-                    let saved = store.newestCheckpointName().map { "the last checkpoint (\($0)) is left as the newest" }
-                        ?? "no checkpoint was saved before it"
-                    progress.warning("error: step \(state.step + 1): \(what); stopping (nan_policy = \"\(policy.rawValue)\"), \(saved)")
+                    progress.warning("error: step \(state.step + 1): \(what); stopping (nan_policy = \"\(policy.rawValue)\"), \(newestCheckpointPhrase)")
                     return try finish(.diverged, reason: "step \(state.step + 1): \(what)")
                 }
             }
@@ -208,9 +206,7 @@ public final class Trainer {
                 let bad = nonFiniteTensors()
                 if !bad.isEmpty {
                     let what = "\(bad.joined(separator: ", ")) hold NaN/Inf"
-                    let saved = store.newestCheckpointName().map { "the last checkpoint (\($0)) is left as the newest" }
-                        ?? "no checkpoint was saved before it"
-                    progress.warning("error: step \(step): \(what); stopping, \(saved)")
+                    progress.warning("error: step \(step): \(what); stopping, \(newestCheckpointPhrase)")
                     return try finish(.diverged, reason: "step \(step): \(what)")
                 }
                 try saveCheckpoint(isBest: newBest)
@@ -230,6 +226,17 @@ public final class Trainer {
         return a.entries.filter { e in !a.view(a.params, e).allSatisfy(\.isFinite) }.map(\.spec.name)
     }
 
+    /// What a divergence message says of the checkpoints: the newest one stays, or none exists.
+    var newestCheckpointPhrase: String {
+        store.newestCheckpointName().map { "the last checkpoint (\($0)) is left as the newest" } ?? "no checkpoint was saved before it"
+    }
+
+    /// NaN and ±Inf values in one of the arena's buffers (parameters or gradients).
+    func nonFiniteCount(_ buffer: AlignedBuffer) -> Int {
+        let a = session.arena
+        return a.entries.reduce(0) { n, e in n + a.view(buffer, e).reduce(0) { $0 + ($1.isFinite ? 0 : 1) } }
+    }
+
     /// What went non-finite in a step, counted from the values themselves (the kernel's count
     /// covers gradients only, and is absent when the update was not applied).
     func describeNonFinite(_ outcome: TrainingSession.StepOutcome) -> String {
@@ -238,11 +245,10 @@ public final class Trainer {
             let bad = session.nonFiniteFeaturesInLastBatch
             return "loss \(loss)" + (bad > 0 ? " (the batch holds \(bad) NaN/Inf feature value(s): the data file has non-finite features, see `decoupled data inspect \(session.config.data.resolvedFile)`)" : "")
         }
-        let a = session.arena
         var parts: [String] = []
-        let grads = a.entries.reduce(0) { n, e in n + a.view(a.grads, e).reduce(0) { $0 + ($1.isFinite ? 0 : 1) } }
+        let grads = nonFiniteCount(session.arena.grads)
         if grads > 0 { parts.append("\(grads) non-finite gradient value(s)") }
-        let params = a.entries.reduce(0) { n, e in n + a.view(a.params, e).reduce(0) { $0 + ($1.isFinite ? 0 : 1) } }
+        let params = nonFiniteCount(session.arena.params)
         if params > 0 { parts.append("\(params) non-finite parameter value(s) in \(nonFiniteTensors().joined(separator: ", "))") }
         return parts.isEmpty ? "the update's statistics went non-finite (parameter norm overflow)" : parts.joined(separator: " and ")
     }
@@ -308,8 +314,8 @@ public final class Trainer {
         let s = session
         // The last line of defence of "never save non-finite parameters": a plugin pass could
         // produce them after the kernel's own count.
-        if let bad = s.arena.entries.first(where: { e in !s.arena.view(s.arena.params, e).allSatisfy(\.isFinite) }) {
-            throw TrainingError("step \(state.step): tensor \(bad.spec.name) holds NaN/Inf; not saving it as a checkpoint")
+        if let bad = nonFiniteTensors().first {
+            throw TrainingError("step \(state.step): tensor \(bad) holds NaN/Inf; not saving it as a checkpoint")
         }
         state.loader = s.trainLoader.position
         state.configHash = fnv1a64Hex(s.config.resolvedText)
