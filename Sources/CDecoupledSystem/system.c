@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *dc_fatal_signal_name(int sig) {
@@ -24,8 +25,28 @@ static size_t dc_append(char *buf, size_t at, size_t cap, const char *s) {
     return at;
 }
 
-/* Runs in the crashing thread: only async-signal-safe calls (write, raise, _exit). */
+/* Set by the first thread to enter the handler. */
+static volatile int dc_fatal_signal_taken = 0;
+
+/* Ends the process with `sig`'s default action (and a core dump where enabled). */
+static void dc_die_with(int sig) {
+    signal(sig, SIG_DFL);
+    raise(sig);
+    _exit(128 + sig);
+}
+
+/* Runs in the crashing thread: only async-signal-safe calls (write, signal, raise, nanosleep,
+ * _exit). Several worker threads often fault at once (they run the same plugin); the
+ * default action must come back only after the message is written, or a second thread's
+ * fault ends the process silently. So the first thread writes and then dies with the
+ * signal; any other (or a fault inside the handler itself) waits up to a second for that and
+ * then dies with its own signal, so nothing can hang here. */
 static void dc_fatal_signal_handler(int sig) {
+    if (__atomic_exchange_n(&dc_fatal_signal_taken, 1, __ATOMIC_SEQ_CST)) {
+        struct timespec pause = {0, 10 * 1000 * 1000};
+        for (int i = 0; i < 100; i++) nanosleep(&pause, NULL);
+        dc_die_with(sig);
+    }
     char buf[192];
     char number[3] = {(char)('0' + sig / 10 % 10), (char)('0' + sig % 10), 0}; /* signals are < 100 */
     size_t n = 0;
@@ -36,10 +57,7 @@ static void dc_fatal_signal_handler(int sig) {
     n = dc_append(buf, n, sizeof buf, "): crashed (in a plugin or in decoupled itself); exiting\n");
     ssize_t ignored = write(STDERR_FILENO, buf, n);
     (void)ignored;
-    /* SA_RESETHAND put the default action back and SA_NODEFER left the signal unblocked:
-     * this ends the process with the signal (and a core dump where enabled). */
-    raise(sig);
-    _exit(128 + sig);
+    dc_die_with(sig);
 }
 
 static char dc_alternate_stack[64 * 1024];
@@ -56,7 +74,8 @@ int dc_install_fatal_signal_handlers(void) {
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = dc_fatal_signal_handler;
     sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESETHAND | SA_NODEFER | SA_ONSTACK;
+    /* No SA_RESETHAND: the handler restores the default itself, after its message. */
+    sa.sa_flags = SA_NODEFER | SA_ONSTACK;
     const int signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP};
     for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++) {
         if (sigaction(signals[i], &sa, NULL) != 0) return -1;
