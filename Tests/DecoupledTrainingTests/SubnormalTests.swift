@@ -11,21 +11,27 @@ import Testing
 nonisolated(unsafe) var tinyFactor: Float = 1e-20
 
 /// Holds work items back until `threads` distinct threads have taken some (or, once, for at
-/// most 10 s), so that work really reaches Dispatch's own threads: on a loaded machine the
-/// calling thread would otherwise often do all of it, and a worker that ignores the mode
-/// would go unnoticed.
+/// most 30 s from the first arrival), so that work really reaches Dispatch's own threads: on
+/// a loaded machine the calling thread would otherwise often do all of it, and a worker that
+/// ignores the mode would go unnoticed. The 30 s count from the first arrival, not from the
+/// rendezvous's creation (a test may build a whole training session in between), and are
+/// generous because parallel tests can keep every Dispatch worker busy for seconds.
 final class Rendezvous: @unchecked Sendable {
     private let lock = NSLock()
     private var seen = Set<UInt>()
-    private let deadline = Date().addingTimeInterval(10)
+    private var deadline: Date?
     let threads: Int
     init(threads: Int) { self.threads = threads }
     var arrived: Int { lock.withLock { seen.count } }
 
     func arrive() {
         let me = UInt(pthread_self())
-        lock.withLock { _ = seen.insert(me) }
-        while arrived < threads && Date() < deadline { usleep(50) }
+        let until = lock.withLock { () -> Date in
+            _ = seen.insert(me)
+            if deadline == nil { deadline = Date().addingTimeInterval(30) }
+            return deadline!
+        }
+        while arrived < threads && Date() < until { usleep(50) }
     }
 }
 
