@@ -61,7 +61,9 @@ let package = Package(
 
         .testTarget(name: "DecoupledCoreTests", dependencies: ["DecoupledCore", "CDecoupledKernels"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
+        // The .npy/.npz fixtures are read by path (scripts/datasets/make-numpy-fixtures.py writes them).
         .testTarget(name: "DecoupledHDF5Tests", dependencies: ["DecoupledHDF5"],
+                    exclude: ["Fixtures"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "DecoupledCheckpointTests", dependencies: ["DecoupledCheckpoint", "DecoupledSystem"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),

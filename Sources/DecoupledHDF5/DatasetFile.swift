@@ -9,8 +9,9 @@ public enum DatasetSplit: String, Codable, CaseIterable, Sendable {
 
 /// A dataset file (format in datasets/README.md), opened and validated: `/train/x`, `/train/y`,
 /// `/test/x`, `/test/y`; x of rank ≥ 2 (samples first) in uint8 or float32, y of rank 1 in any
-/// integer type with values in 0..<num_classes; root attributes `num_classes` (required),
-/// `scale` (required for uint8 features; 1 for float32 when absent), `source` and `license`.
+/// integer type with values in 0..<num_classes; root attributes `num_classes` (inferred with
+/// a notice when absent), `scale` (required for uint8 features; 1 for float32 when absent),
+/// `class_names` (optional), `source` and `license`.
 ///
 /// Everything is checked at open, so training never discovers a bad label mid-epoch. Labels
 /// are scanned in bounded blocks, so opening a file larger than memory is fine.
@@ -23,7 +24,14 @@ public final class DatasetFile {
     public let sampleShape: [Int]
     /// Number of features per sample (product of `sampleShape`).
     public let featureCount: Int
+    /// The `num_classes` attribute; without one, the number of `class_names`, else the largest
+    /// label + 1 (and `notices` says so).
     public let numClasses: Int
+    /// The `class_names` attribute: the name of each class 0..<numClasses, when the file has them
+    /// (CSV imports with string labels write them).
+    public let classNames: [String]?
+    /// What opening the file assumed, for the user to see (an inferred num_classes).
+    public let notices: [String]
     /// Multiplier turning stored features into model inputs: x_model = Float(x_stored) · scale.
     public let scale: Float
     public let source: String
@@ -97,6 +105,7 @@ public final class DatasetFile {
             infos[split] = (xi, yi)
         }
         let train = infos[.train]!, test = infos[.test]!
+        var largestAt: (split: DatasetSplit, index: Int)? = nil
         guard train.x.elementType == test.x.elementType else {
             throw formatError(DatasetSplit.test.xPath, "the same feature type as /train/x (\(train.x.storedType))", test.x.storedType)
         }
@@ -114,18 +123,61 @@ public final class DatasetFile {
         datasets = opened
         labelTypes = [.train: train.y.elementType!, .test: test.y.elementType!]
 
+        // Labels: scanned in bounded blocks for their range before num_classes is known, so a
+        // file without the attribute can have it inferred.
+        var largest: Int64 = -1
+        for split in DatasetSplit.allCases {
+            let y = opened[split]!.y
+            let n = split == .train ? trainCount : testCount
+            var start = 0
+            while start < n {
+                let count = min(labelScanBlock, n - start)
+                // HDF5 clips uint64 values ≥ 2^63 to Int64.max on conversion, which still fails the check.
+                let block = try y.read(start: [start], count: [count], as: Int64.self, converting: labelTypes[split] != .int64)
+                for (i, v) in block.enumerated() {
+                    if v < 0 { throw formatError(split.yPath, "labels ≥ 0 (class indices)", "label \(v) at index \(start + i)") }
+                    if v > largest { largest = v; largestAt = (split, start + i) }
+                }
+                start += count
+            }
+        }
+
         // Attributes.
-        guard try file.hasAttribute("num_classes") else {
-            throw formatError("num_classes", "a root attribute num_classes (integer ≥ 1)", "no such attribute")
+        var notices: [String] = []
+        var names: [String]? = nil
+        if try file.hasAttribute("class_names") {
+            guard case .strings(let list) = try file.attribute("class_names"), !list.isEmpty else {
+                throw formatError("class_names", "a list of strings (one name per class)", "\((try? file.attribute("class_names").description) ?? "an unreadable value")")
+            }
+            names = list
         }
         let nc: Int64
-        do { nc = try file.integerAttribute("num_classes") } catch let e as HDF5Error {
-            throw formatError("num_classes", "one integer ≥ 1", e.reason)
+        if try file.hasAttribute("num_classes") {
+            do { nc = try file.integerAttribute("num_classes") } catch let e as HDF5Error {
+                throw formatError("num_classes", "one integer ≥ 1", e.reason)
+            }
+        } else if let names {
+            nc = Int64(names.count)
+            notices.append("\(path) has no num_classes attribute; using \(nc), the number of class_names")
+        } else {
+            // h5py files written by hand often leave it out; the labels say how many classes
+            // there are at least, and a notice says what was assumed.
+            nc = largest + 1
+            notices.append("\(path) has no num_classes attribute; inferred \(nc) (largest label + 1)"
+                           + " — set it to be sure, e.g. in h5py: f.attrs[\"num_classes\"] = \(max(nc, 1))")
         }
         guard nc >= 1 && nc <= Int64(DatasetFile.maxClasses) else {
             throw formatError("num_classes", "an integer in 1...\(DatasetFile.maxClasses)", "\(nc)")
         }
+        if largest >= nc, let at = largestAt {
+            throw formatError(at.split.yPath, "labels in 0..<\(nc) (num_classes = \(nc))", "label \(largest) at index \(at.index)")
+        }
+        if let names, names.count != Int(nc) {
+            throw formatError("class_names", "\(nc) names (num_classes = \(nc))", "\(names.count): \(names.prefix(8).joined(separator: ", "))\(names.count > 8 ? ", …" : "")")
+        }
         numClasses = Int(nc)
+        classNames = names
+        self.notices = notices
         if try file.hasAttribute("scale") {
             let s: Double
             do { s = try file.doubleAttribute("scale") } catch let e as HDF5Error {
@@ -140,24 +192,10 @@ public final class DatasetFile {
         }
         source = (try? file.stringAttribute("source")) ?? ""
         license = (try? file.stringAttribute("license")) ?? ""
-
-        // Labels in range, scanned in bounded blocks.
-        for split in DatasetSplit.allCases {
-            let y = opened[split]!.y
-            let n = split == .train ? trainCount : testCount
-            var start = 0
-            while start < n {
-                let count = min(labelScanBlock, n - start)
-                // HDF5 clips uint64 values ≥ 2^63 to Int64.max on conversion, which still fails the check.
-                let block = try y.read(start: [start], count: [count], as: Int64.self, converting: labelTypes[split] != .int64)
-                for (i, v) in block.enumerated() where v < 0 || v >= nc {
-                    throw formatError(split.yPath, "labels in 0..<\(nc) (num_classes = \(nc))",
-                                      "label \(v) at index \(start + i)")
-                }
-                start += count
-            }
-        }
     }
+
+    /// The name of class `c`: its `class_names` entry, or the index.
+    public func className(_ c: Int) -> String { classNames.map { $0[c] } ?? "\(c)" }
 
     public func count(_ split: DatasetSplit) -> Int { split == .train ? trainCount : testCount }
 

@@ -137,8 +137,10 @@ public final class DatasetWriter {
     }
 
     /// Writes the attributes, checks every declared row was written and labels fit
-    /// `numClasses`, closes the file and renames it into place.
-    public func finish(numClasses: Int, scale: Double, source: String, license: String) throws {
+    /// `numClasses`, closes the file and renames it into place. `classNames`, when given, name
+    /// the classes 0..<numClasses in order (the `class_names` attribute).
+    public func finish(numClasses: Int, scale: Double, source: String, license: String,
+                       classNames: [String]? = nil) throws {
         guard let f = file else { throw DataInputError("writing \(path): already finished") }
         for split in DatasetSplit.allCases where written[split]! != (counts[split] ?? 0) {
             throw DataInputError("writing \(path): split \(split.rawValue) declared \(counts[split] ?? 0) samples, \(written[split]!) written")
@@ -147,10 +149,14 @@ public final class DatasetWriter {
             throw DataInputError("writing \(path): labels go up to \(maxLabel), which does not fit num_classes = \(numClasses)")
         }
         guard scale.isFinite && scale > 0 else { throw DataInputError("writing \(path): scale must be positive, got \(scale)") }
+        if let names = classNames, names.count != numClasses {
+            throw DataInputError("writing \(path): \(names.count) class names for num_classes = \(numClasses)")
+        }
         try f.setAttribute("num_classes", Int64(numClasses))
         try f.setAttribute("scale", scale)
         try f.setAttribute("source", source)
         try f.setAttribute("license", license)
+        if let names = classNames { try f.setAttribute("class_names", names) }
         try f.setAttribute("format", "decoupled-dataset")
         try f.setAttribute("format_version", Int64(1))
         for d in Array(x.values) + Array(y.values) { try d.close() }

@@ -36,6 +36,16 @@ extension H5Object {
     /// Sets (creating or replacing) a scalar string attribute, stored as a variable-length UTF-8
     /// string: the form h5py writes for `attrs[name] = "text"` and reads back as `str`.
     public func setAttribute(_ name: String, _ value: String) throws {
+        try writeStringAttribute(name, [value], scalar: true)
+    }
+
+    /// Sets (creating or replacing) a one-dimensional attribute of variable-length UTF-8
+    /// strings: what h5py writes for `attrs[name] = ["a", "b"]` and reads back as an array of `str`.
+    public func setAttribute(_ name: String, _ values: [String]) throws {
+        try writeStringAttribute(name, values, scalar: false)
+    }
+
+    private func writeStringAttribute(_ name: String, _ values: [String], scalar: Bool) throws {
         let oid = try liveID("write attribute '\(name)'")
         let where_ = at
         try deleteAttributeIfPresent(name)
@@ -43,16 +53,16 @@ extension H5Object {
         defer { H5.unchecked { _ = H5Tclose(stype) } }
         try H5.call("set string size for attribute '\(name)'", where_) { H5Tset_size(stype, dc_h5t_variable()) }
         try H5.call("set UTF-8 for attribute '\(name)'", where_) { H5Tset_cset(stype, H5T_CSET_UTF8) }
-        let space = try makeDataspace([], where_)
+        let space = try makeDataspace(scalar ? [] : [values.count], where_)
         defer { H5.unchecked { _ = H5Sclose(space) } }
         let aid = try H5.call("create attribute '\(name)'", where_) {
             H5Acreate2(oid, name, stype, space, dc_h5p_default(), dc_h5p_default())
         }
         defer { H5.unchecked { _ = H5Aclose(aid) } }
-        try value.withCString { cstr in
-            var pointer: UnsafePointer<CChar>? = cstr
-            try H5.call("write attribute '\(name)'", where_) { H5Awrite(aid, stype, &pointer) }
-        }
+        // strdup'd copies: the C strings must all stay alive until the one H5Awrite call.
+        var pointers: [UnsafePointer<CChar>?] = values.map { UnsafePointer(strdup($0)) }
+        defer { for p in pointers { free(UnsafeMutablePointer(mutating: p)) } }
+        try H5.call("write attribute '\(name)'", where_) { H5Awrite(aid, stype, &pointers) }
     }
 
     private func writeNumericAttribute<T: H5Scalar>(_ name: String, _ values: [T], scalar: Bool) throws {

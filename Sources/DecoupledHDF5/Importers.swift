@@ -12,10 +12,20 @@ public struct ImportSummary: CustomStringConvertible, Equatable {
     public var featureType: H5ScalarType
     public var storage: DatasetStorage
     public var fileBytes: Int
+    /// The `class_names` written, when the labels were names.
+    public var classNames: [String]? = nil
+    /// What the import assumed, for the user to see (printed before the summary).
+    public var notes: [String] = []
 
     public var description: String {
-        "wrote \(path): \(trainCount) train + \(testCount) test samples, \(featureCount) \(featureType) features, "
+        var text = "wrote \(path): \(trainCount) train + \(testCount) test samples, \(featureCount) \(featureType) features, "
             + "\(numClasses) classes, \(storage), \(String(format: "%.2f", Double(fileBytes) / 1_048_576)) MiB"
+        if let names = classNames {
+            text += "\nclasses (attribute class_names): "
+                + names.prefix(20).enumerated().map { "\($0.offset) \($0.element)" }.joined(separator: ", ")
+                + (names.count > 20 ? ", … (\(names.count) in all)" : "")
+        }
+        return text
     }
 
     static func of(_ path: String, _ writer: DatasetWriter, storage: DatasetStorage, numClasses: Int) -> ImportSummary {
@@ -221,6 +231,76 @@ public struct CSVImportOptions: Equatable {
     }
 }
 
+/// How a CSV file's label texts become class indices. When every label is a non-negative
+/// integer, the labels are the indices (num_classes: largest + 1 unless given). Otherwise they
+/// are class names, numbered in sorted order of their Unicode code points (the order of
+/// Python's `sorted()` and scikit-learn's LabelEncoder), e.g. iris's "setosa" 0,
+/// "versicolor" 1, "virginica" 2; the names are stored as the `class_names` attribute.
+struct CSVClasses {
+    /// nil for integer labels.
+    let names: [String]?
+    let numClasses: Int
+    private let indexOfName: [String: Int32]
+
+    init(labels: Set<String>, numClasses requested: Int?, files: String) throws {
+        let integers = labels.compactMap { Int64($0) }.filter { $0 >= 0 }
+        if integers.count == labels.count {
+            let largest = integers.max() ?? -1
+            guard largest < Int64(DatasetFile.maxClasses) else {
+                throw DataInputError("CSV label \(largest) in \(files) is too large: labels must be class indices below \(DatasetFile.maxClasses)")
+            }
+            names = nil
+            numClasses = requested ?? Int(largest + 1)
+            indexOfName = [:]
+        } else {
+            let sorted = labels.sorted { $0.unicodeScalars.lexicographicallyPrecedes($1.unicodeScalars) }
+            if let n = requested, n != sorted.count {
+                let shown = sorted.prefix(12).joined(separator: ", ") + (sorted.count > 12 ? ", …" : "")
+                throw DataInputError("CSV labels in \(files) are names (\(sorted.count) distinct: \(shown)), but --num-classes is \(n); leave it out or give \(sorted.count)")
+            }
+            names = sorted
+            numClasses = sorted.count
+            indexOfName = Dictionary(uniqueKeysWithValues: sorted.enumerated().map { ($0.element, Int32($0.offset)) })
+        }
+    }
+
+    /// The class index of a label text; `location` ("file:line") names it in errors.
+    func index(of label: Substring, at location: String) throws -> Int32 {
+        if names != nil {
+            guard let i = indexOfName[String(label)] else { throw DataInputError("\(location): label '\(label)' was not seen in the first pass") }
+            return i
+        }
+        guard let v = Int64(label), v >= 0, v < Int64(numClasses) else {
+            throw DataInputError("\(location): label \(label) is outside 0..<\(numClasses) (num_classes)")
+        }
+        return Int32(v)
+    }
+}
+
+/// Chooses exactly `testCount` of `total` rows, visited in order, for the test split by
+/// selection sampling (Knuth's Algorithm S) with a seeded generator: one pass, no index list
+/// in memory, and the same rows for the same seed.
+struct HeldOutRows {
+    private var rng: Xoshiro256
+    private var row = 0
+    private let total: Int
+    private var needed: Int
+
+    init(total: Int, testCount: Int, seed: UInt64, stream: String) {
+        rng = Xoshiro256(seed: seed, stream: stream)
+        self.total = total
+        needed = testCount
+    }
+
+    /// The split of the next row.
+    mutating func next() -> DatasetSplit {
+        defer { row += 1 }
+        guard needed > 0 else { return .train }
+        if rng.nextInt(below: total - row) < needed { needed -= 1; return .test }
+        return .train
+    }
+}
+
 public enum CSVImport {
     /// Reads lines with getline(3): bounded memory whatever the file size.
     final class LineReader {
@@ -268,7 +348,8 @@ public enum CSVImport {
         var labelIndex: Int
         var hasHeader: Bool
         var rows: Int
-        var maxLabel: Int64
+        /// The distinct texts of the label column.
+        var labels: Set<String>
     }
 
     /// Pass 1: header, column count, label column, row count, label range; every value checked.
@@ -280,12 +361,20 @@ public enum CSVImport {
         guard columns >= 2 else {
             throw DataInputError("CSV file \(path):\(reader.lineNumber): found \(columns) column; need a label and at least one feature (delimiter '\(o.delimiter)')")
         }
-        let numericFirst = firstFields.allSatisfy { Double($0) != nil }
         let hasHeader: Bool
         switch o.header {
         case .yes: hasHeader = true
         case .no: hasHeader = false
-        case .auto: hasHeader = !numericFirst
+        case .auto:
+            // A header row has text where the data has numbers. Text in the same column of the
+            // second row too is data: a column of class names (iris's species), not a header.
+            let second = try LineReader(path)
+            _ = second.next()
+            if let next = second.next().map({ fields($0, o.delimiter) }), next.count == columns {
+                hasHeader = zip(firstFields, next).contains { Double($0) == nil && Double($1) != nil }
+            } else {
+                hasHeader = !firstFields.allSatisfy { Double($0) != nil }
+            }
         }
         let labelIndex: Int
         switch o.labelColumn {
@@ -304,12 +393,14 @@ public enum CSVImport {
                                      + (hasHeader ? " (header: \(firstFields.joined(separator: ", ")))" : " (the file has no header row)"))
             }
         }
-        var layout = Layout(columns: columns, labelIndex: labelIndex, hasHeader: hasHeader, rows: 0, maxLabel: -1)
+        var layout = Layout(columns: columns, labelIndex: labelIndex, hasHeader: hasHeader, rows: 0, labels: [])
         var scratchF: [Float] = [], scratchU: [UInt8] = []
         func check(_ line: String) throws {
-            let (label, _) = try parse(line, lineNumber: reader.lineNumber, path: path, layout: layout, o: o,
-                                       floats: &scratchF, bytes: &scratchU)
-            layout.maxLabel = max(layout.maxLabel, label)
+            let label = try parse(line, lineNumber: reader.lineNumber, path: path, layout: layout, o: o,
+                                  floats: &scratchF, bytes: &scratchU)
+            if layout.labels.insert(String(label)).inserted, layout.labels.count > DatasetFile.maxClasses {
+                throw DataInputError("CSV file \(path):\(reader.lineNumber): more than \(DatasetFile.maxClasses) distinct labels in column \(layout.labelIndex); is it the label column?")
+            }
             layout.rows += 1
             scratchF.removeAll(keepingCapacity: true)
             scratchU.removeAll(keepingCapacity: true)
@@ -320,18 +411,16 @@ public enum CSVImport {
         return layout
     }
 
-    /// Parses one row, appending its features to `floats` or `bytes`; returns the label.
+    /// Parses one row, appending its features to `floats` or `bytes`; returns the label's text.
     static func parse(_ line: String, lineNumber: Int, path: String, layout: Layout, o: CSVImportOptions,
-                      floats: inout [Float], bytes: inout [UInt8]) throws -> (Int64, Void) {
+                      floats: inout [Float], bytes: inout [UInt8]) throws -> Substring {
         let f = fields(line, o.delimiter)
         guard f.count == layout.columns else {
             throw DataInputError("CSV file \(path):\(lineNumber): found \(f.count) columns, expected \(layout.columns)")
         }
-        guard let label = Int64(f[layout.labelIndex]), label >= 0 else {
-            throw DataInputError("CSV file \(path):\(lineNumber): label '\(f[layout.labelIndex])' in column \(layout.labelIndex) is not a non-negative integer")
-        }
-        if let nc = o.numClasses, label >= Int64(nc) {
-            throw DataInputError("CSV file \(path):\(lineNumber): label \(label) is outside 0..<\(nc) (num_classes)")
+        let label = f[layout.labelIndex]
+        guard !label.isEmpty else {
+            throw DataInputError("CSV file \(path):\(lineNumber): the label in column \(layout.labelIndex) is empty")
         }
         for (i, v) in f.enumerated() where i != layout.labelIndex {
             if o.featureType == .uint8 {
@@ -346,7 +435,7 @@ public enum CSVImport {
                 floats.append(x)
             }
         }
-        return (label, ())
+        return label
     }
 
     /// Imports one or two CSV files (one row per sample, one integer label column) into a dataset file.
@@ -366,14 +455,12 @@ public enum CSVImport {
         } else if !(o.testFraction >= 0 && o.testFraction < 1) {
             throw DataInputError("test fraction must be in [0, 1), got \(o.testFraction)")
         }
-        let maxLabel = max(trainLayout.maxLabel, testLayout?.maxLabel ?? -1)
-        guard maxLabel < Int64(DatasetFile.maxClasses) else {
-            throw DataInputError("CSV label \(maxLabel) is too large: labels must be class indices below \(DatasetFile.maxClasses)")
-        }
-        let numClasses = o.numClasses ?? Int(maxLabel + 1)
+        let files = [o.trainPath] + (o.testPath.map { [$0] } ?? [])
+        let classes = try CSVClasses(labels: trainLayout.labels.union(testLayout?.labels ?? []), numClasses: o.numClasses,
+                                     files: files.joined(separator: " and "))
+        let numClasses = classes.numClasses
         let featureCount = trainLayout.columns - 1
-        // Without a test file, choose exactly round(fraction·N) test rows by selection sampling
-        // (Knuth's Algorithm S) with the seeded generator: one pass, no index list in memory.
+        // Without a test file, exactly round(fraction·N) seeded test rows (HeldOutRows).
         let total = trainLayout.rows
         let testFromTrain = testLayout == nil ? Int((o.testFraction * Double(total)).rounded()) : 0
         guard total - testFromTrain >= 1 else { throw DataInputError("CSV file \(o.trainPath): no rows left for training") }
@@ -404,30 +491,243 @@ public enum CSVImport {
             while let line = reader.next() {
                 let s = split(row)
                 let b = buffers[s]!
-                let (label, _) = try parse(line, lineNumber: reader.lineNumber, path: path, layout: layout, o: o,
-                                           floats: &b.floats, bytes: &b.bytes)
-                b.labels.append(Int32(clamping: label))
+                let label = try parse(line, lineNumber: reader.lineNumber, path: path, layout: layout, o: o,
+                                      floats: &b.floats, bytes: &b.bytes)
+                b.labels.append(try classes.index(of: label, at: "CSV file \(path):\(reader.lineNumber)"))
                 try flush(s, force: false)
                 row += 1
             }
         }
-        var rng = Xoshiro256(seed: o.seed, stream: "csv-test-split")
-        var needed = testFromTrain
-        try copy(o.trainPath, layout: trainLayout) { row in
-            guard needed > 0 else { return .train }
-            let remaining = total - row
-            if rng.nextInt(below: remaining) < needed { needed -= 1; return .test }
-            return .train
-        }
+        var heldOut = HeldOutRows(total: total, testCount: testFromTrain, seed: o.seed, stream: "csv-test-split")
+        try copy(o.trainPath, layout: trainLayout) { _ in heldOut.next() }
         if let t = o.testPath, let l = testLayout { try copy(t, layout: l) { _ in .test } }
         try flush(.train, force: true)
         try flush(.test, force: true)
         buffers = [:]
         let scale = o.scale ?? (o.featureType == .uint8 ? 1.0 / 255.0 : 1.0)
-        let files = [o.trainPath] + (o.testPath.map { [$0] } ?? [])
         try writer.finish(numClasses: numClasses, scale: scale,
                           source: o.source ?? "CSV import of \(files.joined(separator: " and "))",
+                          license: o.license ?? "unknown (set with --license)", classNames: classes.names)
+        var summary = ImportSummary.of(o.output, writer, storage: store, numClasses: numClasses)
+        summary.classNames = classes.names
+        return summary
+    }
+}
+
+// MARK: - NumPy (.npy, .npz)
+
+/// Options of `NumPyImport`.
+public struct NumPyImportOptions {
+    public var output: String
+    /// `.uint8` or `.float32`; nil = uint8 for uint8 images, float32 for every other type.
+    /// uint8 from another type needs integer values 0...255.
+    public var featureType: H5ScalarType?
+    /// Default 1/255 for uint8 features, 1 for float32.
+    public var scale: Double?
+    /// Default: largest label + 1.
+    public var numClasses: Int?
+    /// Without test arrays, this fraction of the samples (seeded) becomes the test split.
+    public var testFraction: Double = 0.2
+    public var seed: UInt64 = 0
+    /// The layout for rows of a given byte size (known once the arrays are read); nil = chunked + gzip.
+    public var storage: ((_ rowBytes: Int) throws -> DatasetStorage)?
+    public var source: String?
+    public var license: String?
+
+    public init(output: String) { self.output = output }
+}
+
+/// Imports NumPy arrays (images: samples first, any numeric type; labels: integer class
+/// indices, shape (N,) or (N, 1)) into a dataset file. The sample shape is kept ([N, 28, 28]
+/// stays 28×28). Every array is checked before anything is written.
+public enum NumPyImport {
+    /// Keys of the arrays in an .npz file; the defaults are those of keras.datasets' files.
+    public struct Keys: Equatable {
+        public var images = "x_train", labels = "y_train", testImages = "x_test", testLabels = "y_test"
+        public init() {}
+    }
+
+    /// Imports .npy files; without `testImages`/`testLabels`, `testFraction` of the samples
+    /// become the test split.
+    @discardableResult
+    public static func importFiles(images: String, labels: String, testImages: String?, testLabels: String?,
+                                   options o: NumPyImportOptions) throws -> ImportSummary {
+        guard (testImages == nil) == (testLabels == nil) else {
+            throw DataInputError("test images and test labels go together: give both or neither")
+        }
+        let train = (x: try NumPyArray.read(images), y: try NumPyArray.read(labels))
+        var test: (x: NumPyArray, y: NumPyArray)? = nil
+        if let ti = testImages, let tl = testLabels { test = (try NumPyArray.read(ti), try NumPyArray.read(tl)) }
+        let files = [images, labels] + (testImages.map { [$0, testLabels!] } ?? [])
+        return try importArrays(train: train, test: test, options: o, from: files.joined(separator: ", "))
+    }
+
+    /// Imports an .npz file. When neither test key is in the archive, `testFraction` of the
+    /// samples become the test split (the summary's `notes` say so).
+    @discardableResult
+    public static func importArchive(_ path: String, keys: Keys = Keys(), options o: NumPyImportOptions) throws -> ImportSummary {
+        let archive = try NumPyArchive(path: path)
+        func require(_ key: String, _ what: String) throws -> NumPyArray {
+            guard archive.contains(key) else {
+                throw DataInputError(".npz file \(path): no array '\(key)' (the \(what); it holds: \(archive.keys.joined(separator: ", ")))")
+            }
+            return try archive.array(key)
+        }
+        let train = (x: try require(keys.images, "training images"), y: try require(keys.labels, "training labels"))
+        var test: (x: NumPyArray, y: NumPyArray)? = nil
+        var notes: [String] = []
+        switch (archive.contains(keys.testImages), archive.contains(keys.testLabels)) {
+        case (true, true): test = (try archive.array(keys.testImages), try archive.array(keys.testLabels))
+        case (false, false):
+            notes.append("\(path) has no '\(keys.testImages)' and '\(keys.testLabels)'; holding out \(o.testFraction) of the samples as the test split (seed \(o.seed))")
+        case (true, false), (false, true):
+            let missing = archive.contains(keys.testImages) ? keys.testLabels : keys.testImages
+            throw DataInputError(".npz file \(path): has only one of the test arrays, no '\(missing)' (it holds: \(archive.keys.joined(separator: ", ")))")
+        }
+        var summary = try importArrays(train: train, test: test, options: o, from: path)
+        summary.notes = notes + summary.notes
+        return summary
+    }
+
+    /// Checks and writes arrays; `from` names the input files in the source attribute.
+    static func importArrays(train: (x: NumPyArray, y: NumPyArray), test: (x: NumPyArray, y: NumPyArray)?,
+                             options o: NumPyImportOptions, from: String) throws -> ImportSummary {
+        let featureType = o.featureType ?? (train.x.elementType == .uint8 ? .uint8 : .float32)
+        guard featureType == .uint8 || featureType == .float32 else {
+            throw DataInputError("features must be stored as uint8 or float32, not \(featureType)")
+        }
+        let sampleShape = try checkImages(train.x)
+        let trainLabels = try labels(train.y, samples: train.x)
+        var testLabels: [Int32] = []
+        if let test {
+            let shape = try checkImages(test.x)
+            guard shape == sampleShape else {
+                throw DataInputError("\(test.x.name): samples of shape \(shape), but \(train.x.name) has samples of shape \(sampleShape)")
+            }
+            testLabels = try labels(test.y, samples: test.x)
+        } else if !(o.testFraction > 0 && o.testFraction < 1) {
+            throw DataInputError("without test arrays the test fraction must be in (0, 1), got \(o.testFraction)")
+        }
+        let largest = Int((trainLabels + testLabels).max() ?? 0)
+        let numClasses = o.numClasses ?? largest + 1
+        guard numClasses >= 1, numClasses <= DatasetFile.maxClasses else {
+            throw DataInputError("number of classes must be in 1...\(DatasetFile.maxClasses), got \(numClasses)")
+        }
+        for (array, values) in [(train.y, trainLabels)] + (test.map { [($0.y, testLabels)] } ?? []) {
+            if let i = values.firstIndex(where: { Int($0) >= numClasses }) {
+                throw DataInputError("\(array.name): label \(values[i]) at index \(i) is outside 0..<\(numClasses) (the number of classes)")
+            }
+        }
+        let featureCount = sampleShape.reduce(1, *)
+        guard featureCount > 0 else { throw DataInputError("\(train.x.name): samples of shape \(sampleShape) hold no features") }
+        // Which rows go where: the test arrays, or a seeded held-out fraction of the training rows.
+        let n = train.x.shape[0]
+        var assignment: [(DatasetSplit, NumPyArray, [Int32], Range<Int>)] = []
+        var counts: [DatasetSplit: Int]
+        var heldOutRows: [DatasetSplit] = []
+        if let test {
+            counts = [.train: n, .test: test.x.shape[0]]
+            assignment = [(.train, train.x, trainLabels, 0..<n), (.test, test.x, testLabels, 0..<test.x.shape[0])]
+        } else {
+            let testCount = Int((o.testFraction * Double(n)).rounded())
+            guard testCount >= 1, n - testCount >= 1 else {
+                throw DataInputError("\(train.x.name): \(n) samples cannot be split by test fraction \(o.testFraction) into non-empty train and test splits")
+            }
+            var heldOut = HeldOutRows(total: n, testCount: testCount, seed: o.seed, stream: "numpy-test-split")
+            heldOutRows = (0..<n).map { _ in heldOut.next() }
+            counts = [.train: n - testCount, .test: testCount]
+            assignment = [(.train, train.x, trainLabels, 0..<n)]
+        }
+        let rowBytes = featureCount * featureType.byteSize
+        let store = try o.storage?(rowBytes) ?? .compressed(rowBytes: rowBytes)
+        let writer = try DatasetWriter(path: o.output, featureType: featureType,
+                                       labelType: numClasses <= 256 ? .uint8 : .int32, sampleShape: sampleShape,
+                                       counts: counts, storage: store)
+        let blockRows = max(1, (4 << 20) / max(featureCount * 4, 1))
+        for (split, images, labels, rows) in assignment {
+            var start = rows.lowerBound
+            while start < rows.upperBound {
+                let block = start..<min(start + blockRows, rows.upperBound)
+                if heldOutRows.isEmpty {
+                    try append(writer, split, images, labels, block, featureType: featureType, featureCount: featureCount)
+                } else {
+                    // Runs of consecutive rows of one split, so rows keep their order in each split.
+                    var runStart = block.lowerBound
+                    for r in block where r + 1 == block.upperBound || heldOutRows[r + 1] != heldOutRows[r] {
+                        try append(writer, heldOutRows[r], images, labels, runStart..<(r + 1), featureType: featureType, featureCount: featureCount)
+                        runStart = r + 1
+                    }
+                }
+                start = block.upperBound
+            }
+        }
+        let scale = o.scale ?? (featureType == .uint8 ? 1.0 / 255.0 : 1.0)
+        try writer.finish(numClasses: numClasses, scale: scale, source: o.source ?? "NumPy import of \(from)",
                           license: o.license ?? "unknown (set with --license)")
         return ImportSummary.of(o.output, writer, storage: store, numClasses: numClasses)
+    }
+
+    /// The sample shape of an images array (its shape without the first dimension).
+    static func checkImages(_ x: NumPyArray) throws -> [Int] {
+        guard x.shape.count >= 2 else {
+            throw DataInputError("\(x.name): images of shape \(x.shape) (rank \(x.shape.count)); expected samples first, then features (rank ≥ 2, e.g. (N, 784) or (N, 28, 28))")
+        }
+        guard x.elementType != .bool else { throw DataInputError("\(x.name): boolean images; convert with x.astype(np.uint8)") }
+        return Array(x.shape.dropFirst())
+    }
+
+    /// Labels as class indices, checked against the images' sample count.
+    static func labels(_ y: NumPyArray, samples x: NumPyArray) throws -> [Int32] {
+        let n = y.shape.first ?? 0
+        guard y.shape.count == 1 || (y.shape.count == 2 && y.shape[1] == 1) else {
+            let hint = y.shape.count == 2 ? " (one-hot? convert with y.argmax(axis=1))" : ""
+            throw DataInputError("\(y.name): labels of shape \(y.shape); expected one class index per sample, shape (N,) or (N, 1)\(hint)")
+        }
+        guard y.elementType.isInteger || y.elementType == .bool else {
+            throw DataInputError("\(y.name): labels of type \(y.elementType.numpyName); expected integer class indices (convert with y.astype(np.int64))")
+        }
+        guard n == x.shape[0] else {
+            throw DataInputError("\(x.name) has \(x.shape[0]) samples but \(y.name) has \(n) labels")
+        }
+        return try (0..<n).map { i in
+            guard let v = y.integer(at: i), v >= 0, v < Int64(DatasetFile.maxClasses) else {
+                let shown = y.integer(at: i).map(String.init) ?? String(format: "%.0f", y.double(at: i))
+                throw DataInputError("\(y.name): label \(shown) at index \(i) is not a class index in 0..<\(DatasetFile.maxClasses)")
+            }
+            return Int32(v)
+        }
+    }
+
+    /// Converts and appends `rows` of `images` (C order) to `split`.
+    static func append(_ writer: DatasetWriter, _ split: DatasetSplit, _ images: NumPyArray, _ labels: [Int32],
+                       _ rows: Range<Int>, featureType: H5ScalarType, featureCount: Int) throws {
+        let first = rows.lowerBound * featureCount, end = rows.upperBound * featureCount
+        let rowLabels = Array(labels[rows])
+        func sample(_ i: Int) -> Int { i / featureCount }
+        if featureType == .uint8 {
+            var out = [UInt8](repeating: 0, count: end - first)
+            if images.elementType == .uint8 {
+                images.bytes.withUnsafeBytes { b in out.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: b[first..<end])) } }
+            } else {
+                for i in first..<end {
+                    let v = images.double(at: i)
+                    guard v >= 0, v <= 255, v.rounded() == v else {
+                        throw DataInputError("\(images.name): value \(v) of sample \(sample(i)) is not an integer 0...255, as uint8 features need (store them as float32 instead)")
+                    }
+                    out[i - first] = UInt8(v)
+                }
+            }
+            try writer.append(split, features: out, labels: rowLabels)
+        } else {
+            var out = [Float](repeating: 0, count: end - first)
+            for i in first..<end {
+                let v = Float(images.double(at: i))
+                guard v.isFinite else {
+                    throw DataInputError("\(images.name): value \(images.double(at: i)) of sample \(sample(i)) is not a finite float32 number")
+                }
+                out[i - first] = v
+            }
+            try writer.append(split, features: out, labels: rowLabels)
+        }
     }
 }

@@ -29,6 +29,11 @@ public enum DatasetInspector {
                 }
                 out += "\ndataset format: valid — \(ds.trainCount) train, \(ds.testCount) test, "
                     + "\(ds.featureCount) \(ds.featureType) features × scale \(ds.scale), \(ds.numClasses) classes\n"
+                for notice in ds.notices { out += "  notice: \(notice)\n" }
+                if let names = ds.classNames {
+                    out += "  class names: " + names.enumerated().map { "\($0.offset) \($0.element)" }.prefix(64).joined(separator: ", ")
+                        + (names.count > 64 ? ", … (\(names.count) in all)" : "") + "\n"
+                }
                 for split in DatasetSplit.allCases {
                     let counts = try ds.classCounts(split)
                     let n = max(ds.count(split), 1)
@@ -36,7 +41,8 @@ public enum DatasetInspector {
                     if counts.count <= 64 {
                         out += "\n"
                         for (c, k) in counts.enumerated() {
-                            out += String(format: "    class %d: %d (%.1f%%)\n", c, k, 100 * Double(k) / Double(n))
+                            let name = ds.classNames.map { " (\($0[c]))" } ?? ""
+                            out += "    class \(c)\(name): " + String(format: "%d (%.1f%%)\n", k, 100 * Double(k) / Double(n))
                         }
                     } else {
                         let nonEmpty = counts.filter { $0 > 0 }

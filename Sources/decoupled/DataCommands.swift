@@ -58,7 +58,7 @@ struct DataImportCommand: ParsableCommand {
           decoupled data import fashion-mnist --output datasets/fashion-mnist.h5
           decoupled data import csv train.csv --test test.csv --output mydata.h5
         """,
-        subcommands: [ImportFashionMNISTCommand.self, ImportCSVCommand.self])
+        subcommands: [ImportFashionMNISTCommand.self, ImportCSVCommand.self, ImportNPYCommand.self, ImportNPZCommand.self])
 }
 
 struct ImportFashionMNISTCommand: ParsableCommand {
@@ -106,9 +106,9 @@ struct ImportFashionMNISTCommand: ParsableCommand {
 struct ImportCSVCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "csv",
-        abstract: "Import a CSV file (one sample per row, one integer label column).",
+        abstract: "Import a CSV file (one sample per row, one label column: class indices or names).",
         discussion: """
-        Every column except the label column is a feature. A header row is detected when the first row is not all numbers (or forced with --header yes/no). Without --test, an exact, seeded --test-fraction of the rows becomes the test split. Bad values stop the import with the file, line and column; no partial output file is left behind.
+        Every column except the label column is a feature. A header row is detected when the first row is not all numbers (or forced with --header yes/no). Without --test, an exact, seeded --test-fraction of the rows becomes the test split. Labels that are all non-negative integers are the class indices; otherwise they are class names (iris's "setosa", "versicolor", "virginica"), numbered in sorted order and stored as the class_names attribute. Bad values stop the import with the file, line and column; no partial output file is left behind.
 
         Examples:
           decoupled data import csv train.csv --test test.csv --output data.h5
@@ -185,6 +185,134 @@ struct ImportCSVCommand: ParsableCommand {
         // unless --chunk-rows is given.
         o.storage = try storage.storage(rowBytes: 100 * ft.byteSize)
         print(try CSVImport.importDataset(o))
+    }
+}
+
+/// Options shared by `data import npy` and `data import npz`.
+struct NumPyImportArguments: ParsableArguments {
+    @Option(name: [.short, .long], help: "Output HDF5 file.")
+    var output: String
+
+    @Option(help: "Without test arrays: the fraction of the samples held out as the test split.")
+    var testFraction: Double = 0.2
+
+    @Option(help: "Feature type: uint8 or float32 (default: uint8 for uint8 images, else float32).")
+    var features: String?
+
+    @Option(help: "Scale stored features by this factor when loading (default 1/255 for uint8, 1 for float32).")
+    var scale: Double?
+
+    @Option(help: "Number of classes (default: largest label + 1).")
+    var numClasses: Int?
+
+    @Option(help: "Seed of the test split selection.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Text of the source attribute.")
+    var source: String?
+
+    @Option(help: "Text of the license attribute.")
+    var license: String?
+
+    @OptionGroup var storage: DataStorageOptions
+
+    func options() throws -> NumPyImportOptions {
+        var o = NumPyImportOptions(output: output)
+        if let f = features {
+            guard let t = H5ScalarType(rawValue: f), t == .uint8 || t == .float32 else {
+                throw ValidationError("--features must be uint8 or float32, got '\(f)'")
+            }
+            o.featureType = t
+        }
+        o.scale = scale
+        o.numClasses = numClasses
+        o.testFraction = testFraction
+        o.seed = seed
+        o.source = source
+        o.license = license
+        // Check the layout options now; chunks are sized once the arrays' sample size is known.
+        _ = try storage.storage(rowBytes: 1)
+        let layout = storage
+        o.storage = { try layout.storage(rowBytes: $0) }
+        return o
+    }
+}
+
+struct ImportNPYCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "npy",
+        abstract: "Import NumPy .npy arrays of images and labels.",
+        discussion: """
+        Images: samples first, any shape after that ((N, 784), (N, 28, 28), ...), of type uint8, int8-64, uint16-64, float32 or float64, little-endian; the sample shape is kept. uint8 images are stored as uint8 with scale 1/255, all others as float32 with scale 1 (override with --features and --scale). Labels: integer class indices, shape (N,) or (N, 1). Without --test-images and --test-labels an exact, seeded --test-fraction of the samples becomes the test split.
+
+        Examples:
+          decoupled data import npy --images x.npy --labels y.npy \\
+              --output mydata.h5
+          decoupled data import npy --images x_train.npy \\
+              --labels y_train.npy --test-images x_test.npy \\
+              --test-labels y_test.npy --output mydata.h5
+        """)
+
+    @Option(help: "Training images (.npy).")
+    var images: String
+
+    @Option(help: "Training labels (.npy).")
+    var labels: String
+
+    @Option(help: "Test images (.npy).")
+    var testImages: String?
+
+    @Option(help: "Test labels (.npy).")
+    var testLabels: String?
+
+    @OptionGroup var arguments: NumPyImportArguments
+
+    func run() throws {
+        let o = try arguments.options()
+        print(try NumPyImport.importFiles(images: images, labels: labels, testImages: testImages,
+                                          testLabels: testLabels, options: o))
+    }
+}
+
+struct ImportNPZCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "npz",
+        abstract: "Import a NumPy .npz archive (np.savez, np.savez_compressed, keras.datasets files).",
+        discussion: """
+        Reads the arrays x_train, y_train, x_test and y_test (the names keras.datasets uses; others with --images-key and friends), stored or compressed. Types and shapes as for `data import npy`. When the archive holds neither test array, an exact, seeded --test-fraction of the samples becomes the test split, with a notice.
+
+        Examples:
+          decoupled data import npz mnist.npz --output mnist.h5
+          decoupled data import npz arrays.npz --images-key X \\
+              --labels-key y --output mydata.h5
+        """)
+
+    @Argument(help: "The .npz file.")
+    var file: String
+
+    @Option(help: "Name of the training images array.")
+    var imagesKey = "x_train"
+
+    @Option(help: "Name of the training labels array.")
+    var labelsKey = "y_train"
+
+    @Option(help: "Name of the test images array.")
+    var testImagesKey = "x_test"
+
+    @Option(help: "Name of the test labels array.")
+    var testLabelsKey = "y_test"
+
+    @OptionGroup var arguments: NumPyImportArguments
+
+    func run() throws {
+        var keys = NumPyImport.Keys()
+        keys.images = imagesKey
+        keys.labels = labelsKey
+        keys.testImages = testImagesKey
+        keys.testLabels = testLabelsKey
+        let summary = try NumPyImport.importArchive(file, keys: keys, options: try arguments.options())
+        for note in summary.notes { FileHandle.standardError.write(Data("notice: \(note)\n".utf8)) }
+        print(summary)
     }
 }
 

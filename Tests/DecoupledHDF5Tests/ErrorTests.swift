@@ -109,7 +109,8 @@ import Testing
         let dir = TempDir()
         let a = dir.file("nonc.h5")
         try writeFile(a, numClasses: nil)
-        expectError([a, "num_classes", "no such attribute"]) { _ = try DatasetFile(path: a) }
+        let inferred = try DatasetFile(path: a)  // without num_classes: largest label + 1, with a notice
+        #expect(inferred.numClasses == 3 && inferred.notices.first?.contains("inferred 3") == true)
         let b = dir.file("zero.h5")
         try writeFile(b, numClasses: 0)
         expectError([b, "num_classes", "an integer in 1...", "found 0"]) { _ = try DatasetFile(path: b) }

@@ -128,8 +128,8 @@ func writeMiniFashion(_ dir: String, train: Int, test: Int, gzip: Bool) throws {
         expectError(["\(bad):3", "column 1", "'oops'", "not a finite number"]) { try CSVImport.importDataset(o) }
         try "1,2,0\n3,4\n".write(toFile: bad, atomically: true, encoding: .utf8)
         expectError(["\(bad):2", "found 2 columns, expected 3"]) { try CSVImport.importDataset(o) }
-        try "1,2,0.5\n".write(toFile: bad, atomically: true, encoding: .utf8)
-        expectError(["\(bad):1", "label '0.5'", "not a non-negative integer"]) { try CSVImport.importDataset(o) }
+        try "1,2,0\n3,4,\n".write(toFile: bad, atomically: true, encoding: .utf8)
+        expectError(["\(bad):2", "the label in column 2 is empty"]) { try CSVImport.importDataset(o) }
         try "1,2,7\n".write(toFile: bad, atomically: true, encoding: .utf8)
         o.numClasses = 5
         expectError(["\(bad):1", "label 7 is outside 0..<5"]) { try CSVImport.importDataset(o) }

@@ -57,6 +57,8 @@ public enum RunLauncher {
             }
         }
         let session = try TrainingSession(config: config, registry: registry, kernels: kernels, threads: request.threads)
+        // Through `warning`, so that quiet sweep runs record it in their train.log too.
+        for notice in session.dataset.notices { progress.warning("notice: \(notice)") }
         return try Trainer(session: session, runDirectory: dir, resume: request.resume && hasRun, progress: progress,
                            allowConfigChange: request.allowConfigChange)
     }
