@@ -43,7 +43,7 @@ struct BenchCheckpointCommand: ParsableCommand {
         let report = try CheckpointBenchmark.run(o) { line in if !json { print(line) } }
         if json {
             let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
             return
         }

@@ -71,7 +71,7 @@ struct BenchKernelsCommand: ParsableCommand {
         }
         if json {
             let enc = JSONEncoder()
-            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             print(String(decoding: try enc.encode(results), as: UTF8.self))
         }
     }

@@ -31,16 +31,7 @@ struct RunOptions: ParsableArguments {
                                               progress: progress)
         progress.line("run directory: \(trainer.runDirectory)")
         let summary = try trainer.run()
-        // The trainer fills every key of its summary; "?" would show a summary read from elsewhere.
-        func text(_ x: Int?) -> String { x.map(String.init) ?? "?" }
-        var line = "\(summary.status.rawValue): \(summary.name ?? "?"), step \(text(summary.step))/\(text(summary.stepsTotal))"
-        if let a = summary.final?.valAcc { line += String(format: ", final validation accuracy %.4f", a) }
-        if let a = summary.final?.testAcc { line += String(format: ", final test accuracy %.4f", a) }
-        if let b = summary.best, let a = b.valAcc ?? b.testAcc {
-            line += String(format: " (best %@ accuracy %.4f at epoch %.0f)", b.valAcc != nil ? "validation" : "test", a, b.epoch)
-        }
-        if let wall = summary.wallS, let rate = summary.trainSamplesPerS { line += String(format: ", %.1f s, %.0f samples/s", wall, rate) }
-        print(line)
+        print(ProgressReporter.describe(summary))
         print("summary: \((trainer.runDirectory as NSString).appendingPathComponent("summary.json"))")
         switch summary.status {
         case .completed: Foundation.exit(0)
@@ -198,9 +189,13 @@ struct EvalCommand: ParsableCommand {
             r = v
         }
         if json {
-            let obj: [String: Any] = ["checkpoint": path, "step": meta.step, "split": split, "loss": r.loss,
-                                      "accuracy": r.accuracy as Any, "samples": r.count]
-            print(String(decoding: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), as: UTF8.self))
+            struct Output: Encodable { var checkpoint: String, step: Int, split: String, loss: Double, accuracy: Double?, samples: Int }
+            let encoder = JSONEncoder()
+            // Paths stay readable ("runs/x/checkpoints/…", not "runs\/x\/…"); a NaN loss is "NaN", as in metrics.jsonl.
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+            let output = Output(checkpoint: path, step: meta.step, split: split, loss: r.loss, accuracy: r.accuracy, samples: r.count)
+            print(String(decoding: try encoder.encode(output), as: UTF8.self))
         } else {
             print("\(path) (step \(meta.step)): \(split) loss \(String(format: "%.4f", r.loss))"
                   + (r.accuracy.map { String(format: ", accuracy %.4f", $0) } ?? "") + " over \(r.count) samples")

@@ -8,14 +8,41 @@ import Testing
     /// The keys are the on-disk format (docs/run-directory.md); older run directories, reports
     /// and checkpoints' run state are read back with them. Sorted, so lines compare byte for byte.
     @Test func metricRecordLineKeepsTheDocumentedKeys() throws {
-        let r = MetricRecord(step: 7, epoch: 0.5, lr: 0.25, eta: 1, dataLoss: 2, penalty: 0.5, penalties: ["w/l2": 0.5],
+        let r = MetricRecord(step: 7, epoch: 0.5, lr: 0.25, scheduleMultiplier: 1, dataLoss: 2, penalty: 0.5, penalties: ["w/l2": 0.5],
                              totalLoss: 2.5, trainAcc: 0.75, valLoss: 3, valAcc: 0.5, testLoss: 4, testAcc: 0.25,
                              weightNorm: 8, zeroFraction: 0, stepMs: 1.5, elapsedS: 9, metrics: ["p.m": 1], skippedSteps: 0)
         let line = String(decoding: try r.jsonLine(), as: UTF8.self)
-        #expect(line == #"{"data_loss":2,"elapsed_s":9,"epoch":0.5,"eta":1,"lr":0.25,"metrics":{"p.m":1},"penalties":{"w\/l2":0.5},"penalty":0.5,"skipped_steps":0,"step":7,"step_ms":1.5,"test_acc":0.25,"test_loss":4,"total_loss":2.5,"train_acc":0.75,"val_acc":0.5,"val_loss":3,"weight_norm":8,"zero_fraction":0}"# + "\n")
+        // Slashes are not escaped ("w/l2", not "w\/l2").
+        #expect(line == #"{"data_loss":2,"elapsed_s":9,"epoch":0.5,"lr":0.25,"metrics":{"p.m":1},"penalties":{"w/l2":0.5},"penalty":0.5,"schedule_multiplier":1,"skipped_steps":0,"step":7,"step_ms":1.5,"test_acc":0.25,"test_loss":4,"total_loss":2.5,"train_acc":0.75,"val_acc":0.5,"val_loss":3,"weight_norm":8,"zero_fraction":0}"# + "\n")
         // Unset keys are left out, not written as null: a record read and written back keeps its keys.
         let trainOnly = String(decoding: try MetricRecord(step: 1, epoch: 0.1, dataLoss: .nan).jsonLine(), as: UTF8.self)
         #expect(trainOnly == #"{"data_loss":"NaN","epoch":0.1,"step":1}"# + "\n")
+        // The same record encodes to the same bytes every time: dictionaries inside it
+        // (penalties, metrics) too, whatever their hash order in this process.
+        var many = r
+        many.penalties = Dictionary(uniqueKeysWithValues: (0..<40).map { ("g\($0)/l2", Double($0)) })
+        let lines = try (0..<5).map { _ in try many.jsonLine() }
+        #expect(Set(lines).count == 1)
+        let keys = try #require(try JSONSerialization.jsonObject(with: lines[0]) as? [String: Any])
+        #expect(keys.count == 19)
+        let text = String(decoding: lines[0], as: UTF8.self)
+        let positions = (0..<40).map { "g\($0)/l2" }.sorted().map { text.range(of: "\"\($0)\"")!.lowerBound }
+        #expect(positions == positions.sorted(), "penalty keys in sorted order")
+    }
+
+    /// `eta` was renamed `schedule_multiplier` (it read as "time remaining"); logs, summaries and
+    /// checkpoints' run state written before still read, and write back under the new key.
+    @Test func olderEtaKeyReadsAsScheduleMultiplier() throws {
+        let dir = Scratch()
+        let path = dir.file("metrics.jsonl")
+        try Data((#"{"step":10,"epoch":1,"eta":0.5}"# + "\n" + #"{"step":20,"epoch":2,"schedule_multiplier":0.25}"# + "\n").utf8)
+            .write(to: URL(fileURLWithPath: path))
+        let records = try MetricRecord.read(path)
+        #expect(records.map(\.scheduleMultiplier) == [0.5, 0.25])
+        #expect(String(decoding: try records[0].jsonLine(), as: UTF8.self) == #"{"epoch":1,"schedule_multiplier":0.5,"step":10}"# + "\n")
+        let summary = dir.file("summary.json")
+        try Data(#"{"status":"completed","final":{"step":20,"epoch":2,"eta":0.125,"test_acc":0.9}}"#.utf8).write(to: URL(fileURLWithPath: summary))
+        #expect(try RunSummary.load(from: URL(fileURLWithPath: summary)).final?.scheduleMultiplier == 0.125)
     }
 
     @Test func metricsReaderSkipsATornLastLineAndReadsOlderRecords() throws {

@@ -61,8 +61,9 @@ public struct MetricRecord: Codable, Equatable, Sendable {
     public var epoch: Double
     /// Learning rate of the first group at the last update (base lr × η_t).
     public var lr: Double?
-    /// Schedule multiplier η_t at the last update.
-    public var eta: Double?
+    /// Schedule multiplier η_t at the last update (key `schedule_multiplier`; logs of older
+    /// versions call it `eta`, which reads as "time remaining", and are read as well).
+    public var scheduleMultiplier: Double?
     /// Mean data loss (cross-entropy, without penalty) over the training batches since the previous record.
     public var dataLoss: Double?
     /// Sum of the coupled regularizers' loss terms (0 when none).
@@ -94,12 +95,12 @@ public struct MetricRecord: Codable, Equatable, Sendable {
     public var skippedSteps: Int?
 
     /// Creates a record; every key but `step` and `epoch` defaults to absent.
-    public init(step: Int, epoch: Double, lr: Double? = nil, eta: Double? = nil, dataLoss: Double? = nil,
+    public init(step: Int, epoch: Double, lr: Double? = nil, scheduleMultiplier: Double? = nil, dataLoss: Double? = nil,
                 penalty: Double? = nil, penalties: [String: Double]? = nil, totalLoss: Double? = nil,
                 trainAcc: Double? = nil, valLoss: Double? = nil, valAcc: Double? = nil, testLoss: Double? = nil,
                 testAcc: Double? = nil, weightNorm: Double? = nil, zeroFraction: Double? = nil, stepMs: Double? = nil,
                 elapsedS: Double? = nil, metrics: [String: Double]? = nil, skippedSteps: Int? = nil) {
-        self.step = step; self.epoch = epoch; self.lr = lr; self.eta = eta
+        self.step = step; self.epoch = epoch; self.lr = lr; self.scheduleMultiplier = scheduleMultiplier
         self.dataLoss = dataLoss; self.penalty = penalty; self.penalties = penalties; self.totalLoss = totalLoss
         self.trainAcc = trainAcc; self.valLoss = valLoss; self.valAcc = valAcc; self.testLoss = testLoss; self.testAcc = testAcc
         self.weightNorm = weightNorm; self.zeroFraction = zeroFraction; self.stepMs = stepMs; self.elapsedS = elapsedS
@@ -107,11 +108,43 @@ public struct MetricRecord: Codable, Equatable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case step, epoch, lr, eta
+        case step, epoch, lr, scheduleMultiplier = "schedule_multiplier"
         case dataLoss = "data_loss", penalty, penalties, totalLoss = "total_loss", trainAcc = "train_acc"
         case valLoss = "val_loss", valAcc = "val_acc", testLoss = "test_loss", testAcc = "test_acc"
         case weightNorm = "weight_norm", zeroFraction = "zero_fraction", stepMs = "step_ms", elapsedS = "elapsed_s"
         case metrics, skippedSteps = "skipped_steps"
+    }
+
+    /// Keys of older versions, read but never written.
+    enum LegacyKeys: String, CodingKey {
+        case eta
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        step = try c.decode(Int.self, forKey: .step)
+        epoch = try c.decode(Double.self, forKey: .epoch)
+        lr = try c.decodeIfPresent(Double.self, forKey: .lr)
+        if c.contains(.scheduleMultiplier) {
+            scheduleMultiplier = try c.decodeIfPresent(Double.self, forKey: .scheduleMultiplier)
+        } else {
+            scheduleMultiplier = try decoder.container(keyedBy: LegacyKeys.self).decodeIfPresent(Double.self, forKey: .eta)
+        }
+        dataLoss = try c.decodeIfPresent(Double.self, forKey: .dataLoss)
+        penalty = try c.decodeIfPresent(Double.self, forKey: .penalty)
+        penalties = try c.decodeIfPresent([String: Double].self, forKey: .penalties)
+        totalLoss = try c.decodeIfPresent(Double.self, forKey: .totalLoss)
+        trainAcc = try c.decodeIfPresent(Double.self, forKey: .trainAcc)
+        valLoss = try c.decodeIfPresent(Double.self, forKey: .valLoss)
+        valAcc = try c.decodeIfPresent(Double.self, forKey: .valAcc)
+        testLoss = try c.decodeIfPresent(Double.self, forKey: .testLoss)
+        testAcc = try c.decodeIfPresent(Double.self, forKey: .testAcc)
+        weightNorm = try c.decodeIfPresent(Double.self, forKey: .weightNorm)
+        zeroFraction = try c.decodeIfPresent(Double.self, forKey: .zeroFraction)
+        stepMs = try c.decodeIfPresent(Double.self, forKey: .stepMs)
+        elapsedS = try c.decodeIfPresent(Double.self, forKey: .elapsedS)
+        metrics = try c.decodeIfPresent([String: Double].self, forKey: .metrics)
+        skippedSteps = try c.decodeIfPresent(Int.self, forKey: .skippedSteps)
     }
 
     /// Whether this record evaluated the test split.
@@ -123,7 +156,7 @@ public struct MetricRecord: Codable, Equatable, Sendable {
 
     // MARK: metrics.csv
 
-    static let fixedColumns = ["step", "epoch", "lr", "eta", "data_loss", "penalty"]
+    static let fixedColumns = ["step", "epoch", "lr", "schedule_multiplier", "data_loss", "penalty"]
     static let trailingColumns = ["total_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "weight_norm", "zero_fraction",
                                   "step_ms", "elapsed_s"]
 
@@ -136,7 +169,7 @@ public struct MetricRecord: Codable, Equatable, Sendable {
     /// The record as a CSV row, a missing value empty.
     func csvLine(penaltyNames: [String], metricNames: [String]) -> Data {
         func f(_ x: Double?) -> String { x.map { "\($0)" } ?? "" }
-        let row = [String(step), f(epoch), f(lr), f(eta), f(dataLoss), f(penalty)]
+        let row = [String(step), f(epoch), f(lr), f(scheduleMultiplier), f(dataLoss), f(penalty)]
             + penaltyNames.map { f(penalties?[$0]) }
             + [f(totalLoss), f(trainAcc), f(valLoss), f(valAcc), f(testLoss), f(testAcc), f(weightNorm), f(zeroFraction), f(stepMs),
                f(elapsedS)]
@@ -150,7 +183,8 @@ public struct MetricRecord: Codable, Equatable, Sendable {
     // to process, so two runs' logs could not be compared line by line.
     static let lineEncoder: JSONEncoder = {
         let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys]
+        // Slashes unescaped: penalty keys are "group/regularizer", and "w\/l2" is noise to readers.
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
         return e
     }()
@@ -262,7 +296,7 @@ public struct RunSummary: Codable, Equatable, Sendable {
     /// the old summary or the new one, never half of one; a link at the name is replaced).
     public func write(to path: String) throws {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
         try FS.writeAtomically(try encoder.encode(self), to: path)
     }

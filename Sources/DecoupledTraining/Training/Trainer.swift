@@ -183,7 +183,7 @@ public final class Trainer {
             let step = state.step
             let epochEnd = step % s.stepsPerEpoch == 0
             let evaluate = step == s.totalSteps || (epochEnd && (step / s.stepsPerEpoch) % cadence.evalEvery == 0)
-            let logTrain = cadence.logEvery > 0 && step % cadence.logEvery == 0
+            let logTrain = cadence.logEvery > 0 && step % cadence.logEvery == 0 && !followsEvaluationClosely(step)
             var newBest = false
             if evaluate || logTrain {
                 lap()
@@ -196,9 +196,7 @@ public final class Trainer {
                     progress.line(ProgressReporter.describe(record))
                 }
             }
-            progress.update(step: step, total: s.totalSteps, stepsPerEpoch: s.stepsPerEpoch,
-                            elapsed: state.elapsed + Date().timeIntervalSince(clock), startStep: startStep,
-                            loss: trained ? r.loss : nil)
+            progress.update(step: step, total: s.totalSteps, stepsPerEpoch: s.stepsPerEpoch, loss: trained ? r.loss : nil)
             if newBest || step == s.totalSteps || (cadence.checkpointEvery > 0 && step % cadence.checkpointEvery == 0) {
                 lap()
                 // Non-finite parameters that no count caught (a plugin pass, an overflow to
@@ -215,6 +213,17 @@ public final class Trainer {
         }
         lap()
         return try finish(.completed, reason: nil)
+    }
+
+    /// Whether a train-only record at `step` would come less than half of `train.log_every`
+    /// steps after an evaluation record. Each record averages the training batches since the
+    /// previous record, so such a record would cover a handful of batches (one, when
+    /// log_every steps fall just after an epoch end) and show noise like train_acc 1.0; it is
+    /// left out, and its batches go into the next record.
+    func followsEvaluationClosely(_ step: Int) -> Bool {
+        let every = session.stepsPerEpoch * session.config.train.evalEvery
+        let lastEvaluation = (step - 1) / every * every
+        return lastEvaluation > 0 && step - lastEvaluation < max(1, session.config.train.logEvery / 2)
     }
 
     /// `train.max_skipped_steps`, or its default: 1% of the run's steps, at least 10.
@@ -271,7 +280,7 @@ public final class Trainer {
         let ctx = s.engine.context(group: 0, afterSteps: max(state.step - 1, 0))
         let dataLoss = state.samples > 0 ? state.lossSum / Double(state.samples) : nil
         var record = MetricRecord(
-            step: state.step, epoch: Double(state.step) / Double(s.stepsPerEpoch), lr: ctx.lr, eta: ctx.eta,
+            step: state.step, epoch: Double(state.step) / Double(s.stepsPerEpoch), lr: ctx.lr, scheduleMultiplier: ctx.eta,
             dataLoss: dataLoss, penalty: penalty, penalties: Dictionary(penalties.map { ($0.name, $0.value) }) { a, _ in a },
             totalLoss: dataLoss.map { $0 + penalty },
             trainAcc: state.predictions > 0 ? Double(state.correct) / Double(state.predictions) : nil,
@@ -353,6 +362,7 @@ public final class Trainer {
     // MARK: summary
 
     func finish(_ status: RunStatus, reason: String?) throws -> RunSummary {
+        progress.endBar()
         let s = session
         var status = status, reason = reason
         // A run is never reported "completed" with parameters that are not numbers.
