@@ -709,8 +709,7 @@ public enum NumPyImport {
             if images.elementType == .uint8 {
                 images.bytes.withUnsafeBytes { b in out.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: b[first..<end])) } }
             } else {
-                for i in first..<end {
-                    let v = images.double(at: i)
+                try images.forEachDouble(in: first..<end) { i, v in
                     guard v >= 0, v <= 255, v.rounded() == v else {
                         throw DataInputError("\(images.name): value \(v) of sample \(sample(i)) is not an integer 0...255, as uint8 features need (store them as float32 instead)")
                     }
@@ -720,12 +719,12 @@ public enum NumPyImport {
             try writer.append(split, features: out, labels: rowLabels)
         } else {
             var out = [Float](repeating: 0, count: end - first)
-            for i in first..<end {
-                let v = Float(images.double(at: i))
-                guard v.isFinite else {
-                    throw DataInputError("\(images.name): value \(images.double(at: i)) of sample \(sample(i)) is not a finite float32 number")
+            try images.forEachDouble(in: first..<end) { i, v in
+                let f = Float(v)
+                guard f.isFinite else {
+                    throw DataInputError("\(images.name): value \(v) of sample \(sample(i)) is not a finite float32 number")
                 }
-                out[i - first] = v
+                out[i - first] = f
             }
             try writer.append(split, features: out, labels: rowLabels)
         }

@@ -96,9 +96,18 @@ public struct NumPyArray {
             return v
         }
         let elementType = try Self.elementType(descr, fail: fail)
-        let count = shape.reduce(1) { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }
-        let (byteCount, overflow) = count.multipliedReportingOverflow(by: elementType.byteSize)
-        guard !overflow, count < Int.max else { throw fail("shape \(shape) is implausibly large") }
+        // Every partial product must fit, zero dimensions left out: (2^40, 2^40, 0) holds no
+        // elements, but its sample shape would overflow wherever features are counted.
+        var nonZeroProduct = 1, overflow = false
+        for d in shape where d > 0 {
+            let (p, o) = nonZeroProduct.multipliedReportingOverflow(by: d)
+            nonZeroProduct = p
+            overflow = overflow || o
+        }
+        let (nonZeroBytes, bytesOverflow) = nonZeroProduct.multipliedReportingOverflow(by: elementType.byteSize)
+        guard !overflow, !bytesOverflow, nonZeroBytes < 1 << 50 else { throw fail("shape \(shape) is implausibly large") }
+        let count = shape.contains(0) ? 0 : nonZeroProduct
+        let byteCount = count * elementType.byteSize
         let available = data.count - headerStart - headerLength
         guard available >= byteCount else {
             throw fail("truncated: shape \(shape) of \(elementType.numpyName) needs \(byteCount) data bytes, the file has \(available)")
@@ -178,6 +187,30 @@ public struct NumPyArray {
             case .uint64: return Double(UInt64(littleEndian: p.loadUnaligned(as: UInt64.self)))
             case .float32: return Double(Float(bitPattern: UInt32(littleEndian: p.loadUnaligned(as: UInt32.self))))
             case .float64: return Double(bitPattern: UInt64(littleEndian: p.loadUnaligned(as: UInt64.self)))
+            }
+        }
+    }
+
+    /// Calls `body(i, value)` for the elements `range` (flat, C order) as Doubles, with one
+    /// access to the bytes and one type dispatch for the whole range (the importers' inner loop).
+    public func forEachDouble(in range: Range<Int>, _ body: (Int, Double) throws -> Void) rethrows {
+        try bytes.withUnsafeBytes { b in
+            func each<T>(_: T.Type, _ convert: (T) -> Double) throws {
+                for i in range { try body(i, convert(b.loadUnaligned(fromByteOffset: i * MemoryLayout<T>.size, as: T.self))) }
+            }
+            // Little-endian data on a little-endian machine: the bytes load as they are.
+            switch elementType {
+            case .bool: try each(UInt8.self) { $0 != 0 ? 1 : 0 }
+            case .int8: try each(Int8.self) { Double($0) }
+            case .uint8: try each(UInt8.self) { Double($0) }
+            case .int16: try each(Int16.self) { Double(Int16(littleEndian: $0)) }
+            case .uint16: try each(UInt16.self) { Double(UInt16(littleEndian: $0)) }
+            case .int32: try each(Int32.self) { Double(Int32(littleEndian: $0)) }
+            case .uint32: try each(UInt32.self) { Double(UInt32(littleEndian: $0)) }
+            case .int64: try each(Int64.self) { Double(Int64(littleEndian: $0)) }
+            case .uint64: try each(UInt64.self) { Double(UInt64(littleEndian: $0)) }
+            case .float32: try each(UInt32.self) { Double(Float(bitPattern: UInt32(littleEndian: $0))) }
+            case .float64: try each(UInt64.self) { Double(bitPattern: UInt64(littleEndian: $0)) }
             }
         }
     }

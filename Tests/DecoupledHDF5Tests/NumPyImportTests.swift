@@ -161,6 +161,39 @@ func fixturePixels(_ i: Int, test: Bool = false) -> [UInt8] { (0..<6).map { UInt
         #expect(!FileManager.default.fileExists(atPath: dir.file("o.h5")))
     }
 
+    /// A version 1.0 .npy file written by hand, as NumPy lays it out (header padded to 64 bytes).
+    static func npy(descr: String, shape: [Int], body: Data) -> Data {
+        let dims = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
+        var header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': \(dims), }"
+        while (10 + header.utf8.count + 1) % 64 != 0 { header += " " }
+        header += "\n"
+        let n = header.utf8.count
+        return Data([0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(n & 255), UInt8(n >> 8)]) + Data(header.utf8) + body
+    }
+
+    @Test func valuesThatDoNotFitTheFeatureType() throws {
+        let dir = TempDir()
+        // float64 images with a value beyond float32's range, and int16 images with a negative value.
+        let big = [1.0, 2.0, 1e300, 4.0].flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) }
+        try Self.npy(descr: "<f8", shape: [2, 2], body: Data(big)).write(to: URL(fileURLWithPath: dir.file("big.npy")))
+        let negative = [Int16(3), 200, -1, 7].flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) }
+        try Self.npy(descr: "<i2", shape: [2, 2], body: Data(negative)).write(to: URL(fileURLWithPath: dir.file("neg.npy")))
+        try Self.npy(descr: "|u1", shape: [2], body: Data([0, 1])).write(to: URL(fileURLWithPath: dir.file("y.npy")))
+        func run(_ images: String, _ features: H5ScalarType?) throws {
+            var o = NumPyImportOptions(output: dir.file("o.h5"))
+            o.featureType = features
+            o.testFraction = 0.5
+            try NumPyImport.importFiles(images: dir.file(images), labels: dir.file("y.npy"), testImages: nil, testLabels: nil, options: o)
+        }
+        expectError(["big.npy", "value 1e+300 of sample 1", "not a finite float32 number"]) { try run("big.npy", nil) }
+        expectError(["neg.npy", "value -1.0 of sample 1", "not an integer 0...255"]) { try run("neg.npy", .uint8) }
+        // As float32 (the default for int16) the same values import exactly.
+        try run("neg.npy", nil)
+        let ds = try DatasetFile(path: dir.file("o.h5"))
+        let rows = try ds.features(.train).read(as: Float.self) + ds.features(.test).read(as: Float.self)
+        #expect(Set([Array(rows[0..<2]), Array(rows[2..<4])]) == Set([[3, 200], [-1, 7]]))
+    }
+
     @Test func fortranOrderTransposes() {
         // A 2×3 array in Fortran order holds columns first: [a00 a10 a01 a11 a02 a12].
         let fortran = Data([0, 3, 1, 4, 2, 5])
