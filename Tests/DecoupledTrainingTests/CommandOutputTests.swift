@@ -36,4 +36,38 @@ import Testing
         let object = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
         #expect(object["step"] as? Int == 20 && object["samples"] as? Int == 2000 && object["split"] as? String == "test")
     }
+
+    /// `data import npy|npz|csv` as a user types them (datasets/README.md).
+    @Test func dataImportCommands() throws {
+        let scratch = Scratch()
+        let fixtures = "\(repositoryRoot)/Tests/DecoupledHDF5Tests/Fixtures/numpy"
+        func run(_ args: [String], _ tag: String) throws -> (status: Int32, out: String, err: String) {
+            let p = try startDecoupled(args, in: scratch.path, tag: tag)
+            #expect(waitFor(p, seconds: 60))
+            return (p.terminationStatus, try String(contentsOfFile: scratch.file("\(tag).out"), encoding: .utf8),
+                    try String(contentsOfFile: scratch.file("\(tag).err"), encoding: .utf8))
+        }
+        let npz = try run(["data", "import", "npz", "\(fixtures)/no-test.npz", "--test-fraction", "0.25",
+                           "--layout", "contiguous", "-o", scratch.file("npz.h5")], "npz")
+        #expect(npz.status == 0 && npz.out.contains("9 train + 3 test samples, 6 uint8 features, 3 classes, contiguous"), "\(npz)")
+        #expect(npz.err.contains("notice: \(fixtures)/no-test.npz has no 'x_test' and 'y_test'"), "\(npz.err)")
+        let npy = try run(["data", "import", "npy", "--images", "\(fixtures)/x_train_f64.npy", "--labels", "\(fixtures)/y_train_col.npy",
+                           "--test-images", "\(fixtures)/x_train_f64.npy", "--test-labels", "\(fixtures)/y_train.npy",
+                           "--chunk-rows", "5", "-o", scratch.file("npy.h5")], "npy")
+        #expect(npy.status == 0 && npy.out.contains("12 train + 12 test samples, 6 float32 features, 3 classes, chunks of 5 rows"), "\(npy)")
+        let bad = try run(["data", "import", "npy", "--images", "\(fixtures)/x_train_bigendian.npy", "--labels", "\(fixtures)/y_train.npy",
+                           "-o", scratch.file("bad.h5")], "bad")
+        #expect(bad.status != 0 && bad.err.contains("x_train_bigendian.npy: big-endian data"), "\(bad)")
+        #expect(!FileManager.default.fileExists(atPath: scratch.file("bad.h5")))
+
+        // The iris example of `data import csv --help`.
+        var iris = "sepal_length,sepal_width,petal_length,petal_width,species\n"
+        for i in 0..<15 { iris += "5.\(i % 10),3.\(i % 7),1.\(i % 5),0.\(i % 3),\(["setosa", "versicolor", "virginica"][i % 3])\n" }
+        try iris.write(toFile: scratch.file("iris.csv"), atomically: true, encoding: .utf8)
+        let csv = try run(["data", "import", "csv", scratch.file("iris.csv"), "--label-column", "species",
+                           "--test-fraction", "0.2", "--output", scratch.file("iris.h5")], "csv")
+        #expect(csv.status == 0 && csv.out.contains("classes (attribute class_names): 0 setosa, 1 versicolor, 2 virginica"), "\(csv)")
+        let inspect = try run(["data", "inspect", scratch.file("iris.h5")], "inspect")
+        #expect(inspect.status == 0 && inspect.out.contains("class names: 0 setosa, 1 versicolor, 2 virginica"), "\(inspect)")
+    }
 }
