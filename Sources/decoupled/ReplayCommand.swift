@@ -37,6 +37,7 @@ struct ReplayCommand: ParsableCommand {
     var audit = false
 
     func run() throws {
+        let spec = InstallLayout.userFile(self.spec)
         guard let text = FileManager.default.contents(atPath: spec).map({ String(decoding: $0, as: UTF8.self) }) else {
             throw ValidationError("cannot read spec file '\(spec)'")
         }
