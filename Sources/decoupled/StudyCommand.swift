@@ -25,9 +25,12 @@ struct StudyCommand: ParsableCommand {
         --data is given. The base config is the shipped examples/fashion-mlp-adamw.toml, so the \
         study runs from any directory; SWEEP_DIR is relative to the working directory.
 
-        On a cluster: `decoupled study --full --spec-only` writes SWEEP_DIR/study.toml; run it with \
-        `decoupled sweep run SWEEP_DIR/study.toml --dir SWEEP_DIR --backend slurm ...`, then \
-        `decoupled study --full` again writes the report and the verdict.
+        On a cluster, --spec-only writes SWEEP_DIR/study.toml and stops; run it on Slurm, then \
+        the same study command again writes the report and the verdict:
+          decoupled study --full --spec-only
+          decoupled sweep run sweeps/study-full/study.toml --dir sweeps/study-full \\
+              --backend slurm --partition cpu --time 2:00:00
+          decoupled study --full
 
         Examples:
           decoupled study --quick
