@@ -3,7 +3,7 @@ SWIFT     ?= swift
 JOBS      ?= $(shell nproc)
 RELEASE    = .build/release/decoupled
 
-.PHONY: all deps build release run test bench clean plugins data
+.PHONY: all deps build release run test bench clean plugins data install uninstall
 
 all: release
 
@@ -44,6 +44,16 @@ test: deps plugins
 	@# A replay job that loads both external plugins by name from a config, no recompilation.
 	.build/debug/decoupled replay examples/replay-adamw-l1.toml --input $(REPLAY_INPUT) --output .build/replay-adamw-l1.h5
 	.build/debug/decoupled replay examples/replay-lion.toml --input $(REPLAY_INPUT) --output .build/replay-lion.h5
+
+# `make install PREFIX=… [DESTDIR=…]`: the release binary, the external plugins and the shipped
+# examples, datasets and scripts (layout and file list: scripts/install.sh). The binary finds
+# them relative to its own location, so it runs from any directory.
+PREFIX ?= /usr/local
+install: release plugins
+	scripts/install.sh install "$(DESTDIR)$(PREFIX)" $(RELEASE) $(addsuffix /build/*.so,$(PLUGINS))
+
+uninstall:
+	scripts/install.sh uninstall "$(DESTDIR)$(PREFIX)"
 
 bench: release
 	$(RELEASE) bench kernels

@@ -1,3 +1,4 @@
+import DecoupledCore
 import DecoupledTraining
 import DecoupledSystem
 import Foundation
@@ -88,19 +89,9 @@ public final class LocalRunner {
         }
     }
 
-    /// This process's executable, resolved (Linux: /proc/self/exe; else argv[0]).
+    /// This process's executable, resolved (`InstallLayout.currentExecutable`).
     public static func currentExecutable() throws -> String {
-        if let p = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") { return p }
-        let arg0 = CommandLine.arguments[0]
-        if arg0.contains("/") {
-            let cwd = FileManager.default.currentDirectoryPath
-            return ((arg0.hasPrefix("/") ? arg0 : (cwd as NSString).appendingPathComponent(arg0)) as NSString).standardizingPath
-        }
-        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
-            let p = (String(dir) as NSString).appendingPathComponent(arg0)
-            if FileManager.default.isExecutableFile(atPath: p) { return p }
-        }
-        throw SweepRunnerError("cannot find this program's executable (argv[0] = \(arg0)); pass it explicitly")
+        do { return try InstallLayout.currentExecutable() } catch { throw SweepRunnerError("\(error); pass it explicitly") }
     }
 
     private struct Running {

@@ -170,7 +170,7 @@ public enum DataBenchmark {
         var h5py: [Measurement] = []
         if let script = o.h5pyScript {
             guard fm.fileExists(atPath: script) else {
-                throw DataInputError("h5py benchmark script \(script) not found (run from the repository root, pass --h5py-script, or --no-h5py)")
+                throw DataInputError("h5py benchmark script \(script) not found (pass --h5py-script, or --no-h5py)")
             }
             for (name, p) in paths {
                 let args = [script, p, "--batch-size", String(o.batchSize), "--seconds", String(o.seconds), "--layout", name]

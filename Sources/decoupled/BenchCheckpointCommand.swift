@@ -8,9 +8,18 @@ struct BenchCheckpointCommand: ParsableCommand {
         commandName: "checkpoint",
         abstract: "Checkpoint save and load throughput vs a dd-style sequential write to the same disk.",
         discussion: """
-        Each round writes as many bytes as one checkpoint with write(2) of a 16 MiB block and fdatasync (what `dd if=/dev/zero of=X bs=16M conv=fdatasync` measures), then saves a checkpoint of a synthetic arena (write, fsync, rename, directory fsync), drops it from the page cache (posix_fadvise DONTNEED, checked with mincore) and loads it back (verify every checksum from disk, then copy into the arena), checking the result is bit-exact. Prints GB/s and each figure's ratio to dd's, per round and as medians. Build in release mode for meaningful figures.
+        Each round writes as many bytes as one checkpoint with write(2) of a 16 MiB block and \
+        fdatasync (what `dd if=/dev/zero of=X bs=16M conv=fdatasync` measures), then saves a \
+        checkpoint of a synthetic arena (write, fsync, rename, directory fsync), drops it from the \
+        page cache (posix_fadvise DONTNEED, checked with mincore) and loads it back (verify every \
+        checksum from disk, then copy into the arena), checking the result is bit-exact. Prints \
+        GB/s and each figure's ratio to dd's, per round and as medians. Build in release mode for \
+        meaningful figures.
 
-        Every file is deleted right after its measurement and the order of dd and save alternates, so both write into blocks the other just freed: on thin-provisioned virtual disks a first write to never-used blocks can be several times slower, which would otherwise decide the comparison.
+        Every file is deleted right after its measurement and the order of dd and save alternates, \
+        so both write into blocks the other just freed: on thin-provisioned virtual disks a first \
+        write to never-used blocks can be several times slower, which would otherwise decide the \
+        comparison.
 
         Examples:
           decoupled bench checkpoint --params 5e7 --dir /scratch

@@ -15,10 +15,10 @@ struct BenchKernelsCommand: ParsableCommand {
         commandName: "kernels",
         abstract: "Fused update kernels vs an in-place bandwidth probe on the same arrays.",
         discussion: """
-        For each optimizer, size and worker count prints ns/param, GB/s of traffic actually
-        moved (bytes each optimizer must read and write), and the ratio to the probe: a trivial
-        in-place kernel reading and writing w, m, v and reading g — Adam's exact traffic.
-        Build in release mode for meaningful figures.
+        For each optimizer, size and worker count prints ns/param, GB/s of traffic actually moved \
+        (bytes each optimizer must read and write), and the ratio to the probe: a trivial in-place \
+        kernel reading and writing w, m, v and reading g — Adam's exact traffic. Build in release \
+        mode for meaningful figures.
 
         Examples:
           decoupled bench kernels

@@ -9,15 +9,15 @@ struct BenchSubnormalsCommand: ParsableCommand {
         commandName: "subnormals",
         abstract: "What subnormal floats cost a run: Adam + coupled L2 λ vs λ = 0, with flushing off and on.",
         discussion: """
-        Trains CONFIG (default: Adam with coupled L2, the MLP 784-256-128-10) on the shipped
-        subset for --epochs (the cosine schedule's t0 follows), once with λ = 0 and once with
-        the first regularizer's λ = --lambda, for each mode of --modes
-        (train.flush_subnormals = false and true). Prints each run's wall time, its ratio to
-        the λ = 0 run's in the same mode, the final test accuracy, and the
-        fractions of parameters and optimizer state values left subnormal. Strong coupled L2
-        under Adam drives both into the subnormal range, which IEEE arithmetic handles many
-        times slower; with flushing the ratio should stay near 1 (target: at most 1.3× at
-        λ = 1e-2 over 40 epochs). Build in release mode for meaningful figures.
+        Trains CONFIG (default: the shipped examples/fashion-mlp-adam-l2.toml, Adam with coupled \
+        L2 on the MLP 784-256-128-10) on the shipped subset for --epochs (the cosine schedule's t0 \
+        follows), once with λ = 0 and once with the first regularizer's λ = --lambda, for each \
+        mode of --modes (train.flush_subnormals = false and true). Prints each run's wall time, its \
+        ratio to the λ = 0 run's in the same mode, the final test accuracy, and the fractions of \
+        parameters and optimizer state values left subnormal. Strong coupled L2 under Adam drives \
+        both into the subnormal range, which IEEE arithmetic handles many times slower; with \
+        flushing the ratio should stay near 1 (target: at most 1.3× at λ = 1e-2 over 40 epochs). \
+        Build in release mode for meaningful figures.
 
         Examples:
           decoupled bench subnormals
@@ -25,8 +25,8 @@ struct BenchSubnormalsCommand: ParsableCommand {
           decoupled bench subnormals --lambda 1e-3 --threads 1 --repeats 3 --json
         """)
 
-    @Option(help: "Experiment config with at least one [[regularizers]] entry (its λ is varied).")
-    var config = "examples/fashion-mlp-adam-l2.toml"
+    @Option(help: "Experiment config with at least one [[regularizers]] entry (its λ is varied; default: the shipped examples/fashion-mlp-adam-l2.toml).")
+    var config: String?
 
     @Option(name: .customLong("set"), help: ArgumentHelp("Override a config key (repeatable).", valueName: "key=value"))
     var overrides: [String] = []
@@ -58,6 +58,7 @@ struct BenchSubnormalsCommand: ParsableCommand {
         if !overrides.contains(where: { $0.hasPrefix("data.file=") }) {
             sets.insert(try ConfigOverride("data.file=datasets/fashion-mnist-small.h5"), at: 0)
         }
+        let config = try self.config.map { InstallLayout.userFile($0) } ?? InstallLayout.require("examples/fashion-mlp-adam-l2.toml", for: "the default --config")
         let registry = try loadRegistry()
         let kernels = try KernelPath.fromEnvironment(ProcessInfo.processInfo.environment)
         let lambdas = [0, lambda]

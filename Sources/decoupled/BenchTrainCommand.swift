@@ -9,19 +9,22 @@ struct BenchTrainCommand: ParsableCommand {
         commandName: "train",
         abstract: "Training samples/s (data + forward + backward + update) for 1..N threads, beside PyTorch.",
         discussion: """
-        Times whole training steps of CONFIG's model on its data (default: the Fashion-MNIST
-        MLP 784-256-128-10 with AdamW, batch 128). With --torch PYTHON, the same MLP, batch and
-        optimizer run in PyTorch (scripts/bench/torch_train.py, data held in memory as tensors)
-        for each thread count in the same run, and the ratio is printed. Build in release mode.
+        Times whole training steps of CONFIG's model on its data (default: the shipped \
+        examples/fashion-mlp-adamw.toml, the Fashion-MNIST MLP 784-256-128-10 with AdamW, batch \
+        128, on the full set when `make data` made it, else the shipped subset). With --torch \
+        PYTHON, the same MLP, batch and optimizer run in PyTorch (the shipped \
+        scripts/bench/torch_train.py, data held in memory as tensors) for each thread count in the \
+        same run, and the ratio is printed. Build in release mode.
 
         Examples:
           decoupled bench train
           decoupled bench train --threads 1,2 --torch /path/to/venv/bin/python
-          decoupled bench train --config examples/fashion-mlp-sgdw.toml --set data.batch_size=256
+          decoupled bench train --config examples/fashion-mlp-sgdw.toml \\
+              --set data.batch_size=256
         """)
 
-    @Option(help: "Experiment config whose model, data and optimizer are timed.")
-    var config = "examples/fashion-mlp-adamw.toml"
+    @Option(help: "Experiment config whose model, data and optimizer are timed (default: the shipped examples/fashion-mlp-adamw.toml).")
+    var config: String?
 
     @Option(name: .customLong("set"), help: ArgumentHelp("Override a config key (repeatable).", valueName: "key=value"))
     var overrides: [String] = []
@@ -36,12 +39,13 @@ struct BenchTrainCommand: ParsableCommand {
     var torch: String?
 
     func run() throws {
-        var sets = try overrides.map(ConfigOverride.init)
-        if !overrides.contains(where: { $0.hasPrefix("data.file=") }),
-           !FileManager.default.fileExists(atPath: "datasets/fashion-mnist.h5") {
-            sets.append(try ConfigOverride("data.file=datasets/fashion-mnist-small.h5"))
+        let configPath = try config.map { InstallLayout.userFile($0) } ?? InstallLayout.require("examples/fashion-mlp-adamw.toml", for: "the default --config")
+        let sets = try overrides.map(ConfigOverride.init)
+        var cfg = try ExperimentConfig.load(path: configPath, overrides: sets)
+        // Without the full Fashion-MNIST (`make data`), the shipped subset stands in.
+        if !overrides.contains(where: { $0.hasPrefix("data.file=") }), !FileManager.default.fileExists(atPath: cfg.data.resolvedFile) {
+            cfg = try ExperimentConfig.load(path: configPath, overrides: sets + [try ConfigOverride("data.file=datasets/fashion-mnist-small.h5")])
         }
-        let cfg = try ExperimentConfig.load(path: config, overrides: sets)
         let threadList = try threads.map { try parseList($0, "--threads") { Int($0).flatMap { $0 >= 1 ? $0 : nil } } }
             ?? Array(1...Sharder.activeCores)
         let registry = loadRegistry()
@@ -63,10 +67,7 @@ struct BenchTrainCommand: ParsableCommand {
     }
 
     func torchSamplesPerSecond(python: String, data: String, threads: Int, batch: Int, hidden: [Int]) throws -> Double {
-        let script = "scripts/bench/torch_train.py"
-        guard FileManager.default.fileExists(atPath: script) else {
-            throw ValidationError("--torch: \(script) not found; run from the repository root")
-        }
+        let script = try InstallLayout.require("scripts/bench/torch_train.py", for: "--torch")
         // Through the one process runner: stdout captured (the JSON line), stderr kept for the error.
         let r: Subprocess.Result
         do {

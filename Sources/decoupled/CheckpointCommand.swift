@@ -10,11 +10,12 @@ struct CheckpointCommand: ParsableCommand {
         commandName: "checkpoint",
         abstract: "List and verify the HDF5 checkpoints of a run directory.",
         discussion: """
-        Checkpoints live in RUN_DIR/checkpoints/ckpt-<step>.h5; the format is described in docs/checkpoint-format.md.
+        Checkpoints live in RUN_DIR/checkpoints/ckpt-<step>.h5 (the step zero-padded to 10 \
+        digits); the format is described in docs/checkpoint-format.md.
 
         Examples:
           decoupled checkpoint list runs/fashion-mlp-adamw-20250101-120000
-          decoupled checkpoint verify runs/fashion-mlp-adamw-20250101-120000/checkpoints/ckpt-0000009380.h5
+          decoupled checkpoint verify runs/x/checkpoints/ckpt-0000009380.h5
         """,
         subcommands: [CheckpointListCommand.self, CheckpointVerifyCommand.self, CheckpointSynthesizeCommand.self])
 }
@@ -24,7 +25,9 @@ struct CheckpointListCommand: ParsableCommand {
         commandName: "list",
         abstract: "List a run's checkpoints, newest first, each fully verified.",
         discussion: """
-        Prints step, epoch, file size, validity (with the reason when corrupt) and the best marker. Every checksum of every file is verified, so this reads the whole checkpoint directory. Safe beside a running trainer: nothing is locked or removed.
+        Prints step, epoch, file size, validity (with the reason when corrupt) and the best \
+        marker. Every checksum of every file is verified, so this reads the whole checkpoint \
+        directory. Safe beside a running trainer: nothing is locked or removed.
 
         Examples:
           decoupled checkpoint list runs/fashion-mlp-adamw-20250101-120000
@@ -57,7 +60,8 @@ struct CheckpointVerifyCommand: ParsableCommand {
         commandName: "verify",
         abstract: "Verify one checkpoint file: structure, format_version and every checksum.",
         discussion: """
-        Exits with status 0 when the file is valid and 1 when it is corrupt or unreadable, printing every problem found (the dataset or attribute concerned and what was expected).
+        Exits with status 0 when the file is valid and 1 when it is corrupt or unreadable, \
+        printing every problem found (the dataset or attribute concerned and what was expected).
 
         Examples:
           decoupled checkpoint verify runs/my-run/checkpoints/ckpt-0000009380.h5
@@ -88,7 +92,8 @@ struct CheckpointSynthesizeCommand: ParsableCommand {
         commandName: "synthesize",
         abstract: "Write a checkpoint of a synthetic arena into a run directory (for tests).",
         discussion: """
-        The arena is CheckpointBenchmark.syntheticArena: four layers of weight and bias filled from --seed.
+        The arena is CheckpointBenchmark.syntheticArena: four layers of weight and bias filled \
+        from --seed.
 
         Examples:
           decoupled checkpoint synthesize /tmp/run --params 1e5 --step 10 --best

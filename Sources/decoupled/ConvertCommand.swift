@@ -11,15 +11,21 @@ struct ConvertCommand: ParsableCommand {
         commandName: "convert",
         abstract: "Rewrite a learning-rate/weight-decay setting from one framework's convention in another's.",
         discussion: """
-        Prints the target setting in the target framework's words and as config TOML, with one line of why, or says that no setting there makes the same updates (exit status 3). What each knob means in each convention: docs/config.md ("What convention means"). Bad input exits with status 64.
+        Prints the target setting in the target framework's words and as config TOML, with one \
+        line of why, or says that no setting there makes the same updates (exit status 3). What \
+        each knob means in each convention: docs/config.md ("What convention means"). Bad input \
+        exits with status 64. See docs/convert.md for every rule and more examples.
 
         Examples:
-          decoupled convert --from caffe --to keras --optimizer sgd --lr 0.01 --weight-decay 0.0005 --momentum 0.9
-          decoupled convert --from pytorch --to paper --optimizer adamw --lr 0.001 --weight-decay 0.01
-          decoupled convert --from pytorch --to pytorch --optimizer adam --lr 0.001 --weight-decay 0.0001 --to-optimizer adamw
-          decoupled convert --from paper --to pytorch --optimizer adamw --lr 0.001 --weight-decay 0.05 --normalized \\
-                            --batch-size 128 --train-size 50000 --epochs 100
-        See docs/convert.md for every rule and more examples.
+          decoupled convert --from caffe --to keras --optimizer sgd --lr 0.01 \\
+              --weight-decay 0.0005 --momentum 0.9
+          decoupled convert --from pytorch --to paper --optimizer adamw --lr 0.001 \\
+              --weight-decay 0.01
+          decoupled convert --from pytorch --to pytorch --optimizer adam --lr 0.001 \\
+              --weight-decay 0.0001 --to-optimizer adamw
+          decoupled convert --from paper --to pytorch --optimizer adamw --lr 0.001 \\
+              --weight-decay 0.05 --normalized --batch-size 128 --train-size 50000 \\
+              --epochs 100
         """)
 
     @Option(name: .customLong(ConversionOption.from.rawValue), parsing: .unconditional, help: Self.help(.from)) var from: String?

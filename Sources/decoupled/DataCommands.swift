@@ -1,4 +1,5 @@
 import ArgumentParser
+import DecoupledCore
 import DecoupledHDF5
 import Foundation
 
@@ -10,11 +11,13 @@ struct DataCommand: ParsableCommand {
         commandName: "data",
         abstract: "Import datasets into HDF5 and inspect dataset files.",
         discussion: """
-        Dataset files hold /train/x, /train/y, /test/x, /test/y (features uint8 or float32, integer labels) and the root attributes num_classes, scale, source and license; see datasets/README.md.
+        Dataset files hold /train/x, /train/y, /test/x, /test/y (features uint8 or float32, \
+        integer labels) and the root attributes num_classes, scale, source and license; see \
+        datasets/README.md.
 
         Examples:
           decoupled data import fashion-mnist --output datasets/fashion-mnist.h5
-          decoupled data import csv iris.csv --label-column species -o iris.h5
+          decoupled data import csv measurements.csv --label-column label -o m.h5
           decoupled data inspect datasets/fashion-mnist-small.h5
         """,
         subcommands: [DataImportCommand.self, DataInspectCommand.self])
@@ -66,14 +69,17 @@ struct ImportFashionMNISTCommand: ParsableCommand {
         commandName: "fashion-mnist",
         abstract: "Import Fashion-MNIST from its IDX files (gzip-compressed or not).",
         discussion: """
-        Reads train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (each optionally .gz) from --source, by default the directory of the Debian package dataset-fashion-mnist (\(FashionMNIST.defaultDirectory)). Images become uint8 rows of 784 features with scale 1/255; labels uint8 in 0..<10.
+        Reads train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and \
+        t10k-labels-idx1-ubyte (each optionally .gz) from --source, by default the directory of \
+        the Debian package dataset-fashion-mnist (\(FashionMNIST.defaultDirectory)). Images \
+        become uint8 rows of 784 features with scale 1/255; labels uint8 in 0..<10.
 
         --train-per-class / --test-per-class keep a stratified subset, drawn with --seed.
 
         Examples:
           decoupled data import fashion-mnist --output datasets/fashion-mnist.h5
-          decoupled data import fashion-mnist --source ~/fmnist \\
-              --layout chunked --output fm.h5
+          decoupled data import fashion-mnist --source ~/fmnist --layout chunked \\
+              --output fm.h5
           decoupled data import fashion-mnist --train-per-class 1000 \\
               --test-per-class 200 --seed 0 --output small.h5
         """)
@@ -108,10 +114,18 @@ struct ImportCSVCommand: ParsableCommand {
         commandName: "csv",
         abstract: "Import a CSV file (one sample per row, one label column: class indices or names).",
         discussion: """
-        Every column except the label column is a feature. A header row is detected when the first row is not all numbers (or forced with --header yes/no). Without --test, an exact, seeded --test-fraction of the rows becomes the test split. Labels that are all non-negative integers are the class indices; otherwise they are class names (iris's "setosa", "versicolor", "virginica"), numbered in sorted order and stored as the class_names attribute. Bad values stop the import with the file, line and column; no partial output file is left behind.
+        Every column except the label column is a feature. A header row is detected when the \
+        first row is not all numbers (or forced with --header yes/no). Without --test, an exact, \
+        seeded --test-fraction of the rows becomes the test split. Labels that are all \
+        non-negative integers are the class indices; otherwise they are class names (iris's \
+        "setosa", "versicolor", "virginica"), numbered in sorted order and stored as the \
+        class_names attribute. Bad values stop the import with the file, line and column; no \
+        partial output file is left behind.
 
         Examples:
           decoupled data import csv train.csv --test test.csv --output data.h5
+          decoupled data import csv measurements.csv --label-column label \\
+              --test-fraction 0.2 --output measurements.h5
           decoupled data import csv iris.csv --label-column species \\
               --test-fraction 0.2 --output iris.h5
           decoupled data import csv digits.csv --label-column first \\
@@ -322,11 +336,13 @@ struct DataInspectCommand: ParsableCommand {
         commandName: "inspect",
         abstract: "Show an HDF5 file's groups, datasets (shape, type, chunking, filters, size) and attributes.",
         discussion: """
-        For dataset files (with /train or /test) the file is also validated against the format and the class balance of each split is shown; an invalid dataset file exits with status 1.
+        For dataset files (with /train or /test) the file is also validated against the format \
+        and the class balance of each split is shown; an invalid dataset file exits with status 1. \
+        Any HDF5 file can be inspected, checkpoints included.
 
         Examples:
           decoupled data inspect datasets/fashion-mnist-small.h5
-          decoupled data inspect runs/mlp/checkpoint-500.h5
+          decoupled data inspect runs/x/checkpoints/ckpt-0000000500.h5
         """)
 
     @Argument(help: "HDF5 file to inspect.")
@@ -345,7 +361,10 @@ struct BenchDataCommand: ParsableCommand {
         commandName: "data",
         abstract: "Benchmark streaming minibatches from HDF5, beside h5py, and peak memory vs dataset size.",
         discussion: """
-        Writes Fashion-MNIST (or a synthetic stand-in) as contiguous, chunked and chunked+gzip files, streams each sequentially and shuffled with the MinibatchLoader, then runs scripts/bench/h5py_stream.py on the same files. Finally it generates datasets of --memory-sizes MB and streams one epoch of each in a fresh process to compare peak RSS. Run it from the repository root (for the h5py script).
+        Writes Fashion-MNIST (or a synthetic stand-in) as contiguous, chunked and chunked+gzip \
+        files, streams each sequentially and shuffled with the MinibatchLoader, then runs the \
+        shipped scripts/bench/h5py_stream.py on the same files. Finally it generates datasets of \
+        --memory-sizes MB and streams one epoch of each in a fresh process to compare peak RSS.
 
         Examples:
           decoupled bench data
@@ -371,8 +390,8 @@ struct BenchDataCommand: ParsableCommand {
     @Option(help: "Comma-separated sizes in MB of generated files for the peak-RSS comparison (\"\" to skip).")
     var memorySizes: String = "200,2000"
 
-    @Option(help: "The h5py benchmark script.")
-    var h5pyScript: String = "scripts/bench/h5py_stream.py"
+    @Option(help: "The h5py benchmark script (default: the shipped scripts/bench/h5py_stream.py).")
+    var h5pyScript: String?
 
     @Option(help: "Python interpreter with h5py.")
     var python: String = "/usr/bin/python3"
@@ -402,7 +421,7 @@ struct BenchDataCommand: ParsableCommand {
         o.batchSize = batchSize
         o.bufferBytes = bufferMb << 20
         o.seconds = seconds
-        o.h5pyScript = noH5py ? nil : h5pyScript
+        o.h5pyScript = noH5py ? nil : try h5pyScript ?? InstallLayout.require("scripts/bench/h5py_stream.py", for: "the h5py side (or --no-h5py)")
         o.python = python
         o.keepFiles = keepFiles
         o.memorySizesMB = try memorySizes.split(separator: ",").map {

@@ -13,13 +13,13 @@ struct PluginsCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "List every plugin, built-in or external, with version, kind, hyper-parameters and source.",
             discussion: """
-            External plugins are shared libraries found in the installation's plugin directory
-            (<bindir>/../lib/decoupled/plugins), in the repository's plugins/*/build/ when this
-            binary is a development build (.build/ inside the repository), and in
-            $DECOUPLED_PLUGIN_PATH (colon-separated directories or files). Never in the working
-            directory. This command loads every one of them (loading runs a library's code);
-            training loads them only when its config names a plugin no built-in provides.
-            Refused libraries are listed last, with the reason.
+            External plugins are shared libraries found in the installation's plugin directory \
+            (<bindir>/../lib/decoupled/plugins, where `make install` puts the shipped ones), in the \
+            checkout's plugins/*/build/ when this binary is a development build (.build/ inside the \
+            checkout), and in $DECOUPLED_PLUGIN_PATH (colon-separated directories or files), wherever \
+            the command runs. Never in the working directory. This command loads every one of them \
+            (loading runs a library's code); training loads them only when its config names a plugin \
+            no built-in provides. Refused libraries are listed last, with the reason.
 
             Examples:
               decoupled plugins list
@@ -39,7 +39,7 @@ struct PluginsCommand: ParsableCommand {
 /// stderr (`warnings`), and an error only for a config naming one of its plugins.
 func loadRegistry(warnings: Bool = true) -> PluginRegistry {
     let registry = PluginRegistry.builtIn()
-    registry.deferExternal(ExternalPluginLoader.candidates(executable: try? LocalRunner.currentExecutable(),
+    registry.deferExternal(ExternalPluginLoader.candidates(executable: InstallLayout.current?.executable,
                                                            environment: ProcessInfo.processInfo.environment))
     if warnings {
         registry.onRefusal = { r in

@@ -8,16 +8,17 @@ struct ReplayCommand: ParsableCommand {
         commandName: "replay",
         abstract: "Apply a spec's optimizer, regularizers, groups and schedule to recorded gradients.",
         discussion: """
-        Reads initial parameters (/params/<name>) and gradients (/grads/<name>, shape
-        [steps, ...]) from INPUT, runs them through the same registry, plan and kernels as
-        training, and writes the trajectory (/trajectory/<name>, shape [steps+1, ...]) and the
-        final optimizer state (/state/<slot>/<name>) to OUTPUT. Layout: docs/replay.md.
-        External plugins named in the spec are loaded from plugins/*/build and
-        $DECOUPLED_PLUGIN_PATH.
+        Reads initial parameters (/params/<name>) and gradients (/grads/<name>, shape [steps, \
+        ...]) from INPUT, runs them through the same registry, plan and kernels as training, and \
+        writes the trajectory (/trajectory/<name>, shape [steps+1, ...]) and the final optimizer \
+        state (/state/<slot>/<name>) to OUTPUT. Layout: docs/replay.md. External plugins named in \
+        the spec are loaded from the installation's plugin directory (or plugins/*/build of the \
+        checkout, for a development build) and $DECOUPLED_PLUGIN_PATH.
 
         Examples:
           decoupled replay spec.toml --input grads.h5 --output trajectory.h5
-          decoupled replay examples/replay-adamw-l1.toml --input grads.h5 --output t.h5 --audit
+          decoupled replay examples/replay-adamw-l1.toml --input g.h5 --output t.h5
+          decoupled replay spec.toml --input g.h5 --output t.h5 --audit
         """)
 
     @Argument(help: "The replay spec (TOML): convention, [optimizer], [[regularizers]], [schedule], [[groups]].")
@@ -36,6 +37,7 @@ struct ReplayCommand: ParsableCommand {
     var audit = false
 
     func run() throws {
+        let spec = InstallLayout.userFile(self.spec)
         guard let text = FileManager.default.contents(atPath: spec).map({ String(decoding: $0, as: UTF8.self) }) else {
             throw ValidationError("cannot read spec file '\(spec)'")
         }

@@ -9,7 +9,7 @@ struct ReportCommand: ParsableCommand {
         commandName: "report",
         abstract: "Tables, heatmaps and learning curves of a sweep directory, tied together in report/index.html.",
         discussion: """
-        Reads SWEEP_DIR/manifest.json and each run's summary.json and metrics
+        Reads SWEEP_DIR/manifest.json and each run's summary.json and metrics \
         (docs/run-directory.md) and writes into SWEEP_DIR/report (or --output):
           summary.md, summary.csv     every run: status, test errors, train loss, ...
           summary-by-setting.csv      each (method, lr, λ): mean and std over seeds
@@ -17,14 +17,14 @@ struct ReportCommand: ParsableCommand {
           curves-test-error.png/.svg  test error vs epoch, best run per method (Fig. 3)
           curves-train-loss.png/.svg  training loss vs epoch of the same runs
           index.html                  all of the above on one page
-        "Best" is selected on the mean validation loss over seeds when the runs hold out a
-        validation split (test numbers are then only reported), else on the test error, and
-        the page says which. A study's directory (study.json, written by `decoupled study`)
-        also gets the verdict and the study's figures (paired Figure 2 heatmaps, curves with
-        seed bands, sparsity frontier, training budget) at the top of index.html.
-        gnuplot draws the figures (`make deps` installs it) from the .gp scripts and
-        .dat files written next to them. A sweep still running is reported as far
-        as it got.
+
+        "Best" is selected on the mean validation loss over seeds when the runs hold out a \
+        validation split (test numbers are then only reported), else on the test error, and the \
+        page says which. A study's directory (study.json, written by `decoupled study`) also gets \
+        the verdict and the study's figures (paired Figure 2 heatmaps, curves with seed bands, \
+        sparsity frontier, training budget) at the top of index.html. gnuplot draws the figures \
+        (`make deps` installs it) from the .gp scripts and .dat files written next to them. A \
+        sweep still running is reported as far as it got.
 
         Examples:
           decoupled report sweeps/study

@@ -10,23 +10,27 @@ struct StudyCommand: ParsableCommand {
         commandName: "study",
         abstract: "The default job: L2 regularization vs decoupled weight decay on Fashion-MNIST, with a verdict.",
         discussion: """
-        One sweep (docs/study.md) in a regime where regularization matters: the 784-256-128-10
-        MLP trained on a stratified subset of the training split, validated on samples held
-        out of it, tested on the whole test split, cosine schedule, several seeds per setting.
-        Its parts: the AdamW paper's Figure 2 (Adam+L2 vs AdamW, SGD-momentum+L2 vs SGDW
-        over learning rate × decay), the training budget with normalized decay, and coupled
-        vs decoupled L1. It runs locally on all cores, writes the report
-        (SWEEP_DIR/report/index.html) and prints a verdict (also SWEEP_DIR/verdict.json):
-        settings are selected on validation loss, every comparison is a difference of seed
-        means with a 95 % interval, and one inside the noise reads "no measurable difference".
-        Interrupted, it resumes where it stopped.
+        One sweep (docs/study.md) in a regime where regularization matters: the 784-256-128-10 MLP \
+        trained on a stratified subset of the training split, validated on samples held out of it, \
+        tested on the whole test split, cosine schedule, several seeds per setting. Its parts: the \
+        AdamW paper's Figure 2 (Adam+L2 vs AdamW, SGD-momentum+L2 vs SGDW over learning rate × \
+        decay), the training budget with normalized decay, and coupled vs decoupled L1. It runs \
+        locally on all cores, writes the report (SWEEP_DIR/report/index.html) and prints a verdict \
+        (also SWEEP_DIR/verdict.json): settings are selected on validation loss, every comparison \
+        is a difference of seed means with a 95 % interval, and one inside the noise reads "no \
+        measurable difference". Interrupted, it resumes where it stopped.
 
-        Data: the full Fashion-MNIST (datasets/fashion-mnist.h5, from `make data`) when
-        present, else the shipped subset; --quick always uses the subset unless --data is given.
+        Data: the full Fashion-MNIST (datasets/fashion-mnist.h5, from `make data`) when present \
+        among the shipped files, else the shipped subset; --quick always uses the subset unless \
+        --data is given. The base config is the shipped examples/fashion-mlp-adamw.toml, so the \
+        study runs from any directory; SWEEP_DIR is relative to the working directory.
 
-        On a cluster: `decoupled study --full --spec-only` writes SWEEP_DIR/study.toml; run it
-        with `decoupled sweep run SWEEP_DIR/study.toml --dir SWEEP_DIR --backend slurm ...`,
-        then `decoupled study --full` again writes the report and the verdict.
+        On a cluster, --spec-only writes SWEEP_DIR/study.toml and stops; run it on Slurm, then \
+        the same study command again writes the report and the verdict:
+          decoupled study --full --spec-only
+          decoupled sweep run sweeps/study-full/study.toml --dir sweeps/study-full \\
+              --backend slurm --partition cpu --time 2:00:00
+          decoupled study --full
 
         Examples:
           decoupled study --quick
@@ -61,15 +65,17 @@ struct StudyCommand: ParsableCommand {
     func run() throws {
         let cwd = FileManager.default.currentDirectoryPath
         func absolute(_ p: String) -> String { p.hasPrefix("/") ? p : (cwd as NSString).appendingPathComponent(p) }
-        let fullData = "datasets/fashion-mnist.h5", subset = "datasets/fashion-mnist-small.h5"
-        let dataFile = absolute(data ?? (!quick && FileManager.default.fileExists(atPath: fullData) ? fullData : subset))
-        guard FileManager.default.fileExists(atPath: dataFile) else {
-            throw ValidationError("data file \(dataFile) not found; run from the repository root, or `make data` for the full set")
+        // The defaults ship with the binary (InstallLayout), so the study runs from any directory.
+        let dataFile: String
+        if let data {
+            dataFile = absolute(data)
+            guard FileManager.default.fileExists(atPath: dataFile) else { throw ValidationError("--data: \(dataFile) not found") }
+        } else if !quick, let full = InstallLayout.current?.resource("datasets/fashion-mnist.h5") {
+            dataFile = full
+        } else {
+            dataFile = try InstallLayout.require("datasets/fashion-mnist-small.h5", for: "the study's data (or give --data)")
         }
-        let base = absolute("examples/fashion-mlp-adamw.toml")
-        guard FileManager.default.fileExists(atPath: base) else {
-            throw ValidationError("\(base) not found; run `decoupled study` from the repository root")
-        }
+        let base = try InstallLayout.require("examples/fashion-mlp-adamw.toml", for: "the study's base config")
         let design = quick ? StudyDesign.quick(dataFile: dataFile)
             : full ? StudyDesign.full(dataFile: dataFile) : StudyDesign.standard(dataFile: dataFile)
         let sweepDir = dir ?? "sweeps/\(design.name)"

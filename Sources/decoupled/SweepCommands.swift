@@ -1,4 +1,5 @@
 import ArgumentParser
+import DecoupledCore
 import DecoupledExperiments
 import DecoupledTraining
 import Foundation
@@ -12,14 +13,14 @@ struct SweepCommand: ParsableCommand {
         commandName: "sweep",
         abstract: "Run a grid of experiments (method × lr × decay × seed) locally or on Slurm, and follow it.",
         discussion: """
-        A sweep spec (TOML, docs/sweeps.md) names a base config, methods (optimizer and
-        regularizer pairs), a learning-rate axis, a decay axis and seeds. `sweep run` expands it
-        into SWEEP_DIR (manifest.json, configs/<id>.toml, runs/<id>/) and trains every run that
-        is not finished; rerunning it continues where it stopped.
+        A sweep spec (TOML, docs/sweeps.md) names a base config, methods (optimizer and \
+        regularizer pairs), a learning-rate axis, a decay axis and seeds. `sweep run` expands it \
+        into SWEEP_DIR (manifest.json, configs/<id>.toml, runs/<id>/) and trains every run that is \
+        not finished; rerunning it continues where it stopped.
 
         Examples:
           decoupled sweep run examples/sweep-adamw-vs-l2.toml --jobs 2
-          decoupled sweep run study.toml --dir sweeps/study --backend slurm --partition cpu --time 2:00:00
+          decoupled sweep run study.toml --dir sweeps/study --backend slurm
           decoupled sweep status sweeps/study
         """,
         subcommands: [SweepRunCommand.self, SweepStatusCommand.self, SweepEventCommand.self])
@@ -31,30 +32,32 @@ struct SweepRunCommand: ParsableCommand {
         commandName: "run",
         abstract: "Expand a sweep spec and train its unfinished runs (local processes or a Slurm job array).",
         discussion: """
-        Completed runs are skipped; preempted or interrupted ones resume from their newest
-        checkpoint, bit-identically; failed and diverged ones are retried only with
-        --retry-failed. An edited spec adds its new runs to the manifest and keeps the old ones.
+        Completed runs are skipped; preempted or interrupted ones resume from their newest \
+        checkpoint, bit-identically; failed and diverged ones are retried only with \
+        --retry-failed. An edited spec adds its new runs to the manifest and keeps the old ones. \
+        SPEC, when not found, is looked up in the shipped files too (examples/...).
 
-        --backend local: --jobs trainer processes at a time, each `decoupled train
-        configs/<id>.toml --run-dir runs/<id> --resume --quiet --threads T`. On SIGINT/SIGTERM
-        the trainers checkpoint and stop (a second Ctrl-C exits at once); if the runner is
-        killed, its trainers stop by themselves.
+        --backend local: --jobs trainer processes at a time, each `decoupled train \
+        configs/<id>.toml --run-dir runs/<id> --resume --quiet --threads T`. On SIGINT/SIGTERM \
+        the trainers checkpoint and stop (a second Ctrl-C exits at once); if the runner is killed, \
+        its trainers stop by themselves.
 
-        --backend slurm: writes SWEEP_DIR/slurm/job.sh (one array task per unfinished run) and
-        submits it with sbatch. Tasks requeue themselves before the time limit (SIGUSR1
-        --signal-seconds before it) up to --max-requeues times and resume from their
-        checkpoint; preemption and `scontrol requeue` resume the same way.
+        --backend slurm: writes SWEEP_DIR/slurm/job.sh (one array task per unfinished run) and \
+        submits it with sbatch. Tasks requeue themselves before the time limit (SIGUSR1 \
+        --signal-seconds before it) up to --max-requeues times and resume from their checkpoint; \
+        preemption and `scontrol requeue` resume the same way.
 
-        Exit status: 0 every run completed (local) or the job was submitted (slurm); 75
-        stopped by a signal or runs left unfinished (rerun the same command to continue); 3 the
-        sweep ended but some runs failed or diverged; 1 error (the message names the file, key
-        or value).
+        Exit status: 0 every run completed (local) or the job was submitted (slurm); 75 stopped \
+        by a signal or runs left unfinished (rerun the same command to continue); 3 the sweep \
+        ended but some runs failed or diverged; 1 error (the message names the file, key or value).
 
         Examples:
           decoupled sweep run study.toml --jobs 4
           decoupled sweep run study.toml --jobs 2 --threads-per-run 1 --retry-failed
-          decoupled sweep run study.toml --backend slurm --partition cpu --cpus-per-task 4 --time 1:00:00 --throttle 20
-          decoupled sweep run study.toml --backend slurm --sbatch-line "--qos=long" --dry-run
+          decoupled sweep run study.toml --backend slurm --partition cpu \\
+              --cpus-per-task 4 --time 1:00:00 --throttle 20
+          decoupled sweep run study.toml --backend slurm --sbatch-line "--qos=long" \\
+              --dry-run
         """)
 
     @Argument(help: "The sweep spec (TOML).")
@@ -131,7 +134,7 @@ struct SweepRunCommand: ParsableCommand {
     }
 
     func run() throws {
-        let sweepSpec = try SweepSpec.load(path: spec)
+        let sweepSpec = try SweepSpec.load(path: InstallLayout.userFile(spec))
         let plan = try SweepPlan(spec: sweepSpec, sweepDirectory: dir ?? SweepPlan.defaultDirectory(for: sweepSpec),
                                  registry: loadRegistry())
         if backend == "slurm" { try runSlurm(plan) } else { try runLocal(plan) }
@@ -182,9 +185,9 @@ struct SweepStatusCommand: ParsableCommand {
         commandName: "status",
         abstract: "Show where every run of a sweep stands (and its Slurm tasks and events).",
         discussion: """
-        Counts runs pending (not started or preempted), running (its run.lock is held, or its
-        Slurm task runs), done and failed (failed or diverged), then one line per run: status,
-        method, lr, decay, seed, final test accuracy, step, reason. For Slurm sweeps also each
+        Counts runs pending (not started or preempted), running (its run.lock is held, or its \
+        Slurm task runs), done and failed (failed or diverged), then one line per run: status, \
+        method, lr, decay, seed, final test accuracy, step, reason. For Slurm sweeps also each \
         run's array task and state (scontrol), the jobs and the latest task events.
 
         Examples:

@@ -42,9 +42,10 @@ struct RunOptions: ParsableArguments {
     }
 }
 
+/// One paragraph: ArgumentParser wraps it to the terminal (a newline here would break a line early).
 let exitCodesHelp = """
-Exit status: 0 finished; 75 stopped by SIGINT/SIGTERM/SIGUSR1 after writing a checkpoint
-(resumable: run `decoupled resume RUN_DIR`); 3 stopped on NaN/Inf (nan_policy); 1 error
+Exit status: 0 finished; 75 stopped by SIGINT/SIGTERM/SIGUSR1 after writing a checkpoint \
+(resumable: run `decoupled resume RUN_DIR`); 3 stopped on NaN/Inf (nan_policy); 1 error \
 (the message names the file, key or value); 130 a second SIGINT (the last checkpoint is intact).
 """
 
@@ -53,18 +54,24 @@ struct TrainCommand: ParsableCommand {
         commandName: "train",
         abstract: "Train a model from an experiment config into a run directory.",
         discussion: """
-        Streams the [data] file in minibatches, trains the [model] with the [optimizer],
-        [[regularizers]], [[groups]] and [schedule] of CONFIG (docs/config.md), evaluates on the
-        test split every train.eval_every epochs, and writes config.toml, metrics.jsonl,
-        metrics.csv, decay_audit.txt, checkpoints/ and summary.json into the run directory
+        Streams the [data] file in minibatches, trains the [model] with the [optimizer], \
+        [[regularizers]], [[groups]] and [schedule] of CONFIG (docs/config.md), evaluates on the test \
+        split every train.eval_every epochs, and writes config.toml, metrics.jsonl, metrics.csv, \
+        decay_audit.txt, checkpoints/ and summary.json into the run directory \
         (docs/run-directory.md). A progress bar is drawn on a terminal; plain lines otherwise.
+
+        A relative data.file is looked up in the working directory, next to CONFIG, then in the \
+        shipped files (share/decoupled of the installation, or the checkout of a development \
+        build). CONFIG itself, when not found, is looked up in the shipped files too, so the \
+        examples below run from any directory.
 
         \(exitCodesHelp)
 
         Examples:
           decoupled train examples/fashion-mlp-adamw.toml
-          decoupled train examples/fashion-mlp-adamw.toml --set optimizer.lr=3e-4 --set train.epochs=5
-          decoupled train examples/fashion-mlp-sgdw.toml --run-dir runs/sgdw --threads 2
+          decoupled train examples/fashion-mlp-adamw.toml --set train.epochs=5
+          decoupled train examples/fashion-mlp-sgdw.toml --set optimizer.lr=0.05
+          decoupled train examples/fashion-mlp-sgdw.toml --run-dir runs/sgdw
           decoupled train examples/fashion-mlp-sgdw.toml --run-dir runs/sgdw --resume
         """)
 
@@ -84,7 +91,7 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
-        var request = RunLauncher.Request(configPath: config, runDirectory: runDir)
+        var request = RunLauncher.Request(configPath: InstallLayout.userFile(config), runDirectory: runDir)
         request.resume = resume
         try options.launch(&request)
     }
@@ -95,9 +102,9 @@ struct ResumeCommand: ParsableCommand {
         commandName: "resume",
         abstract: "Continue a run from its newest valid checkpoint.",
         discussion: """
-        Reads RUN_DIR/config.toml, loads the newest checkpoint that passes its checksums (a
-        corrupt one is reported and skipped), and continues bit-identically: same parameters,
-        optimizer state, data order and metrics as a run that was never interrupted, with any
+        Reads RUN_DIR/config.toml, loads the newest checkpoint that passes its checksums (a \
+        corrupt one is reported and skipped), and continues bit-identically: same parameters, \
+        optimizer state, data order and metrics as a run that was never interrupted, with any \
         thread count.
 
         \(exitCodesHelp)
@@ -125,15 +132,16 @@ struct EvalCommand: ParsableCommand {
         commandName: "eval",
         abstract: "Evaluate a run's checkpoint on a data split.",
         discussion: """
-        Loads RUN_DIR/config.toml and a checkpoint (default: the newest valid one; --best: the
-        one with the best test metric; --checkpoint FILE: that file), and prints the mean data
-        loss and accuracy over the whole split. --set data.file=OTHER.h5 evaluates on other
-        data with the same features and classes.
+        Loads RUN_DIR/config.toml and a checkpoint (default: the newest valid one; --best: the one \
+        with the best test metric; --checkpoint FILE: that file), and prints the mean data loss and \
+        accuracy over the whole split. --set data.file=OTHER.h5 evaluates on other data with the \
+        same features and classes.
 
         Examples:
           decoupled eval runs/fashion-mlp-adamw-20261121-101500
           decoupled eval runs/x --best --split train
-          decoupled eval runs/x --checkpoint runs/x/checkpoints/ckpt-0000004690.h5 --json
+          decoupled eval runs/x --checkpoint runs/x/checkpoints/ckpt-0000004690.h5
+          decoupled eval runs/x --best --json
         """)
 
     @Argument(help: "The run directory.")

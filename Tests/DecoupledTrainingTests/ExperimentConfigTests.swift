@@ -1,5 +1,5 @@
 import DecoupledCore
-import DecoupledTraining
+@testable import DecoupledTraining
 import Foundation
 import Testing
 
@@ -222,5 +222,28 @@ import Testing
             #expect(e.key == "data" && e.description.contains("train_subset") && e.description.contains("1...8000")
                     && e.description.contains("fashion-mnist-small.h5"), "\(e)")
         }
+    }
+
+    /// A relative data.file: the working directory, next to the config, then the shipped files;
+    /// none existing, the working directory's path with every place tried.
+    @Test func relativeDataPathsResolveInOrderAndNameWhereTheyLooked() throws {
+        let top = NSTemporaryDirectory() + "dc-resolve-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: top) }
+        for d in ["cwd", "configs/datasets", "share/datasets"] {
+            try FileManager.default.createDirectory(atPath: "\(top)/\(d)", withIntermediateDirectories: true)
+        }
+        for f in ["configs/datasets/near.h5", "share/datasets/near.h5", "share/datasets/shipped.h5", "cwd/here.h5"] {
+            FileManager.default.createFile(atPath: "\(top)/\(f)", contents: Data())
+        }
+        func resolve(_ p: String) -> (path: String, searched: [String]) {
+            ExperimentConfig.resolve(p, configFile: "\(top)/configs/x.toml", workingDirectory: "\(top)/cwd", resourceRoot: "\(top)/share")
+        }
+        #expect(resolve("here.h5").path == "\(top)/cwd/here.h5")
+        #expect(resolve("datasets/near.h5").path == "\(top)/configs/datasets/near.h5")
+        #expect(resolve("datasets/shipped.h5").path == "\(top)/share/datasets/shipped.h5")
+        let missing = resolve("datasets/none.h5")
+        #expect(missing.path == "\(top)/cwd/datasets/none.h5")
+        #expect(missing.searched == ["\(top)/cwd/datasets/none.h5", "\(top)/configs/datasets/none.h5", "\(top)/share/datasets/none.h5"])
+        #expect(resolve("/abs/x.h5").path == "/abs/x.h5")
     }
 }

@@ -9,31 +9,24 @@ import Glibc
 /// `decoupled_plugin.h`).
 ///
 /// Loading a library runs its code (constructors first), so libraries come only from places
-/// the user chose, never from the working directory: the installation's plugin directory
-/// (`<bindir>/../lib/decoupled/plugins`), the repository's `plugins/*/build/` when the binary
-/// is a development build inside that repository (found from the binary's path), and
-/// `DECOUPLED_PLUGIN_PATH`. `PluginRegistry.deferExternal` loads them only when a name no
-/// built-in has is looked up.
+/// the user chose, never from the working directory: the plugin directories of the binary's
+/// `InstallLayout` (the installation's `<bindir>/../lib/decoupled/plugins`, and the
+/// repository's `plugins/*/build/` for a development build), and `DECOUPLED_PLUGIN_PATH`.
+/// `PluginRegistry.deferExternal` loads them only when a name no built-in has is looked up.
 ///
 /// Every field of a library's descriptor is checked before it is used; a library that fails
 /// (another ABI version, a missing symbol, a NULL pointer with a nonzero count, a bad or
 /// duplicate name, ...) is refused with a message naming the file and the field.
 public enum ExternalPluginLoader {
     public static let pathVariable = "DECOUPLED_PLUGIN_PATH"
-    /// The plugin directory of an installation, relative to the directory of the binary.
-    public static let installedDirectory = "../lib/decoupled/plugins"
 
-    /// The libraries to offer, in this order: the installation's plugin directory, the
-    /// repository's plugins/*/build/ when `executable` is a build inside a repository
-    /// (`<repo>/.build/...`), then each entry of the search path (colon-separated directories
-    /// or files; an entry that does not exist is kept, so loading it reports it).
+    /// The libraries to offer, in this order: those in the plugin directories of `executable`'s
+    /// `InstallLayout` (the installation's, then a development build's plugins/*/build/),
+    /// then each entry of the search path (colon-separated directories or files; an entry that
+    /// does not exist is kept, so loading it reports it).
     public static func candidates(executable: String?, environment: [String: String]) -> [String] {
         var found: [String] = []
-        if let executable {
-            let binary = URL(fileURLWithPath: executable).resolvingSymlinksInPath()
-            found += libraries(in: binary.deletingLastPathComponent().appendingPathComponent(installedDirectory).standardized.path)
-            if let root = repository(containing: binary) { found += repositoryLibraries(root: root) }
-        }
+        if let executable { found += InstallLayout(executable: executable).pluginDirectories.flatMap(libraries(in:)) }
         for entry in (environment[pathVariable] ?? "").split(separator: ":").map(String.init) where !entry.isEmpty {
             var isDir: ObjCBool = false
             if FileManager.default.fileExists(atPath: entry, isDirectory: &isDir), isDir.boolValue {
@@ -48,24 +41,7 @@ public enum ExternalPluginLoader {
 
     /// The shipped plugins of a source tree: `plugins/*/build/*.so` under `root`.
     public static func repositoryLibraries(root: String) -> [String] {
-        let pluginsDir = (root as NSString).appendingPathComponent("plugins")
-        return ((try? FileManager.default.contentsOfDirectory(atPath: pluginsDir)) ?? []).sorted()
-            .flatMap { libraries(in: "\(pluginsDir)/\($0)/build") }
-    }
-
-    /// The source tree a development build lives in: the parent of the innermost `.build`
-    /// directory above the binary, if it holds Package.swift and plugins/.
-    static func repository(containing binary: URL) -> String? {
-        var dir = binary.deletingLastPathComponent()
-        while dir.path != "/" && !dir.path.isEmpty {
-            if dir.lastPathComponent == ".build" {
-                let root = dir.deletingLastPathComponent().path
-                let fm = FileManager.default
-                return fm.fileExists(atPath: root + "/Package.swift") && fm.fileExists(atPath: root + "/plugins") ? root : nil
-            }
-            dir = dir.deletingLastPathComponent()
-        }
-        return nil
+        InstallLayout.repositoryPluginDirectories(root: root).flatMap(libraries(in:))
     }
 
     /// Shared libraries directly in `dir`, sorted.

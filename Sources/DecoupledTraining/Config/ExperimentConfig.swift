@@ -18,8 +18,11 @@ public struct ExperimentConfig {
     public struct Data: Equatable {
         /// The HDF5 dataset file, as written in the config.
         public var file: String
-        /// `file` resolved against the working directory, then the config's directory.
+        /// `file` resolved against the working directory, the config's directory, then the
+        /// binary's resource root (`ExperimentConfig.resolve`).
         public var resolvedFile: String
+        /// Every place `file` was looked for, in order (the last is `resolvedFile` when found).
+        public var searchedFiles: [String]
         public var batchSize: Int
         public var bufferBytes: Int
         public var evalBatchSize: Int
@@ -96,7 +99,8 @@ public struct ExperimentConfig {
             throw root.error("data", "is required: a [data] table with file = \"datasets/....h5\"")
         }
         let dataFile = try d.string("file")
-        let data = Data(file: dataFile, resolvedFile: resolve(dataFile, configFile: file),
+        let located = resolve(dataFile, configFile: file)
+        let data = Data(file: dataFile, resolvedFile: located.path, searchedFiles: located.searched,
                         batchSize: try d.int("batch_size", default: 128, min: 1),
                         bufferBytes: Int(try d.double("buffer_mb", default: 64, range: 1...1_048_576) * 1_048_576),
                         evalBatchSize: try d.int("eval_batch_size", default: 1000, min: 1),
@@ -177,18 +181,25 @@ public struct ExperimentConfig {
     }
 
     /// A relative data path is looked up in the working directory first, then next to the
-    /// config file (so both `decoupled train examples/x.toml` from the repository and a
-    /// config kept beside its data work).
-    static func resolve(_ path: String, configFile: String) -> String {
-        if path.hasPrefix("/") { return path }
-        let cwd = FileManager.default.currentDirectoryPath
-        let fromCWD = (cwd as NSString).appendingPathComponent(path)
-        if FileManager.default.fileExists(atPath: fromCWD) { return (fromCWD as NSString).standardizingPath }
-        let dir = (configFile as NSString).deletingLastPathComponent
-        let fromConfig = ((dir.hasPrefix("/") ? dir : (cwd as NSString).appendingPathComponent(dir)) as NSString)
-            .appendingPathComponent(path)
-        if FileManager.default.fileExists(atPath: fromConfig) { return (fromConfig as NSString).standardizingPath }
-        return (fromCWD as NSString).standardizingPath
+    /// config file, then in the resource root of the running binary (`InstallLayout`: the
+    /// repository for a development build, PREFIX/share/decoupled for an installation), so
+    /// `decoupled train examples/x.toml` from the repository, a config kept beside its data and
+    /// an installed example run from any directory all work. The first that exists wins;
+    /// when none does, the path is the working directory's and `searched` lists all of them.
+    static func resolve(_ path: String, configFile: String, workingDirectory: String = FileManager.default.currentDirectoryPath,
+                        resourceRoot: String? = InstallLayout.current?.resourceRoot) -> (path: String, searched: [String]) {
+        if path.hasPrefix("/") { return (path, [path]) }
+        let configDir = (configFile as NSString).deletingLastPathComponent
+        var bases = [workingDirectory,
+                     configDir.hasPrefix("/") ? configDir : (workingDirectory as NSString).appendingPathComponent(configDir)]
+        if let resourceRoot { bases.append(resourceRoot) }
+        var searched: [String] = []
+        for base in bases {
+            let candidate = ((base as NSString).appendingPathComponent(path) as NSString).standardizingPath
+            if FileManager.default.fileExists(atPath: candidate) { return (candidate, searched + [candidate]) }
+            if !searched.contains(candidate) { searched.append(candidate) }
+        }
+        return (searched[0], searched)
     }
 
     /// The update plan for the model's tensors, with plugin errors pointing at config lines.

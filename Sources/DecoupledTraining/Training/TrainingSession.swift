@@ -63,8 +63,9 @@ public final class TrainingSession {
         do {
             dataset = try DatasetFile(path: config.data.resolvedFile)
         } catch {
-            throw TrainingError("data.file: cannot open '\(config.data.file)' (looked for \(config.data.resolvedFile)): \(error)"
-                + (config.data.file.hasSuffix("fashion-mnist.h5") ? "\n  the full Fashion-MNIST is made by `make data` (needs the Debian package dataset-fashion-mnist); the shipped subset is datasets/fashion-mnist-small.h5" : ""))
+            let looked = config.data.searchedFiles.count > 1 ? "looked for \(config.data.searchedFiles.joined(separator: ", "))" : "looked for \(config.data.resolvedFile)"
+            throw TrainingError("data.file: cannot open '\(config.data.file)' (\(looked)): \(error)"
+                + (config.data.file.hasSuffix("fashion-mnist.h5") ? "\n  the full Fashion-MNIST is made by `make data` (needs the Debian package dataset-fashion-mnist); or train on the shipped subset: --set data.file=datasets/fashion-mnist-small.h5" : ""))
         }
         // Refuse a run the machine cannot hold before allocating anything large: an allocation
         // that fails later is a trap (SIGILL with a backtrace), not an error.
