@@ -221,9 +221,14 @@ final class SweepExpansion {
                                   message: "\(c.message) (\(context)) [base of sweep spec \(spec.file)]")
         }
 
+        // Sweeps write TensorBoard event files unless the base config or the spec says
+        // otherwise. Not an override of the spec's: the manifest does not list it.
+        let setsTensorBoard = baseReader.document.tableValue("train")?.tableValue("tensorboard") != nil
+            || overrides.contains { $0.override.key == "train.tensorboard" || ($0.override.key == "train" && $0.override.value.tableValue("tensorboard") != nil) }
+        let tensorBoardDefault = setsTensorBoard ? [] : [try ConfigOverride(key: "train.tensorboard", value: .bool(true))]
         let config: ExperimentConfig
         do {
-            config = try ExperimentConfig.parse(spec.baseText, file: spec.baseFile, overrides: overrides.map(\.override))
+            config = try ExperimentConfig.parse(spec.baseText, file: spec.baseFile, overrides: overrides.map(\.override) + tensorBoardDefault)
         } catch { throw mapped(error) }
         try validatePlan(config, error: error, mapped: mapped)
 
