@@ -112,6 +112,29 @@ import Testing
         #expect(try drawn("{ log_space = [1e-4, 1e-2], count = 2, also = [5e-3] }") == [1e-4, 1e-2, 5e-3])
     }
 
+    /// Sweep runs write TensorBoard event files unless the base or the spec decides; the
+    /// default is not an override of the spec's, so the manifest does not list it.
+    @Test func sweepRunsWriteTensorBoardUnlessTheConfigSaysOtherwise() throws {
+        let scratch = SweepScratch()
+        _ = try writeTinyBase(scratch)
+        func plan(_ extra: String) throws -> [SweepPlan.Entry] {
+            try SweepPlan(spec: try SweepSpec.parse(text: tinySpecText(name: "tb", lrs: ["1e-3"], seeds: [0], extra: extra),
+                                                    file: scratch.file("spec.toml")),
+                          sweepDirectory: scratch.file("sweep"), write: false).entries
+        }
+        for e in try plan("") {
+            #expect(try ExperimentConfig.parse(e.configText, file: "resolved").train.tensorboard)
+            #expect(e.run.overrides["train.tensorboard"] == nil)
+        }
+        for e in try plan("set = { \"train.tensorboard\" = false }") {
+            #expect(try !ExperimentConfig.parse(e.configText, file: "resolved").train.tensorboard)
+        }
+        try (scratch.text("base.toml") + "\ntensorboard = false\n").write(toFile: scratch.file("base.toml"), atomically: true, encoding: .utf8)
+        for e in try plan("") {
+            #expect(try !ExperimentConfig.parse(e.configText, file: "resolved").train.tensorboard)
+        }
+    }
+
     @Test func aRerunWithAnExtraAxisValueKeepsTheOldRuns() throws {
         let scratch = SweepScratch()
         _ = try writeTinyBase(scratch)

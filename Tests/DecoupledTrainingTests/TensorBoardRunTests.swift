@@ -40,15 +40,12 @@ import Testing
                            allowConfigChange: allowConfigChange)
     }
 
-    /// The scalars every metrics.jsonl line maps to, by step.
+    /// The scalars every metrics.jsonl record maps to, by step.
     static func metricsScalars(_ runDirectory: String) throws -> [Int64: [TensorBoardScalar]] {
-        let text = try String(contentsOfFile: (runDirectory as NSString).appendingPathComponent("metrics.jsonl"), encoding: .utf8)
         var out: [Int64: [TensorBoardScalar]] = [:]
-        for line in text.split(separator: "\n") {
-            let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
-            let step = try #require(object["step"] as? NSNumber).int64Value
-            #expect(out[step] == nil, "metrics.jsonl has step \(step) twice")
-            out[step] = TensorBoardLog.scalars(ofJSONObject: object)
+        for r in try MetricRecord.read((runDirectory as NSString).appendingPathComponent("metrics.jsonl")) {
+            #expect(out[Int64(r.step)] == nil, "metrics.jsonl has step \(r.step) twice")
+            out[Int64(r.step)] = try TensorBoardLog.scalars(of: r)
         }
         return out
     }

@@ -80,41 +80,22 @@ public final class TensorBoardLog {
     /// Keys whose value is an object of named values: one tag per name, under this prefix.
     static let tagPrefixByObjectKey = ["penalties": "loss/penalty/", "metrics": "plugin/"]
 
-    /// The scalars of a record: every key of its metrics.jsonl line but `step` (the event's
-    /// step), read from that line itself so the two cannot disagree, in key order.
-    /// Non-finite values ("NaN", "Infinity" in the line) stay non-finite.
+    /// The scalars of a record: every number of its metrics.jsonl line but `step` (the
+    /// event's step), under the line's own keys (its `Codable` conformance, so the two cannot
+    /// disagree), in key order. Non-finite values stay non-finite.
     public static func scalars(of record: MetricRecord) throws -> [TensorBoardScalar] {
-        let line = try record.jsonLine()
-        guard let object = try JSONSerialization.jsonObject(with: line) as? [String: Any] else { return [] }
-        return scalars(ofJSONObject: object)
-    }
-
-    /// The scalars of one metrics.jsonl line, parsed as a JSON object.
-    public static func scalars(ofJSONObject object: [String: Any]) -> [TensorBoardScalar] {
-        var out: [TensorBoardScalar] = []
-        for key in object.keys.sorted() where key != "step" {
-            if let prefix = tagPrefixByObjectKey[key], let named = object[key] as? [String: Any] {
-                for name in named.keys.sorted() {
-                    if let x = number(named[name]) { out.append(TensorBoardScalar(tag: prefix + name, value: Float(x))) }
-                }
-            } else if let x = number(object[key]) {
-                out.append(TensorBoardScalar(tag: tagByKey[key] ?? key, value: Float(x)))
+        var out: [(tag: String, value: Double)] = []
+        for leaf in try NumberLeaves.of(record) {
+            guard let key = leaf.path.first, key != "step" else { continue }
+            if leaf.path.count == 2, let prefix = tagPrefixByObjectKey[key] {
+                out.append((prefix + leaf.path[1], leaf.value))
+            } else if leaf.path.count == 1 {
+                out.append((tagByKey[key] ?? key, leaf.value))
+            } else {
+                out.append((leaf.path.joined(separator: "/"), leaf.value))
             }
         }
-        return out
+        return out.sorted { $0.tag < $1.tag }.map { TensorBoardScalar(tag: $0.tag, value: Float($0.value)) }
     }
 
-    private static func number(_ value: Any?) -> Double? {
-        switch value {
-        case let n as NSNumber: return n.doubleValue
-        case let s as String:
-            switch s {
-            case "NaN": return .nan
-            case "Infinity": return .infinity
-            case "-Infinity": return -.infinity
-            default: return nil
-            }
-        default: return nil
-        }
-    }
 }
