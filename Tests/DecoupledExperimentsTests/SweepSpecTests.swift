@@ -126,9 +126,20 @@ import Testing
             #expect(try ExperimentConfig.parse(e.configText, file: "resolved").train.tensorboard)
             #expect(e.run.overrides["train.tensorboard"] == nil)
         }
-        for e in try plan("set = { \"train.tensorboard\" = false }") {
+        let without = try plan("set = { \"train.tensorboard\" = false }")
+        for e in without {
             #expect(try !ExperimentConfig.parse(e.configText, file: "resolved").train.tensorboard)
         }
+        // A run planned before sweeps had the default (its config without the key is in
+        // configs/) keeps its config and id.
+        let before = try ExperimentConfig.parse(try #require(without.first).configText.replacingOccurrences(of: "tensorboard = false\n", with: ""),
+                                                file: "before")
+        let beforeID = String(fnv1a64Hex(before.resolvedText).prefix(12))
+        try FileManager.default.createDirectory(atPath: scratch.file("sweep/configs"), withIntermediateDirectories: true)
+        try before.resolvedText.write(toFile: scratch.file("sweep/configs/\(beforeID).toml"), atomically: true, encoding: .utf8)
+        let kept = try plan("")
+        #expect(kept.map(\.id).contains(beforeID))
+        #expect(kept.first { $0.id == beforeID }?.configText == before.resolvedText)
         try (scratch.text("base.toml") + "\ntensorboard = false\n").write(toFile: scratch.file("base.toml"), atomically: true, encoding: .utf8)
         for e in try plan("") {
             #expect(try !ExperimentConfig.parse(e.configText, file: "resolved").train.tensorboard)
