@@ -1,4 +1,10 @@
+import DecoupledSystem
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Reads TensorBoard event files: every record's two checksums verified, every record decoded
 /// as an `Event`. Errors name the file and the byte offset of the bad record.
@@ -36,6 +42,15 @@ public enum EventFileReader {
     /// `allowingTornEnd`, it is left out and its offset returned (what TensorBoard does with a
     /// file being written).
     public static func read(_ path: String, allowingTornEnd: Bool = false) throws -> Contents {
+        // Only regular files (links followed): a name planted as a link to a device or a FIFO
+        // would never end.
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            throw EventFileError(file: path, offset: nil, message: errno == ENOENT ? "no such file" : FS.errnoText(errno))
+        }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            throw EventFileError(file: path, offset: nil, message: (st.st_mode & S_IFMT) == S_IFDIR ? "is a directory, not an event file" : "not a regular file")
+        }
         let bytes: Data
         do { bytes = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw EventFileError(file: path, offset: nil, message: "cannot read the event file: \((error as NSError).localizedDescription)")

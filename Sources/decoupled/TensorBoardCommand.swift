@@ -13,7 +13,7 @@ struct TensorBoardCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Verify every record of a run's event files and print their scalars.",
             discussion: """
-            Reads RUN_DIR/tensorboard/events.out.tfevents.* (or the event files of a directory, or one file) in the order TensorBoard reads them, verifies both CRC-32C checksums of every record and decodes each Event. Prints one line per scalar: file, step, tag and value. A damaged or truncated record is an error naming the file and the record's byte offset (exit status 1).
+            Reads RUN_DIR/tensorboard/events.out.tfevents.* (or the event files of a directory, or one file) in the order TensorBoard reads them, verifies both CRC-32C checksums of every record and decodes each Event. Prints each file's name and record count, then one line per scalar: step, tag and value. A damaged or truncated record is an error naming the file and the record's byte offset (exit status 1).
 
             Examples:
               decoupled tensorboard dump runs/fashion-mlp-adamw-20261121-101500

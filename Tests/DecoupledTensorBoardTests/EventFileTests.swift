@@ -169,6 +169,12 @@ let fixtureDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent
         } catch let e as EventFileError {
             #expect(e.file == path && e.offset == 0 && e.message.hasPrefix("length checksum mismatch"), "\(e)")
         }
-        #expect(throws: EventFileError.self) { try EventFileReader.read(scratch.path + "/missing") }
+        #expect(throws: EventFileError(file: scratch.path + "/missing", offset: nil, message: "no such file")) {
+            try EventFileReader.read(scratch.path + "/missing")
+        }
+        // A name that leads to a device (a planted link) is refused, not read forever.
+        let device = (scratch.path as NSString).appendingPathComponent("events.out.tfevents.1.zero")
+        try FileManager.default.createSymbolicLink(atPath: device, withDestinationPath: "/dev/zero")
+        #expect(throws: EventFileError(file: device, offset: nil, message: "not a regular file")) { try EventFileReader.read(device) }
     }
 }

@@ -165,3 +165,25 @@ import Testing
         #expect(scalars.count == leaves)
     }
 }
+
+extension TensorBoardRunTests {
+    /// A damaged event file stops the resume with an error naming the file, the offset and
+    /// what to do (it is not silently dropped or rewritten).
+    @Test func damagedEventFileStopsTheResumeWithAdvice() throws {
+        let scratch = Scratch()
+        _ = try Self.trainer(try Self.config(), scratch.path, resume: false).run(stopAfter: 8)
+        let directory = scratch.file(TensorBoardLog.directoryName)
+        let file = try #require(try EventFileReader.eventFiles(in: directory).first)
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: file))
+        let second = try EventFileReader.read(file).events[1].offset
+        bytes[second + 20] ^= 0xFF
+        try bytes.write(to: URL(fileURLWithPath: file))
+        do {
+            _ = try Self.trainer(try Self.config(), scratch.path, resume: true)
+            Issue.record("the resume accepted a damaged event file")
+        } catch let e as EventFileError {
+            #expect(e.file == file && e.offset == second)
+            #expect(e.description.contains("move this file out of \(directory)"), "\(e)")
+        }
+    }
+}

@@ -46,7 +46,12 @@ public final class TensorBoardLog {
         let limit = Int64(keepThrough ?? -1)
         var steps = Set<Int64>(), warnings: [String] = []
         for file in try EventFileReader.eventFiles(in: directory) {
-            let contents = try EventFileReader.read(file, allowingTornEnd: true)
+            let contents: EventFileReader.Contents
+            do { contents = try EventFileReader.read(file, allowingTornEnd: true) } catch let e as EventFileError {
+                // Damage other than a torn end is not ours to repair: the user decides.
+                throw EventFileError(file: e.file, offset: e.offset, message: e.message
+                    + "; the run cannot trim its TensorBoard files to the checkpoint: move this file out of \(directory) and resume again")
+            }
             let kept = contents.events.map(\.event).filter { $0.fileVersion != nil || $0.step <= limit }
             if let torn = contents.tornAt {
                 warnings.append("warning: \(file) ended in a partial record at byte offset \(torn) (a write cut off by a kill); it is dropped")
