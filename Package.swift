@@ -18,6 +18,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.28.0"),
     ],
     targets: [
         // C: fused SIMD update kernels (scalar reference + AVX2 + AVX-512 + NEON), run-time dispatch.
@@ -44,8 +45,14 @@ let package = Package(
         // Swift: atomic, checksummed HDF5 checkpoints of an arena plus the run state around it.
         .target(name: "DecoupledCheckpoint", dependencies: ["DecoupledCore", "DecoupledHDF5", "DecoupledRandom", "DecoupledSystem"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
+        // Swift: TensorBoard event files (TFRecord framing, Event protocol buffers generated once
+        // from Proto/ by scripts/tensorboard/generate-proto.sh): writer and checking reader.
+        .target(name: "DecoupledTensorBoard",
+                dependencies: ["DecoupledHDF5", "DecoupledSystem", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                exclude: ["Proto"],
+                swiftSettings: [.swiftLanguageMode(.v5)]),
         .target(name: "DecoupledTraining",
-                dependencies: ["DecoupledCore", "DecoupledHDF5", "DecoupledCheckpoint", "DecoupledSystem", "COpenBLAS", "CDecoupledSystem", "TOMLKit"],
+                dependencies: ["DecoupledCore", "DecoupledHDF5", "DecoupledCheckpoint", "DecoupledSystem", "DecoupledTensorBoard", "COpenBLAS", "CDecoupledSystem", "TOMLKit"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
         // Swift: sweeps over configs (local and Slurm backends) and their reports.
         .target(name: "DecoupledExperiments", dependencies: ["DecoupledCore", "DecoupledHDF5", "DecoupledRandom", "DecoupledTraining", "DecoupledCheckpoint", "DecoupledSystem"],
@@ -54,7 +61,7 @@ let package = Package(
             name: "decoupled",
             dependencies: [
                 "DecoupledCore", "DecoupledHDF5", "DecoupledCheckpoint", "DecoupledTraining", "DecoupledExperiments",
-                "DecoupledSystem", "CDecoupledSystem",
+                "DecoupledSystem", "CDecoupledSystem", "DecoupledTensorBoard",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: [.swiftLanguageMode(.v5)]),
@@ -65,10 +72,14 @@ let package = Package(
         .testTarget(name: "DecoupledHDF5Tests", dependencies: ["DecoupledHDF5"],
                     exclude: ["Fixtures"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
+        // The event file written by TensorBoard's own writer is read by path, not bundled.
+        .testTarget(name: "DecoupledTensorBoardTests", dependencies: ["DecoupledTensorBoard", "DecoupledHDF5"],
+                    exclude: ["Fixtures"],
+                    swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "DecoupledCheckpointTests", dependencies: ["DecoupledCheckpoint", "DecoupledSystem"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
         // The reference fixtures are read by path (scripts/reference writes them), not bundled.
-        .testTarget(name: "DecoupledTrainingTests", dependencies: ["DecoupledTraining", "DecoupledCheckpoint", "DecoupledCore", "DecoupledHDF5"],
+        .testTarget(name: "DecoupledTrainingTests", dependencies: ["DecoupledTraining", "DecoupledCheckpoint", "DecoupledCore", "DecoupledHDF5", "DecoupledTensorBoard"],
                     exclude: ["Fixtures"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "DecoupledExperimentsTests",

@@ -221,9 +221,18 @@ final class SweepExpansion {
                                   message: "\(c.message) (\(context)) [base of sweep spec \(spec.file)]")
         }
 
-        let config: ExperimentConfig
+        // Sweeps write TensorBoard event files unless the base config or the spec says
+        // otherwise. Not an override of the spec's: the manifest does not list it. A run an
+        // earlier version planned here without it keeps its config, id and results.
+        let setsTensorBoard = baseReader.document.tableValue("train")?.tableValue("tensorboard") != nil
+            || overrides.contains { $0.override.key == "train.tensorboard" || ($0.override.key == "train" && $0.override.value.tableValue("tensorboard") != nil) }
+        var config: ExperimentConfig
         do {
             config = try ExperimentConfig.parse(spec.baseText, file: spec.baseFile, overrides: overrides.map(\.override))
+            if !setsTensorBoard && !FileManager.default.fileExists(atPath: configPath(id: Self.id(of: config))) {
+                config = try ExperimentConfig.parse(spec.baseText, file: spec.baseFile,
+                                                    overrides: overrides.map(\.override) + [try ConfigOverride(key: "train.tensorboard", value: .bool(true))])
+            }
         } catch { throw mapped(error) }
         try validatePlan(config, error: error, mapped: mapped)
 
@@ -248,7 +257,7 @@ final class SweepExpansion {
             }
         }
 
-        let id = String(fnv1a64Hex(config.resolvedText).prefix(12))
+        let id = Self.id(of: config)
         var recorded: [String: SweepManifest.Value] = [:]
         for s in overrides {
             switch s.override.value {
@@ -261,10 +270,15 @@ final class SweepExpansion {
         }
         let run = SweepManifest.Run(id: id, dir: "runs/\(id)", method: method.label, lr: runLR, decay: runDecay,
                                     seed: Int(config.seed), overrides: recorded)
-        return SweepPlan.Entry(run: run, configText: config.resolvedText,
-                               configPath: ((directory as NSString).appendingPathComponent("configs") as NSString)
-                                   .appendingPathComponent("\(id).toml"),
+        return SweepPlan.Entry(run: run, configText: config.resolvedText, configPath: configPath(id: id),
                                runDirectory: (directory as NSString).appendingPathComponent(run.dir))
+    }
+
+    /// A run's id: the first 12 hex digits of the FNV-1a hash of its resolved config.
+    static func id(of config: ExperimentConfig) -> String { String(fnv1a64Hex(config.resolvedText).prefix(12)) }
+
+    func configPath(id: String) -> String {
+        ((directory as NSString).appendingPathComponent("configs") as NSString).appendingPathComponent("\(id).toml")
     }
 
     /// Builds the update plan as `decoupled train` would, without loading the data: the data

@@ -112,6 +112,40 @@ import Testing
         #expect(try drawn("{ log_space = [1e-4, 1e-2], count = 2, also = [5e-3] }") == [1e-4, 1e-2, 5e-3])
     }
 
+    /// Sweep runs write TensorBoard event files unless the base or the spec decides; the
+    /// default is not an override of the spec's, so the manifest does not list it.
+    @Test func sweepRunsWriteTensorBoardUnlessTheConfigSaysOtherwise() throws {
+        let scratch = SweepScratch()
+        _ = try writeTinyBase(scratch)
+        func plan(_ extra: String) throws -> [SweepPlan.Entry] {
+            try SweepPlan(spec: try SweepSpec.parse(text: tinySpecText(name: "tb", lrs: ["1e-3"], seeds: [0], extra: extra),
+                                                    file: scratch.file("spec.toml")),
+                          sweepDirectory: scratch.file("sweep"), write: false).entries
+        }
+        for e in try plan("") {
+            #expect(try ExperimentConfig.parse(e.configText, file: "resolved").train.tensorboard)
+            #expect(e.run.overrides["train.tensorboard"] == nil)
+        }
+        let without = try plan("set = { \"train.tensorboard\" = false }")
+        for e in without {
+            #expect(try !ExperimentConfig.parse(e.configText, file: "resolved").train.tensorboard)
+        }
+        // A run planned before sweeps had the default (its config without the key is in
+        // configs/) keeps its config and id.
+        let before = try ExperimentConfig.parse(try #require(without.first).configText.replacingOccurrences(of: "tensorboard = false\n", with: ""),
+                                                file: "before")
+        let beforeID = String(fnv1a64Hex(before.resolvedText).prefix(12))
+        try FileManager.default.createDirectory(atPath: scratch.file("sweep/configs"), withIntermediateDirectories: true)
+        try before.resolvedText.write(toFile: scratch.file("sweep/configs/\(beforeID).toml"), atomically: true, encoding: .utf8)
+        let kept = try plan("")
+        #expect(kept.map(\.id).contains(beforeID))
+        #expect(kept.first { $0.id == beforeID }?.configText == before.resolvedText)
+        try (scratch.text("base.toml") + "\ntensorboard = false\n").write(toFile: scratch.file("base.toml"), atomically: true, encoding: .utf8)
+        for e in try plan("") {
+            #expect(try !ExperimentConfig.parse(e.configText, file: "resolved").train.tensorboard)
+        }
+    }
+
     @Test func aRerunWithAnExtraAxisValueKeepsTheOldRuns() throws {
         let scratch = SweepScratch()
         _ = try writeTinyBase(scratch)

@@ -57,6 +57,9 @@ public struct ExperimentConfig {
         public var maxSkippedSteps: Int? = nil
         /// Compute with subnormals flushed to zero (docs/config.md, `flush_subnormals`).
         public var flushSubnormals: Bool
+        /// Also write the metrics records' scalars as TensorBoard event files in
+        /// RUN_DIR/tensorboard (docs/run-directory.md); sweeps turn it on unless their config sets it.
+        public var tensorboard: Bool = false
     }
 
     public var name: String
@@ -131,6 +134,7 @@ public struct ExperimentConfig {
                                                                       allowed: NaNPolicy.allCases.map(\.rawValue)))!,
                           flushSubnormals: try t.bool("flush_subnormals", default: true))
         train.maxSkippedSteps = try t.optionalInt("max_skipped_steps", min: 0)
+        train.tensorboard = try t.bool("tensorboard", default: false)
         try t.finish()
 
         let optimization = try OptimizationConfig.read(root)

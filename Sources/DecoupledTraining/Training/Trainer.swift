@@ -72,7 +72,8 @@ public final class Trainer {
         try FS.writeAtomically(config.resolvedText, to: path("config.toml"))
         try FS.writeAtomically(session.plan.decayAudit(), to: path("decay_audit.txt"))
         log = try MetricsLog(directory: runDirectory, penaltyNames: session.engine.penalties().map(\.name),
-                             metricNames: passMetricNames, keepThrough: resume ? state.step : nil)
+                             metricNames: passMetricNames, keepThrough: resume ? state.step : nil,
+                             tensorboard: config.train.tensorboard)
         for w in log.warnings { progress.warning(w) }
         if foreign { try saveCheckpoint(isBest: false) }
     }
