@@ -83,7 +83,7 @@ import Testing
         for r in records {
             let got = Dictionary(uniqueKeysWithValues: try #require(events[Int64(r.step)]).map { ($0.tag, $0.value) })
             #expect(r.lr != nil && got["optimizer/lr"] == r.lr.map(Float.init))
-            #expect(r.eta != nil && got["optimizer/schedule_multiplier"] == r.eta.map(Float.init))
+            #expect(r.scheduleMultiplier != nil && got["optimizer/schedule_multiplier"] == r.scheduleMultiplier.map(Float.init))
             #expect(r.weightNorm != nil && got["weights/norm"] == r.weightNorm.map(Float.init))
             #expect(r.zeroFraction != nil && got["weights/zero_fraction"] == r.zeroFraction.map(Float.init))
             #expect(got["progress/epoch"] == Float(r.epoch))
@@ -145,7 +145,7 @@ import Testing
     }
 
     @Test func tagForEveryKey() throws {
-        let r = MetricRecord(step: 3, epoch: 0.5, lr: 0.25, eta: 0.5, dataLoss: 2, penalty: 0.125, penalties: ["all/l2": 0.125],
+        let r = MetricRecord(step: 3, epoch: 0.5, lr: 0.25, scheduleMultiplier: 0.5, dataLoss: 2, penalty: 0.125, penalties: ["all/l2": 0.125],
                              totalLoss: 2.125, trainAcc: 0.75, valLoss: .nan, valAcc: 0.5, testLoss: .infinity, testAcc: 0.25,
                              weightNorm: 3, zeroFraction: 0.0625, stepMs: 1.5, elapsedS: 9, metrics: ["l1.zeros": 4], skippedSteps: 1)
         let scalars = try TensorBoardLog.scalars(of: r)
