@@ -126,7 +126,7 @@ public struct Replay {
             }
             for (i, s) in specs.enumerated() {
                 let group = plan.groups[plan.groupOfTensor[i]]
-                for slot in group.optimizer.stateSlots(group.hyper) {
+                for slot in group.stateSlots {
                     try out.createDataset("state/\(slot)/\(s.name)", values: Array(arena.view(arena.slot(slot), arena.entries[i])),
                                           shape: s.shape).close()
                 }

@@ -80,6 +80,16 @@ func registryWithPlugins() throws -> PluginRegistry {
          name = "cosine"
          t0 = 2
          """),
+        // A stateful external regularizer: its anchor slot must be checkpointed and restored.
+        ("sgd+anchor_decay", """
+         [optimizer]
+         name = "sgd"
+         lr = 0.1
+         momentum = 0.9
+         [[regularizers]]
+         name = "anchor_decay"
+         lambda = 0.5
+         """),
     ]
 
     struct Snapshot: Equatable {
@@ -125,6 +135,7 @@ func registryWithPlugins() throws -> PluginRegistry {
         #expect(a.records == b.records, "metrics differ")
         #expect(a.records.count == 2 + 40 / 7)
         if name.contains("l1") { #expect(b.records.last!.zeroFraction! > 0) }
+        if name.contains("anchor") { #expect(b.slots.keys.contains("anchor_decay.anchor"), "the regularizer's state is saved") }
     }
 
     @Test func corruptNewestCheckpointFallsBackToThePreviousOne() throws {

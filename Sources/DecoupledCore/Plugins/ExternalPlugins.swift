@@ -279,6 +279,7 @@ final class ExternalRegularizer: RegularizerPlugin {
     }
 
     func isDecoupled(_ hp: HyperValues) -> Bool { true }
+    func stateSlots(_ hp: HyperValues) -> [String] { d.stateNames.map { "\(name).\($0)" } }
     func fused(_ hp: HyperValues, context: StepContext) -> FusedRegularization { FusedRegularization() }
     func penalty(_ hp: HyperValues, sumSquares: Double, sumAbs: Double) -> Double? { nil }
     func audit(_ hp: HyperValues) -> String { "plugin \(name) (\(hp)) × s_t=\(hp.text("scale"))" }
@@ -286,7 +287,7 @@ final class ExternalRegularizer: RegularizerPlugin {
     func pass(_ hp: HyperValues, context: StepContext, arena: ParameterArena) -> PiecePass? {
         let values = HyperArray(hp, d.hyper)
         let scale = DecayScale(rawValue: hp.text("scale"))!.value(context)
-        let states = d.stateNames.map { arena.slot("\(name).\($0)").base }
+        let states = stateSlots(hp).map { arena.slot($0).base }
         let step = Pinned(d.step(context, values.values, decayScale: scale, fused: FusedRegularization()))
         return { p in self.d.apply(step, values, states, arena, p) }
     }

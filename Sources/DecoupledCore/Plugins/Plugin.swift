@@ -103,9 +103,13 @@ public protocol RegularizerPlugin: Plugin {
     func audit(_ hp: HyperValues) -> String
     /// A name for the count `pass` returns (e.g. "zeroed"), if any.
     var metricName: String? { get }
+    /// Per-element state slots this configuration needs (buffers in the arena, checkpointed
+    /// and written by replay like the optimizer's); names must not collide with other plugins'.
+    func stateSlots(_ hp: HyperValues) -> [String]
 }
 
 extension RegularizerPlugin {
+    public func stateSlots(_ hp: HyperValues) -> [String] { [] }
     public func pass(_ hp: HyperValues, context: StepContext, arena: ParameterArena) -> PiecePass? { nil }
     public var metricName: String? { nil }
 }

@@ -15,6 +15,10 @@ public final class UpdatePlan {
         public let lrMultiplier: Double
         public let regularizers: [Regularizer]
         public var baseLR: Double { hyper.number("lr") }
+        /// The state slots of this group's optimizer and regularizers, in that order.
+        public var stateSlots: [String] {
+            optimizer.stateSlots(hyper) + regularizers.flatMap { $0.plugin.stateSlots($0.hyper) }
+        }
     }
 
     public let spec: OptimizationSpec
@@ -144,10 +148,11 @@ public final class UpdatePlan {
         self.schedule = schedule
     }
 
-    /// State slots the optimizers need, in a stable order.
+    /// State slots the optimizers and regularizers need, in a stable order: what the engine
+    /// allocates, checkpoints save and restore, and replay writes.
     public var stateSlots: [String] {
         var seen: [String] = []
-        for g in groups { for s in g.optimizer.stateSlots(g.hyper) where !seen.contains(s) { seen.append(s) } }
+        for g in groups { for s in g.stateSlots where !seen.contains(s) { seen.append(s) } }
         return seen
     }
 
