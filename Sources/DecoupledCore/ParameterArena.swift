@@ -55,11 +55,13 @@ public final class ParameterArena: @unchecked Sendable {
 
     public func entry(named name: String) -> Entry? { indexByName[name].map { entries[$0] } }
 
-    /// The state buffer called `name`, created zeroed on first use.
+    /// The state buffer called `name`, created on first use with every element (padding
+    /// included) set to `initialValue`; an existing buffer keeps its values.
     @discardableResult
-    public func slot(_ name: String) -> AlignedBuffer {
+    public func slot(_ name: String, initialValue: Float = 0) -> AlignedBuffer {
         if let s = slots[name] { return s }
         let s = AlignedBuffer(count: capacity)
+        if initialValue != 0 { UnsafeMutableBufferPointer(start: s.base, count: capacity).update(repeating: initialValue) }
         slots[name] = s
         return s
     }

@@ -279,15 +279,14 @@ final class ExternalRegularizer: RegularizerPlugin {
     }
 
     func isDecoupled(_ hp: HyperValues) -> Bool { true }
-    func stateSlots(_ hp: HyperValues) -> [String] { d.stateNames.map { "\(name).\($0)" } }
-    func fused(_ hp: HyperValues, context: StepContext) -> FusedRegularization { FusedRegularization() }
+    func state(_ hp: HyperValues) -> [StateDeclaration] { d.stateNames.map { StateDeclaration("\(name).\($0)") } }
     func penalty(_ hp: HyperValues, sumSquares: Double, sumAbs: Double) -> Double? { nil }
     func audit(_ hp: HyperValues) -> String { "plugin \(name) (\(hp)) × s_t=\(hp.text("scale"))" }
 
     func pass(_ hp: HyperValues, context: StepContext, arena: ParameterArena) -> PiecePass? {
         let values = HyperArray(hp, d.hyper)
         let scale = DecayScale(rawValue: hp.text("scale"))!.value(context)
-        let states = stateSlots(hp).map { arena.slot($0).base }
+        let states = state(hp).map { arena.slot($0.name).base }
         let step = Pinned(d.step(context, values.values, decayScale: scale, fused: FusedRegularization()))
         return { p in self.d.apply(step, values, states, arena, p) }
     }
@@ -306,23 +305,19 @@ final class ExternalOptimizer: OptimizerPlugin {
 
     init(_ d: ExternalDescriptor) { self.d = d }
 
-    func stateSlots(_ hp: HyperValues) -> [String] { d.stateNames.map { "\(name).\($0)" } }
+    func state(_ hp: HyperValues) -> [StateDeclaration] { d.stateNames.map { StateDeclaration("\(name).\($0)") } }
 
     func update(_ hp: HyperValues, context: StepContext, regularization: FusedRegularization,
                 arena: ParameterArena, kernels: KernelPath) -> PieceUpdate {
         let values = HyperArray(hp, d.hyper)
-        let states = stateSlots(hp).map { arena.slot($0).base }
+        let states = state(hp).map { arena.slot($0.name).base }
         let step = Pinned(d.step(context, values.values, decayScale: context.lr, fused: regularization))
         let w = arena.params.base, g = arena.grads.base
         return { p in
             _ = self.d.apply(step, values, states, arena, p)
             // The chunk is still in cache: gather the same statistics the built-in kernels do.
-            var s = dc_step_stats.zero
-            for i in p.offset..<(p.offset + p.count) {
-                if !g[i].isFinite { s.nonfinite_grads += 1 }
-                if w[i] == 0 { s.zero_params += 1 }
-                s.param_sumsq += Double(w[i]) * Double(w[i])
-            }
+            var s = StepStatistics.zero
+            for i in p.offset..<(p.offset + p.count) { s.count(gradient: g[i], weight: w[i]) }
             return s
         }
     }

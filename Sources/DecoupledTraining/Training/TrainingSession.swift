@@ -143,7 +143,7 @@ public final class TrainingSession {
                 return StepOutcome(result: result, report: nil, nonFinite: true, parametersDamaged: false)
             }
             let report = engine.apply()
-            let damaged = report.stats.nonfinite_grads > 0 || !report.stats.param_sumsq.isFinite
+            let damaged = report.stats.nonfiniteGradients > 0 || !report.stats.parameterSumSquares.isFinite
             return StepOutcome(result: result, report: report, nonFinite: damaged, parametersDamaged: damaged)
         }
     }
