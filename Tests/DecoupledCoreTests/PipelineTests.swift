@@ -52,11 +52,11 @@ final class StepCounter: RegularizerPlugin {
     let hyperParameters: [HyperParameterSpec] = []
     func isDecoupled(_ hp: HyperValues) -> Bool { true }
     func state(_ hp: HyperValues) -> [StateDeclaration] { [StateDeclaration("step_counter.seen", initialValue: 1)] }
-    func tensorPass(_ hp: HyperValues, context: StepContext) -> TensorPass? {
-        TensorPass(phase: .afterUpdate) { t, _ in
+    func tensorPasses(_ hp: HyperValues, context: StepContext) -> [TensorPass] {
+        [TensorPass(phase: .afterUpdate) { t, _ in
             for i in t.state[0].indices { t.state[0][i] += 1 }
             return -1
-        }
+        }]
     }
     func penalty(_ hp: HyperValues, sumSquares: Double, sumAbs: Double) -> Double? { nil }
     func audit(_ hp: HyperValues) -> String { "counter" }
@@ -72,6 +72,8 @@ final class StepCounter: RegularizerPlugin {
         try r.register(ElementwiseSGD())
         try r.register(UnitSign())
         try r.register(StepCounter())
+        // max_norm is the external ABI v2 example (plugins/max-norm): a tensor hook in C.
+        try ExternalPluginLoader.load(try ExternalPluginTests.shippedLibrary("max-norm", "libmax_norm.so"), into: r)
         return r
     }
 

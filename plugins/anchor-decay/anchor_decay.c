@@ -1,27 +1,29 @@
 /*
- * anchor_decay: decoupled decay toward an anchor instead of toward zero (the decoupled
- * form of L2-SP, Li et al. 2018, "Explicit inductive bias for transfer learning"):
- *     w ← w − s_t·λ·(w − anchor)
- * The anchor is a state slot: the weights as they stand after the first update (step 1),
- * kept for the rest of the run. It is the example of a *stateful* regularizer: its state
- * must be checkpointed, or a resumed run would decay toward zero instead of the anchor.
+ * anchor_decay: decoupled decay toward the starting weights instead of toward zero (the
+ * decoupled form of L2-SP, Li et al. 2018, "Explicit inductive bias for transfer learning"):
+ *     w ← w − s_t·λ·(w − w₀)
+ * w₀ is a state slot filled by the init hook from the weights a fresh run starts with (a
+ * pretrained model, say) and kept for the rest of the run. It is the example of a *stateful*
+ * regularizer: its state must be checkpointed, or a resumed run would pull toward zero.
  * Reports how many weights of the chunk sit exactly on their anchor.
  */
 #include <decoupled_plugin.h>
 #include <math.h>
+#include <string.h>
 
 static const dc_plugin_hparam hparams[] = {
     {"lambda", 0.0, 0.0, INFINITY, "λ: the pull toward the anchor per unit of s_t"},
 };
 
-static const char *const state_names[] = {"anchor"};
+static const dc_plugin_state states[] = {{"anchor", 0.0f, 0}};
+
+static void init_state(const dc_tensor_info *t, const float *w, float *const *state) {
+    memcpy(state[0], w, (size_t)t->count * sizeof(float));
+}
 
 static int64_t apply(const dc_plugin_step *s, float *w, const float *g, float *const *state, size_t n) {
     (void)g;
-    float *anchor = state[0];
-    if (s->step == 1) {
-        for (size_t i = 0; i < n; i++) anchor[i] = w[i];
-    }
+    const float *anchor = state[0];
     const float k = (float)(s->decay_scale * s->hparams[0]);
     int64_t anchored = 0;
     for (size_t i = 0; i < n; i++) {
@@ -36,14 +38,15 @@ static const dc_plugin plugins[] = {{
     .struct_size = sizeof(dc_plugin),
     .kind = DC_PLUGIN_REGULARIZER,
     .name = "anchor_decay",
-    .version = "1.0.0",
-    .summary = "decoupled decay toward the weights after step 1: w ← w − s_t·λ·(w − anchor)",
+    .version = "2.0.0",
+    .summary = "decoupled decay toward the starting weights (L2-SP): w ← w − s_t·λ·(w − w₀)",
     .metric = "anchored",
     .hparam_count = 1,
     .state_count = 1,
     .hparams = hparams,
-    .state_names = state_names,
+    .states = states,
     .apply = apply,
+    .init_state = init_state,
 }};
 
 static const dc_plugin_library library = {DC_PLUGIN_ABI_VERSION, sizeof(dc_plugin_library), 1, 0, plugins};

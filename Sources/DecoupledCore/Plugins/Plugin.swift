@@ -143,8 +143,8 @@ public protocol OptimizerPlugin: Plugin {
     func learningRate(_ hp: HyperValues) -> Double
     /// The state this configuration needs.
     func state(_ hp: HyperValues) -> [StateDeclaration]
-    /// A per-tensor pass of the optimizer's own, if any (see `TensorPass`).
-    func tensorPass(_ hp: HyperValues, context: StepContext) -> TensorPass?
+    /// Per-tensor passes of the optimizer's own, if any (see `TensorPass`).
+    func tensorPasses(_ hp: HyperValues, context: StepContext) -> [TensorPass]
     /// The update of one group and step on a piece: coupled terms, direction, decay, apply,
     /// statistics, in that order (`regularization` holds the group's coupled and decay terms).
     func update(_ hp: HyperValues, context: StepContext, regularization: FusedRegularization,
@@ -155,7 +155,7 @@ extension OptimizerPlugin {
     public func learningRate(_ hp: HyperValues) -> Double {
         hyperParameters.contains { $0.name == "lr" } ? hp.number("lr") : 1
     }
-    public func tensorPass(_ hp: HyperValues, context: StepContext) -> TensorPass? { nil }
+    public func tensorPasses(_ hp: HyperValues, context: StepContext) -> [TensorPass] { [] }
 }
 
 /// A regularizer or constraint: a coupled term (in the gradient), a decoupled one (on the
@@ -168,8 +168,9 @@ public protocol RegularizerPlugin: Plugin {
     func fused(_ hp: HyperValues, context: StepContext) -> FusedRegularization
     /// An extra pass right after the optimizer's update on the same piece, if any.
     func pass(_ hp: HyperValues, context: StepContext, arena: ParameterArena) -> PiecePass?
-    /// A per-tensor pass (whole tensors, before or after the element-wise pass), if any.
-    func tensorPass(_ hp: HyperValues, context: StepContext) -> TensorPass?
+    /// Per-tensor passes (whole tensors: at the start of a fresh run, before or after the
+    /// element-wise pass), if any.
+    func tensorPasses(_ hp: HyperValues, context: StepContext) -> [TensorPass]
     /// The state this configuration needs (the element-wise `pass` finds it with
     /// `arena.slot(name)`, a tensor pass in `TensorData.state`).
     func state(_ hp: HyperValues) -> [StateDeclaration]
@@ -185,14 +186,14 @@ public protocol RegularizerPlugin: Plugin {
     func penalty(_ hp: HyperValues, tensor: TensorInfo, weights: UnsafeBufferPointer<Float>) -> Double?
     /// One line for the decay audit: coefficients and scale mode.
     func audit(_ hp: HyperValues) -> String
-    /// A name for the count `pass` or `tensorPass` returns (e.g. "zeroed"), if any.
+    /// A name for the count `pass` or a tensor pass returns (e.g. "zeroed"), if any.
     var metricName: String? { get }
 }
 
 extension RegularizerPlugin {
     public func fused(_ hp: HyperValues, context: StepContext) -> FusedRegularization { FusedRegularization() }
     public func pass(_ hp: HyperValues, context: StepContext, arena: ParameterArena) -> PiecePass? { nil }
-    public func tensorPass(_ hp: HyperValues, context: StepContext) -> TensorPass? { nil }
+    public func tensorPasses(_ hp: HyperValues, context: StepContext) -> [TensorPass] { [] }
     public func state(_ hp: HyperValues) -> [StateDeclaration] { [] }
     public func sparesBiasAndNorm(_ hp: HyperValues) -> Bool { true }
     public func penalty(_ hp: HyperValues, tensor: TensorInfo, weights: UnsafeBufferPointer<Float>) -> Double? { nil }

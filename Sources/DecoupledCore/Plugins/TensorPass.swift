@@ -1,5 +1,8 @@
 /// When a tensor pass runs in the engine's pipeline (docs/architecture.md).
 public enum TensorPhase: String, Sendable, CaseIterable {
+    /// Once, before the first update of a fresh run (never after a resume, whose state comes
+    /// from the checkpoint): fills state from the starting weights.
+    case start
     /// Before the element-wise pass, on the raw gradients (reductions such as the global
     /// gradient norm, then clipping; coupled terms that need whole rows).
     case beforeUpdate = "before"

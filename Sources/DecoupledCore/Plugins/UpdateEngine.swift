@@ -19,6 +19,9 @@ public final class UpdateEngine {
     public let sharder: Sharder
     /// Steps done so far (t of the next step is `step + 1`).
     public private(set) var step = 0
+    /// Whether the state holds a run's state already: set by the first update (after the
+    /// start passes) and by `restore(step:)` (a checkpoint's state).
+    public private(set) var stateInitialized = false
 
     /// What one step did, reduced in piece order (deterministic for any worker count).
     public struct StepReport {
@@ -112,16 +115,17 @@ public final class UpdateEngine {
     /// The entries' tensor passes of a phase, in configuration order (first appearance).
     func tensorPasses(_ phase: TensorPhase, contexts: [StepContext]) -> [TensorPassRun] {
         var runs: [TensorPassRun] = []
-        func add(_ key: String, metric: String, _ pass: TensorPass?, state: [String], tensors: [Int]) {
-            guard let pass, pass.phase == phase else { return }
-            let i = runs.firstIndex { $0.key == key } ?? { runs.append(TensorPassRun(key: key, metric: metric)); return runs.count - 1 }()
-            runs[i].members += tensors.map { ($0, pass, state) }
+        func add(_ key: String, metric: String, _ passes: [TensorPass], state: [String], tensors: [Int]) {
+            for pass in passes where pass.phase == phase {
+                let i = runs.firstIndex { $0.key == key } ?? { runs.append(TensorPassRun(key: key, metric: metric)); return runs.count - 1 }()
+                runs[i].members += tensors.map { ($0, pass, state) }
+            }
         }
         for (gi, g) in plan.groups.enumerated() {
-            add(plan.spec.optimizer.key, metric: "\(g.optimizer.name).count", g.optimizer.tensorPass(g.hyper, context: contexts[gi]),
+            add(plan.spec.optimizer.key, metric: "\(g.optimizer.name).count", g.optimizer.tensorPasses(g.hyper, context: contexts[gi]),
                 state: g.optimizer.state(g.hyper).map(\.name), tensors: g.tensors)
             for r in g.regularizers {
-                add(r.key, metric: "\(r.plugin.name).\(r.plugin.metricName ?? "count")", r.plugin.tensorPass(r.hyper, context: contexts[gi]),
+                add(r.key, metric: "\(r.plugin.name).\(r.plugin.metricName ?? "count")", r.plugin.tensorPasses(r.hyper, context: contexts[gi]),
                     state: r.plugin.state(r.hyper).map(\.name), tensors: g.tensors)
             }
         }
@@ -166,7 +170,9 @@ public final class UpdateEngine {
         let contexts = groups.indices.map { context(group: $0, afterSteps: step) }
         var metrics: [String: Int64] = [:]
 
-        // 1. Tensor phase before.
+        // 0. Once per fresh run: state from the starting weights. 1. Tensor phase before.
+        if !stateInitialized { _ = run(tensorPasses(.start, contexts: contexts), metrics: &metrics) }
+        stateInitialized = true
         _ = run(tensorPasses(.beforeUpdate, contexts: contexts), metrics: &metrics)
 
         // 2. The element-wise pass.
@@ -235,8 +241,14 @@ public final class UpdateEngine {
         s.parameterSumSquares = sq
     }
 
-    /// Restores the step counter (from a checkpoint).
-    public func restore(step: Int) { self.step = step }
+    /// Restores the step counter with the state of a checkpoint (the start passes never run).
+    public func restore(step: Int) {
+        self.step = step
+        stateInitialized = true
+    }
+
+    /// Counts a step that made no update (a skipped batch): the schedule stays aligned with the data.
+    public func skipStep() { step += 1 }
 
     /// Each coupled regularizer's term in the loss, by "group/plugin" (an extra pass over the
     /// weights; call it at metric cadence, not every step).

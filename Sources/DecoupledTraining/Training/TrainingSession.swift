@@ -139,7 +139,7 @@ public final class TrainingSession {
                 gradientsFinite = arena.entries.allSatisfy { e in arena.view(arena.grads, e).allSatisfy(\.isFinite) }
             }
             guard gradientsFinite else {
-                engine.restore(step: engine.step + 1)
+                engine.skipStep()
                 return StepOutcome(result: result, report: nil, nonFinite: true, parametersDamaged: false)
             }
             let report = engine.apply()
@@ -158,7 +158,7 @@ public final class TrainingSession {
     /// the step counter still advances, so the schedule stays aligned with the data.
     public func skipBatch() throws {
         try nextTrainingBatch()
-        engine.restore(step: engine.step + 1)
+        engine.skipStep()
     }
 
     /// Fills `batch` with the next training batch; the loader reports an epoch's end once and

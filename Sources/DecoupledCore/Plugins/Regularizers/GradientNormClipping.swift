@@ -18,9 +18,9 @@ public final class GradientNormClipping: RegularizerPlugin {
     public func isDecoupled(_ hp: HyperValues) -> Bool { false }
     public func sparesBiasAndNorm(_ hp: HyperValues) -> Bool { false }
 
-    public func tensorPass(_ hp: HyperValues, context: StepContext) -> TensorPass? {
+    public func tensorPasses(_ hp: HyperValues, context: StepContext) -> [TensorPass] {
         let maxNorm = Float(hp.number("max_norm"))
-        return TensorPass(phase: .beforeUpdate, partial: { t in
+        return [TensorPass(phase: .beforeUpdate, partial: { t in
             var s = 0.0
             for x in t.gradients { s += Double(x) * Double(x) }
             return s
@@ -30,7 +30,7 @@ public final class GradientNormClipping: RegularizerPlugin {
             guard coefficient != 1 else { return 0 }
             for i in t.gradients.indices { t.gradients[i] *= coefficient }
             return 1
-        })
+        })]
     }
 
     public func penalty(_ hp: HyperValues, sumSquares: Double, sumAbs: Double) -> Double? { nil }

@@ -22,11 +22,11 @@ public final class GroupLassoRegularizer: RegularizerPlugin {
 
     public func isDecoupled(_ hp: HyperValues) -> Bool { hp.text("form") == "proximal" }
 
-    public func tensorPass(_ hp: HyperValues, context: StepContext) -> TensorPass? {
+    public func tensorPasses(_ hp: HyperValues, context: StepContext) -> [TensorPass] {
         let lambda = hp.number("lambda")
-        guard lambda > 0 else { return nil }
+        guard lambda > 0 else { return [] }
         if !isDecoupled(hp) {
-            return TensorPass(phase: .beforeUpdate) { t, _ in
+            return [TensorPass(phase: .beforeUpdate) { t, _ in
                 for r in 0..<t.info.rows {
                     let norm = rowNorm(t.row(r, of: t.weights))
                     guard norm > 0 else { continue }
@@ -35,10 +35,10 @@ public final class GroupLassoRegularizer: RegularizerPlugin {
                     for i in g.indices { g[i] = g[i] + k * w[i] }
                 }
                 return -1
-            }
+            }]
         }
         let threshold = DecayScale(rawValue: hp.text("scale"))!.value(context) * lambda
-        return TensorPass(phase: .afterUpdate) { t, _ in
+        return [TensorPass(phase: .afterUpdate) { t, _ in
             var zeroRows: Int64 = 0
             for r in 0..<t.info.rows {
                 let w = t.row(r, of: t.weights)
@@ -52,7 +52,7 @@ public final class GroupLassoRegularizer: RegularizerPlugin {
                 }
             }
             return zeroRows
-        }
+        }]
     }
 
     public func penalty(_ hp: HyperValues, sumSquares: Double, sumAbs: Double) -> Double? { nil }
