@@ -148,6 +148,38 @@ import Testing
         #expect(first == expected)
     }
 
+    /// ABI v2's init hook fills the anchor from the starting weights of a fresh run, after a
+    /// skipped first batch too, and never after a resume (the checkpoint's anchor stays).
+    @Test func anchorDecayInitHookRunsOncePerFreshRun() throws {
+        let registry = PluginRegistry.builtIn()
+        try ExternalPluginLoader.load(try Self.shippedLibrary("anchor-decay", "libanchor_decay.so"), into: registry)
+        let n = 40
+        let w = (0..<n).map { Float(($0 * 37) % 101) / 50 - 1 }
+        let gs = (0..<3).map { s in (0..<n).map { Float((($0 + s) * 53) % 97) / 48 - 1 } }
+        // λ·s_t = 1: every step ends back on the anchor, up to the rounding of w − (w − w₀).
+        let s = spec("sgd", ["lr": .number(0.1)], regs: [PluginSpec(name: "anchor_decay", params: ["lambda": .number(1), "scale": .text("constant")],
+                                                                    key: "regularizers[0]")])
+        let (after, _, engine) = try runSteps(s, w: w, grads: gs, registry: registry)
+        for i in 0..<n { #expect(abs(after[i] - w[i]) <= 1e-6 * max(1, abs(w[i])), "element \(i)") }
+        let arena = engine.arena
+        #expect(Array(arena.view(arena.slot("anchor_decay.anchor"), arena.entries[0])) == w)
+
+        for (resumed, expected) in [(true, Float(7)), (false, w[0])] {
+            let tensors = [TensorSpec(name: "fc.weight", shape: [n], role: .weight)]
+            let a = try ParameterArena(specs: tensors)
+            a.view(a.params, a.entries[0]).initialize(from: w)
+            let e = try UpdateEngine(plan: try UpdatePlan(s, registry: registry, tensors: tensors), arena: a, kernels: .best)
+            if resumed {
+                a.view(a.slot("anchor_decay.anchor"), a.entries[0]).initialize(repeating: 7)  // the checkpoint's anchor
+                e.restore(step: 5)
+            } else {
+                e.skipStep()  // a skipped first batch does not count as a resume
+            }
+            e.apply()
+            #expect(a.view(a.slot("anchor_decay.anchor"), a.entries[0])[0] == expected, "resumed: \(resumed)")
+        }
+    }
+
     /// A library of one plugin with the given fields; `lib` overrides the library struct.
     static func descriptorSource(_ fields: String, prelude: String = "",
                                  lib: String = "DC_PLUGIN_ABI_VERSION, sizeof(dc_plugin_library), sizeof(plugins) / sizeof(plugins[0]), 0, plugins") -> String {
