@@ -87,6 +87,7 @@ final class StepCounter: RegularizerPlugin {
         var slots: [String: [UInt32]]
         var reports: [UpdateEngine.StepReport]
         var arena: ParameterArena
+        var engine: UpdateEngine
     }
 
     static func run(_ spec: OptimizationSpec, steps: Int = 4, workers: Int = 1, chunk: Int = 64,
@@ -105,7 +106,7 @@ final class StepCounter: RegularizerPlugin {
             reports.append(engine.apply())
         }
         func bits(_ b: AlignedBuffer) -> [UInt32] { arena.entries.flatMap { arena.view(b, $0).map(\.bitPattern) } }
-        return Run(params: bits(arena.params), slots: arena.slots.mapValues(bits), reports: reports, arena: arena)
+        return Run(params: bits(arena.params), slots: arena.slots.mapValues(bits), reports: reports, arena: arena, engine: engine)
     }
 
     static let coupledAndDecay = [PluginSpec(name: "l2", params: ["lambda": .number(0.01)], key: "regularizers[0]"),
@@ -209,6 +210,20 @@ final class StepCounter: RegularizerPlugin {
         #expect(zero > 0 && zero < norms.count, "\(norms)")
         #expect(r.reports[0].passMetrics["group_lasso.zero_rows"] == Int64(zero))
         #expect(r.reports[0].stats.zeroParameters >= Int64(zero * 7))
+    }
+
+    @Test func coupledGroupLassoAddsTheRowSubgradientAndReportsItsPenalty() throws {
+        // SGD lr 1 without momentum: w1 = w0 − (g + λ·w0_r/‖w0_r‖).
+        let s = spec("sgd", ["lr": .number(1)],
+                     regs: [PluginSpec(name: "group_lasso", params: ["lambda": .number(0.3), "form": .text("coupled")], key: "r")])
+        let r = try Self.run(s, steps: 1)
+        let w0 = Self.values(315, 100, scale: 0.5), g = Self.values(315, 0, scale: 1)
+        let norm = w0[0..<45].reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+        let k = Float(0.3 / norm)
+        for i in 0..<45 { #expect(Float(bitPattern: r.params[i]) == w0[i] - (g[i] + k * w0[i])) }
+        let penalty = try #require(r.engine.penalties().first { $0.name == "default/group_lasso" })
+        let expected = 0.3 * (Self.rowNorms(r, 0) + Self.rowNorms(r, 2)).reduce(0, +)
+        #expect(abs(penalty.value - expected) <= 1e-12 * expected)
     }
 
     @Test func clippingScalesEveryGradientByTheGlobalFactorAndKeepsBiases() throws {

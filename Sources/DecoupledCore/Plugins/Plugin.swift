@@ -106,6 +106,12 @@ public struct StepStatistics: Equatable, Sendable {
     @inline(__always)
     public mutating func count(gradient g: Float, weight w: Float) {
         if !g.isFinite { nonfiniteGradients += 1 }
+        count(weight: w)
+    }
+
+    /// Counts one weight as written (zeros and Σw²).
+    @inline(__always)
+    public mutating func count(weight w: Float) {
         if w == 0 { zeroParameters += 1 }
         parameterSumSquares += Double(w) * Double(w)
     }

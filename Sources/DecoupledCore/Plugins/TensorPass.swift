@@ -72,7 +72,7 @@ public struct TensorPass {
 
 /// Row-wise L2 norms, the building block of group lasso and max-norm: √(Σ x²) of each row,
 /// accumulated in double in element order (the same bits whichever worker runs it).
-public func rowNorm(_ row: UnsafeMutableBufferPointer<Float>) -> Double {
+public func rowNorm<Row: Collection<Float>>(_ row: Row) -> Double {
     var s = 0.0
     for x in row { s += Double(x) * Double(x) }
     return s.squareRoot()

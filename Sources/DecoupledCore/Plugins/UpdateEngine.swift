@@ -232,13 +232,9 @@ public final class UpdateEngine {
 
     /// Counts a piece's weights again after a pass changed them (the gradient count stays).
     static func recount(_ s: inout StepStatistics, _ w: UnsafeMutablePointer<Float>, _ p: Sharder.Piece) {
-        var zeros: Int64 = 0, sq = 0.0
-        for i in p.offset..<(p.offset + p.count) {
-            if w[i] == 0 { zeros += 1 }
-            sq += Double(w[i]) * Double(w[i])
-        }
-        s.zeroParameters = zeros
-        s.parameterSumSquares = sq
+        var fresh = StepStatistics(nonfiniteGradients: s.nonfiniteGradients)
+        for i in p.offset..<(p.offset + p.count) { fresh.count(weight: w[i]) }
+        s = fresh
     }
 
     /// Restores the step counter with the state of a checkpoint (the start passes never run).

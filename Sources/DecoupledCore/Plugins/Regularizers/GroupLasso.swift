@@ -60,11 +60,7 @@ public final class GroupLassoRegularizer: RegularizerPlugin {
     public func penalty(_ hp: HyperValues, tensor: TensorInfo, weights: UnsafeBufferPointer<Float>) -> Double? {
         guard !isDecoupled(hp) else { return nil }
         var sum = 0.0
-        for r in 0..<tensor.rows {
-            var s = 0.0
-            for x in weights[(r * tensor.rowLength)..<((r + 1) * tensor.rowLength)] { s += Double(x) * Double(x) }
-            sum += s.squareRoot()
-        }
+        for r in 0..<tensor.rows { sum += rowNorm(weights[(r * tensor.rowLength)..<((r + 1) * tensor.rowLength)]) }
         return hp.number("lambda") * sum
     }
 
