@@ -226,6 +226,8 @@ import Testing
             ("hooknophase", Self.descriptorSource(plugin(hooks: "DC_PHASE_NONE, 0, NULL, ta, NULL"), prelude: hooks), "tensor_apply is set but phase is DC_PHASE_NONE"),
             ("badphase", Self.descriptorSource(plugin(hooks: "9, 0, NULL, ta, NULL"), prelude: hooks), "phase is 9; expected 0 (none), 1 (before) or 2 (after)"),
             ("partialonly", Self.descriptorSource(plugin(hooks: "DC_PHASE_NONE, 0, pa, NULL, NULL"), prelude: hooks), "partial is set but tensor_apply is NULL"),
+            ("badlayout", Self.descriptorSource(plugin(hparams: "0, 1, NULL, st"), prelude: "static const dc_plugin_state st[] = {{\"m\", 0, 9}};"),
+             "states[0] 'm': layout is 9; expected 0 (element), 1 (rows), 2 (columns) or 3 (scalar)"),
             ("infinitestate", Self.descriptorSource(plugin(hparams: "0, 1, NULL, st"), prelude: infiniteState), "states[0] 'm': initial_value inf is not finite"),
             ("badkind", Self.descriptorSource(plugin(kind: "7")), "plugin 'p': kind is 7"),
             ("smallplugin", Self.descriptorSource(plugin(size: "8")), "plugin #0: dc_plugin.struct_size is 8 bytes"),

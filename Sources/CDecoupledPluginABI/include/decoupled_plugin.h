@@ -72,11 +72,19 @@ typedef struct dc_tensor_info {
     const int64_t *shape;  /**< rank extents */
 } dc_tensor_info;
 
-/** A state slot: one float per element of every tensor of the plugin's groups. */
+/** How much state a slot keeps per tensor (rows: see dc_tensor_info). */
+typedef enum dc_state_layout {
+    DC_STATE_ELEMENT = 0,  /**< one float per element: `apply` sees it at the chunk's offset */
+    DC_STATE_ROWS = 1,     /**< one per row (t->rows floats); tensor hooks only */
+    DC_STATE_COLUMNS = 2,  /**< one per column (t->row_length floats); tensor hooks only */
+    DC_STATE_SCALAR = 3,   /**< one per tensor; tensor hooks only */
+} dc_state_layout;
+
+/** A state slot of every tensor of the plugin's groups, checkpointed with the run. */
 typedef struct dc_plugin_state {
     const char *name;      /**< letters, digits and '_'; the host prefixes the plugin's name */
-    float initial_value;   /**< every element's value before the first step (finite) */
-    uint32_t reserved;
+    float initial_value;   /**< every value before the first step (finite) */
+    uint32_t layout;       /**< dc_state_layout; `apply` gets NULL for a slot not per element */
 } dc_plugin_state;
 
 /** A hyper-parameter with its default and inclusive valid range. */

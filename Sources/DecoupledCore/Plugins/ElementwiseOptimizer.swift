@@ -8,7 +8,8 @@
 ///
 /// `coefficients` runs once per group and step (bias corrections, lr_t, …); `direction` on
 /// every element, on every worker, so it must only touch its own element's state. Declare
-/// the state with `state(_:)`: `ElementState[k]` is slot k in declaration order.
+/// the state with `state(_:)`: `ElementState[k]` is the k-th slot of layout `.element` in
+/// declaration order (per-row, per-column and per-tensor state is for tensor passes).
 public protocol ElementwiseOptimizer: OptimizerPlugin {
     associatedtype Coefficients
     /// The per-step scalars of one group.
@@ -39,7 +40,7 @@ extension ElementwiseOptimizer {
                        arena: ParameterArena, kernels: KernelPath) -> PieceUpdate {
         let c = coefficients(hp, context: context)
         let (l2, l1, keep) = regularization.elementTerms
-        let slots = PinnedArray(state(hp).map { arena.slot($0.name).base })
+        let slots = PinnedArray(state(hp).filter { $0.layout == .element }.map { arena.slot($0.name).base })
         let w = arena.params.base, g = arena.grads.base
         return { p in
             var stats = StepStatistics.zero

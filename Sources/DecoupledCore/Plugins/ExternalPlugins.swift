@@ -147,8 +147,8 @@ struct ExternalDescriptor {
     let name, version, summary, source: String
     let metric: String?
     let hyper: [HyperParameterSpec]
-    /// Declared slots, unprefixed, with their initial values.
-    let states: [(name: String, initial: Float)]
+    /// Declared slots, unprefixed, with their initial values and layouts.
+    let states: [(name: String, initial: Float, layout: StateLayout)]
     /// The tensor hooks' phase (`.beforeUpdate`, `.afterUpdate`), when `tensor_apply` is set.
     let phase: TensorPhase?
 
@@ -234,7 +234,7 @@ struct ExternalDescriptor {
 
         let stateCount = Int(p.pointee.state_count)
         guard stateCount <= Limits.stateSlots else { throw refuse("state_count is \(stateCount), more than \(Limits.stateSlots)") }
-        var states: [(name: String, initial: Float)] = []
+        var states: [(name: String, initial: Float, layout: StateLayout)] = []
         if stateCount > 0 {
             guard let declared = p.pointee.states else {
                 throw refuse("states is NULL but state_count is \(stateCount)")
@@ -244,7 +244,12 @@ struct ExternalDescriptor {
                 guard !states.contains(where: { $0.name == s }) else { throw refuse("states[\(i)].name '\(s)' is declared twice") }
                 let initial = declared[i].initial_value
                 guard initial.isFinite else { throw refuse("states[\(i)] '\(s)': initial_value \(initial) is not finite") }
-                states.append((s, initial))
+                let layouts: [UInt32: StateLayout] = [DC_STATE_ELEMENT.rawValue: .element, DC_STATE_ROWS.rawValue: .rows,
+                                                      DC_STATE_COLUMNS.rawValue: .columns, DC_STATE_SCALAR.rawValue: .scalar]
+                guard let layout = layouts[declared[i].layout] else {
+                    throw refuse("states[\(i)] '\(s)': layout is \(declared[i].layout); expected 0 (element), 1 (rows), 2 (columns) or 3 (scalar)")
+                }
+                states.append((s, initial, layout))
             }
         }
         self.states = states
@@ -252,19 +257,24 @@ struct ExternalDescriptor {
 
     /// One call of the plugin's `apply` on a piece, with its state slots offset to the piece.
     /// `values` (the hyper-parameters the step points to) is kept alive for the call.
-    func apply(_ step: Pinned<dc_plugin_step>, _ values: HyperArray, _ states: [UnsafeMutablePointer<Float>],
+    func apply(_ step: Pinned<dc_plugin_step>, _ values: HyperArray, _ states: [UnsafeMutablePointer<Float>?],
                _ arena: ParameterArena, _ p: Sharder.Piece) -> Int64 {
         withExtendedLifetime(values) {
-            var slots = states.map { Optional($0 + p.offset) }
+            var slots = states.map { $0.map { $0 + p.offset } }
             return slots.withUnsafeMutableBufferPointer { s in
                 plugin.pointee.apply!(step.pointer, arena.params.base + p.offset, arena.grads.base + p.offset, s.baseAddress, p.count)
             }
         }
     }
 
+    /// The state pointers `apply` gets: element slots, NULL for the others.
+    func elementStates(_ arena: ParameterArena) -> [UnsafeMutablePointer<Float>?] {
+        stateDeclarations.map { $0.layout == .element ? arena.slot($0.name).base : nil }
+    }
+
     /// The declared state as the host names it: `plugin.slot`.
     var stateDeclarations: [StateDeclaration] {
-        states.map { StateDeclaration("\(name).\($0.name)", initialValue: $0.initial) }
+        states.map { StateDeclaration("\(name).\($0.name)", initialValue: $0.initial, layout: $0.layout) }
     }
 
     /// The init hook and the tensor hook as tensor passes for one group and step.
@@ -368,7 +378,7 @@ final class ExternalRegularizer: RegularizerPlugin {
     func pass(_ hp: HyperValues, context: StepContext, arena: ParameterArena) -> PiecePass? {
         guard d.plugin.pointee.apply != nil else { return nil }
         let (step, values) = step(hp, context)
-        let states = state(hp).map { arena.slot($0.name).base }
+        let states = d.elementStates(arena)
         return { p in self.d.apply(step, values, states, arena, p) }
     }
 
@@ -401,7 +411,7 @@ final class ExternalOptimizer: OptimizerPlugin {
     func update(_ hp: HyperValues, context: StepContext, regularization: FusedRegularization,
                 arena: ParameterArena, kernels: KernelPath) -> PieceUpdate {
         let values = HyperArray(hp, d.hyper)
-        let states = state(hp).map { arena.slot($0.name).base }
+        let states = d.elementStates(arena)
         let step = Pinned(d.step(context, values.values, decayScale: context.lr, fused: regularization))
         let w = arena.params.base, g = arena.grads.base
         return { p in

@@ -117,18 +117,21 @@ public struct StepStatistics: Equatable, Sendable {
     }
 }
 
-/// A state buffer a plugin declares: one float per element of every tensor of its groups,
-/// allocated by the engine with `initialValue`, checkpointed and written by `replay`.
+/// A state buffer a plugin declares for every tensor of its groups: one float per element,
+/// per row, per column or per tensor (`layout`), allocated by the engine with `initialValue`,
+/// checkpointed and written by `replay`.
 public struct StateDeclaration: Equatable, Sendable {
     /// The slot's name in the arena, checkpoints and replay output; it must not collide with
     /// another plugin's (external plugins' slots are prefixed with the plugin's name).
     public var name: String
-    /// Every element's value before the first step.
+    /// Every value before the first step.
     public var initialValue: Float
+    public var layout: StateLayout
 
-    public init(_ name: String, initialValue: Float = 0) {
+    public init(_ name: String, initialValue: Float = 0, layout: StateLayout = .element) {
         self.name = name
         self.initialValue = initialValue
+        self.layout = layout
     }
 }
 

@@ -37,7 +37,8 @@ public struct TensorData {
     public let info: TensorInfo
     public let weights: UnsafeMutableBufferPointer<Float>
     public let gradients: UnsafeMutableBufferPointer<Float>
-    /// The owning plugin's state slots in declaration order, this tensor's elements of each.
+    /// The owning plugin's state slots in declaration order, this tensor's part of each
+    /// (`count` floats, or `rows`, `rowLength` or 1 as the slot's `StateLayout` says).
     public let state: [UnsafeMutableBufferPointer<Float>]
 
     /// Row `r`'s elements of a buffer of this tensor (`weights`, `gradients` or a state slot).

@@ -70,7 +70,7 @@ public final class UpdateEngine {
         self.kernels = kernels
         self.timing = timing
         self.sharder = Sharder(arena: arena, chunkElements: chunkElements, workers: workers)
-        for s in plan.stateDeclarations { arena.slot(s.name, initialValue: s.initialValue) }
+        for s in plan.stateDeclarations { arena.slot(s.name, initialValue: s.initialValue, layout: s.layout) }
         pieceStats = [StepStatistics](repeating: .zero, count: sharder.pieces.count)
         pieceCounts = []
         var byTensor = [[Int]](repeating: [], count: arena.entries.count)
@@ -160,7 +160,7 @@ public final class UpdateEngine {
     func tensorData(_ t: Int, state: [String]) -> TensorData {
         let e = arena.entries[t]
         return TensorData(info: TensorInfo(index: t, spec: e.spec), weights: arena.view(arena.params, e),
-                          gradients: arena.view(arena.grads, e), state: state.map { arena.view(arena.slot($0), e) })
+                          gradients: arena.view(arena.grads, e), state: state.map { arena.stateView($0, e) })
     }
 
     /// Applies one update with the gradients in `arena.grads`.

@@ -146,6 +146,17 @@ public final class UpdatePlan {
             schedule = WarmupSchedule(length: spec.schedule.warmup, start: spec.schedule.warmupStart, base: schedule)
         }
         self.schedule = schedule
+
+        var layouts: [String: StateLayout] = [:]
+        for g in groups {
+            for s in g.stateDeclarations {
+                if let other = layouts[s.name], other != s.layout {
+                    throw PluginError.invalid(key: "state slot '\(s.name)'",
+                                              message: "is declared per \(other.rawValue) and per \(s.layout.rawValue) by the plugins of group '\(g.name)'; rename one")
+                }
+                layouts[s.name] = s.layout
+            }
+        }
     }
 
     /// The regularizers `decay_bias = false` keeps on biases and norm scales (gradient clipping).
