@@ -190,8 +190,7 @@ struct ExternalDescriptor {
         case DC_PLUGIN_OPTIMIZER.rawValue: kind = .optimizer
         default: throw refuse("kind is \(p.pointee.kind); expected \(DC_PLUGIN_REGULARIZER.rawValue) (regularizer) or \(DC_PLUGIN_OPTIMIZER.rawValue) (optimizer)")
         }
-        let hasTensorHooks = p.pointee.tensor_apply != nil || p.pointee.init_state != nil
-        guard p.pointee.apply != nil || (kind == .regularizer && hasTensorHooks) else {
+        guard p.pointee.apply != nil || (kind == .regularizer && (p.pointee.tensor_apply != nil || p.pointee.init_state != nil)) else {
             throw refuse(kind == .optimizer ? "apply is NULL" : "apply, tensor_apply and init_state are all NULL: the plugin does nothing")
         }
         switch (p.pointee.phase, p.pointee.tensor_apply != nil) {
@@ -266,6 +265,9 @@ struct ExternalDescriptor {
             }
         }
     }
+
+    /// Whether the plugin has an init hook or a tensor hook.
+    var hasTensorHooks: Bool { plugin.pointee.init_state != nil || plugin.pointee.tensor_apply != nil }
 
     /// The state pointers `apply` gets: element slots, NULL for the others.
     func elementStates(_ arena: ParameterArena) -> [UnsafeMutablePointer<Float>?] {
@@ -383,6 +385,7 @@ final class ExternalRegularizer: RegularizerPlugin {
     }
 
     func tensorPasses(_ hp: HyperValues, context: StepContext) -> [TensorPass] {
+        guard d.hasTensorHooks else { return [] }
         let (step, values) = step(hp, context)
         return d.tensorPasses(step, values)
     }
@@ -404,6 +407,7 @@ final class ExternalOptimizer: OptimizerPlugin {
     func state(_ hp: HyperValues) -> [StateDeclaration] { d.stateDeclarations }
 
     func tensorPasses(_ hp: HyperValues, context: StepContext) -> [TensorPass] {
+        guard d.hasTensorHooks else { return [] }
         let values = HyperArray(hp, d.hyper)
         return d.tensorPasses(Pinned(d.step(context, values.values, decayScale: context.lr, fused: FusedRegularization())), values)
     }
