@@ -80,6 +80,22 @@ func registryWithPlugins() throws -> PluginRegistry {
          name = "cosine"
          t0 = 2
          """),
+        // Tensor phases: global clipping before, group lasso's proximal step and the external
+        // max-norm constraint (ABI v2 tensor hook) after the element-wise pass.
+        ("adamw+clip+group_lasso+max_norm", """
+         [optimizer]
+         name = "adamw"
+         lr = 1e-2
+         [[regularizers]]
+         name = "clip_grad_norm"
+         max_norm = 0.5
+         [[regularizers]]
+         name = "group_lasso"
+         lambda = 0.05
+         [[regularizers]]
+         name = "max_norm"
+         max_norm = 1
+         """),
         // A stateful external regularizer: its anchor slot must be checkpointed and restored.
         ("sgd+anchor_decay", """
          [optimizer]
@@ -135,6 +151,11 @@ func registryWithPlugins() throws -> PluginRegistry {
         #expect(a.records == b.records, "metrics differ")
         #expect(a.records.count == 2 + 40 / 7)
         if name.contains("l1") { #expect(b.records.last!.zeroFraction! > 0) }
+        if name.contains("max_norm") {
+            // The tensor passes worked: rows were constrained, zeroed, gradients clipped.
+            let metrics = b.records.compactMap(\.metrics).reduce(into: [String: Double]()) { $0.merge($1) { x, y in x + y } }
+            for key in ["max_norm.clipped_rows", "clip_grad_norm.clipped_tensors"] { #expect(metrics[key, default: 0] > 0, "\(key): \(metrics)") }
+        }
         if name.contains("anchor") { #expect(b.slots.keys.contains("anchor_decay.anchor"), "the regularizer's state is saved") }
     }
 
