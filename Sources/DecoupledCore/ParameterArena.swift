@@ -100,7 +100,9 @@ public final class ParameterArena: @unchecked Sendable {
 
     /// The tensor's elements within a role buffer.
     public func view(_ buffer: AlignedBuffer, _ entry: Entry) -> UnsafeMutableBufferPointer<Float> {
-        UnsafeMutableBufferPointer(start: buffer.base + entry.offset, count: entry.count)
+        // A slot per row, column or tensor is smaller: its parts are read through `stateView`.
+        precondition(buffer.count >= capacity, "view(_:_:) of a buffer that is not per element; use stateView")
+        return UnsafeMutableBufferPointer(start: buffer.base + entry.offset, count: entry.count)
     }
 
     /// Per-tensor pointers into a role buffer, in spec order (what models read and write).

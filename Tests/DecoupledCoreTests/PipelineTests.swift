@@ -29,6 +29,23 @@ final class ElementwiseSGD: ElementwiseOptimizer {
     }
 }
 
+/// Plain SGD as a whole-tensor optimizer that also keeps each row's gradient norm as state.
+final class TensorSGD: TensorOptimizer {
+    let name = "sgd_tensor"
+    let version = "1.0.0"
+    let kind = PluginKind.optimizer
+    let summary = "test only: SGD one tensor at a time, row norms of g as state"
+    let hyperParameters: [HyperParameterSpec] = [
+        .init("lr", .number(0...Double.infinity, openLower: true), default: .number(0.01), "lr"),
+    ]
+    func state(_ hp: HyperValues) -> [StateDeclaration] { [StateDeclaration("sgd_tensor.row_norm", layout: .rows)] }
+    func coefficients(_ hp: HyperValues, context: StepContext) -> Float { Float(context.lr) }
+    func direction(_ lr: Float, tensor t: TensorData, gradient g: UnsafeBufferPointer<Float>, direction d: UnsafeMutableBufferPointer<Float>) {
+        for i in g.indices { d[i] = lr * g[i] }
+        for r in 0..<t.info.rows { t.state[0][r] = Float(rowNorm(g[(r * t.info.rowLength)..<((r + 1) * t.info.rowLength)])) }
+    }
+}
+
 /// An optimizer without `lr`: it moves each weight by η_t·sign(g), so lr_t must be η_t.
 final class UnitSign: ElementwiseOptimizer {
     let name = "unit_sign"
@@ -71,6 +88,7 @@ final class StepCounter: RegularizerPlugin {
         let r = PluginRegistry.builtIn()
         try r.register(ElementwiseSGD())
         try r.register(UnitSign())
+        try r.register(TensorSGD())
         try r.register(StepCounter())
         // max_norm is the external ABI v2 example (plugins/max-norm): a tensor hook in C.
         try ExternalPluginLoader.load(try ExternalPluginTests.shippedLibrary("max-norm", "libmax_norm.so"), into: r)
@@ -106,7 +124,8 @@ final class StepCounter: RegularizerPlugin {
             reports.append(engine.apply())
         }
         func bits(_ b: AlignedBuffer) -> [UInt32] { arena.entries.flatMap { arena.view(b, $0).map(\.bitPattern) } }
-        return Run(params: bits(arena.params), slots: arena.slots.mapValues(bits), reports: reports, arena: arena, engine: engine)
+        let slots = Dictionary(uniqueKeysWithValues: arena.slots.keys.map { k in (k, arena.entries.flatMap { arena.stateView(k, $0).map(\.bitPattern) }) })
+        return Run(params: bits(arena.params), slots: slots, reports: reports, arena: arena, engine: engine)
     }
 
     static let coupledAndDecay = [PluginSpec(name: "l2", params: ["lambda": .number(0.01)], key: "regularizers[0]"),
@@ -128,6 +147,28 @@ final class StepCounter: RegularizerPlugin {
             #expect(a.nonfiniteGradients == b.nonfiniteGradients && a.zeroParameters == b.zeroParameters)
             #expect(path == "scalar" ? a == b : abs(a.parameterSumSquares - b.parameterSumSquares) <= 1e-12 * b.parameterSumSquares)
         }
+    }
+
+    @Test(arguments: ["scalar", "best"])
+    func tensorOptimizerMatchesTheFusedKernelBitForBit(_ path: String) throws {
+        let kernels = path == "best" ? KernelPath.best : try KernelPath.named("scalar")
+        var s = spec("sgd_tensor", ["lr": .number(0.05)], regs: Self.coupledAndDecay)
+        s.decayBias = true
+        let ours = try Self.run(s, workers: 3, kernels: kernels)
+        let oneWorker = try Self.run(s, workers: 1, kernels: kernels)
+        #expect(oneWorker.params == ours.params && oneWorker.slots == ours.slots)
+        s.optimizer = PluginSpec(name: "sgd", params: ["lr": .number(0.05)], key: "optimizer")
+        let fused = try Self.run(s, kernels: kernels)
+        #expect(ours.params == fused.params)
+        for (a, b) in zip(ours.reports.map(\.stats), fused.reports.map(\.stats)) {
+            #expect(a.nonfiniteGradients == b.nonfiniteGradients && a.zeroParameters == b.zeroParameters)
+            #expect(path == "scalar" ? a == b : abs(a.parameterSumSquares - b.parameterSumSquares) <= 1e-12 * b.parameterSumSquares)
+        }
+        // Row state: 7 + 7 + 3 rows, each the norm of its last coupled gradient row (nonzero).
+        let rows = try #require(ours.slots["sgd_tensor.row_norm"])
+        let e = ours.arena.entries
+        #expect(e.allSatisfy { ours.arena.stateView("sgd_tensor.row_norm", $0).count == $0.spec.shape[0] })
+        #expect(e.allSatisfy { ours.arena.stateView("sgd_tensor.row_norm", $0).allSatisfy { $0 > 0 } }, "\(rows.count)")
     }
 
     @Test func validateIsCalledForEveryPlugin() throws {

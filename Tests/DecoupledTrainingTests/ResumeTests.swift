@@ -118,7 +118,7 @@ func registryWithPlugins() throws -> PluginRegistry {
         let a = t.session.arena
         var slots: [String: [UInt32]] = [:]
         for s in t.session.stateSlots {
-            slots[s] = a.entries.flatMap { e in a.view(a.slot(s), e).map(\.bitPattern) }
+            slots[s] = a.entries.flatMap { e in a.stateView(s, e).map(\.bitPattern) }
         }
         let records = try recordsWithoutTimings((t.runDirectory as NSString).appendingPathComponent("metrics.jsonl"))
         return Snapshot(params: parameterBits(t.session), slots: slots, records: records)

@@ -58,3 +58,55 @@ extension ElementwiseOptimizer {
         }
     }
 }
+
+/// An optimizer whose direction needs whole tensors: factored second moments (Adafactor),
+/// trust ratios (LARS, LAMB), update clipping by a tensor's RMS. The engine runs the same
+/// pipeline around it, one tensor at a time instead of one element:
+///
+///     g' ← g + l2·w + l1·sign(w)               coupled terms, into a scratch tensor (engine)
+///     direction(coefficients, tensor, g', d)   the optimizer writes d for the whole tensor
+///     w  ← keep·w − d                          decoupled decay and apply (engine)
+///     statistics of g and the new w, in piece order (engine)
+///
+/// Each tensor is one worker's call, so the result does not depend on the number of workers.
+/// `tensor.state` holds the tensor's part of every declared slot, whatever its layout.
+public protocol TensorOptimizer: OptimizerPlugin {
+    associatedtype Coefficients
+    /// The per-step scalars of one group.
+    func coefficients(_ hp: HyperValues, context: StepContext) -> Coefficients
+    /// Writes the step `direction` (the engine then writes w ← keep·w − d) of one tensor from
+    /// `gradient`, which holds the coupled terms; `tensor.weights` are the weights before it.
+    func direction(_ c: Coefficients, tensor: TensorData, gradient: UnsafeBufferPointer<Float>,
+                   direction: UnsafeMutableBufferPointer<Float>)
+}
+
+/// One group's whole-tensor update for one step: writes the tensor's new weights.
+public typealias TensorUpdate = (TensorData) -> Void
+
+extension TensorOptimizer {
+    /// Never called: the engine runs `tensorUpdate` for this optimizer's groups.
+    public func update(_ hp: HyperValues, context: StepContext, regularization: FusedRegularization,
+                       arena: ParameterArena, kernels: KernelPath) -> PieceUpdate {
+        { _ in .zero }
+    }
+
+    public func tensorUpdate(_ hp: HyperValues, context: StepContext, regularization: FusedRegularization) -> TensorUpdate? {
+        let c = coefficients(hp, context: context)
+        let (l2, l1, keep) = regularization.elementTerms
+        return { t in
+            let n = t.info.count
+            let g = UnsafeMutableBufferPointer<Float>.allocate(capacity: 2 * max(n, 1))
+            defer { g.deallocate() }
+            let d = UnsafeMutableBufferPointer(rebasing: g[n..<(2 * n)])
+            let w = t.weights, raw = t.gradients
+            for i in 0..<n {
+                // The same two roundings as the kernels' dc_coupled.
+                let gi = raw[i] + l2 * w[i]
+                g[i] = gi + l1 * kernelSign(w[i])
+            }
+            d.update(repeating: 0)
+            self.direction(c, tensor: t, gradient: UnsafeBufferPointer(rebasing: g[0..<n]), direction: d)
+            for i in 0..<n { w[i] = w[i] * keep - d[i] }
+        }
+    }
+}

@@ -145,7 +145,8 @@ public typealias PieceUpdate = (Sharder.Piece) -> StepStatistics
 /// the pipeline (docs/architecture.md): tensor phases, the regularizers' coupled terms and
 /// decoupled decay (handed over as `FusedRegularization`) and the statistics. Write an
 /// element-wise optimizer as an `ElementwiseOptimizer` (one function per element); a fused
-/// kernel implements `update` directly.
+/// kernel implements `update` directly; a direction that needs whole tensors is a
+/// `TensorOptimizer`.
 public protocol OptimizerPlugin: Plugin {
     /// The base learning rate of a configuration: lr_t = base · η_t · group multiplier. The
     /// default is the `lr` hyper-parameter, or 1 (lr_t = η_t) for an optimizer without one.
@@ -158,9 +159,13 @@ public protocol OptimizerPlugin: Plugin {
     /// statistics, in that order (`regularization` holds the group's coupled and decay terms).
     func update(_ hp: HyperValues, context: StepContext, regularization: FusedRegularization,
                 arena: ParameterArena, kernels: KernelPath) -> PieceUpdate
+    /// The update of one group and step on whole tensors, for an optimizer whose direction
+    /// needs them (`TensorOptimizer`); when given, the engine uses it instead of `update`.
+    func tensorUpdate(_ hp: HyperValues, context: StepContext, regularization: FusedRegularization) -> TensorUpdate?
 }
 
 extension OptimizerPlugin {
+    public func tensorUpdate(_ hp: HyperValues, context: StepContext, regularization: FusedRegularization) -> TensorUpdate? { nil }
     public func learningRate(_ hp: HyperValues) -> Double {
         hyperParameters.contains { $0.name == "lr" } ? hp.number("lr") : 1
     }

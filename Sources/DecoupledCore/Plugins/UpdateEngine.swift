@@ -177,11 +177,15 @@ public final class UpdateEngine {
 
         // 2. The element-wise pass.
         var updates: [PieceUpdate] = []
+        var tensorUpdates: [TensorUpdate?] = []
         var passes: [[(String, PiecePass)]] = []
         for (gi, g) in groups.enumerated() {
             let ctx = contexts[gi]
             let fused = g.regularizers.reduce(FusedRegularization()) { $0 + $1.plugin.fused($1.hyper, context: ctx) }
-            updates.append(g.optimizer.update(g.hyper, context: ctx, regularization: fused, arena: arena, kernels: kernels))
+            let whole = g.optimizer.tensorUpdate(g.hyper, context: ctx, regularization: fused)
+            tensorUpdates.append(whole)
+            updates.append(whole == nil ? g.optimizer.update(g.hyper, context: ctx, regularization: fused, arena: arena, kernels: kernels)
+                                        : { _ in .zero })
             passes.append(g.regularizers.compactMap { r in
                 r.plugin.pass(r.hyper, context: ctx, arena: arena).map { ("\(r.plugin.name).\(r.plugin.metricName ?? "count")", $0) }
             })
@@ -195,10 +199,32 @@ public final class UpdateEngine {
             pieceCounts.withUnsafeMutableBufferPointer { counts in
                 sharder.forEachPiece { p in
                     let g = groupOf[p.tensor]
+                    guard tensorUpdates[g] == nil else { return }
                     out[p.index] = updates[g](p)
                     guard !passes[g].isEmpty else { return }
                     for (k, pass) in passes[g].enumerated() { counts[k * n + p.index] = pass.1(p) }
                     Self.recount(&out[p.index], w, p)
+                }
+            }
+        }
+        // Groups of a TensorOptimizer: one tensor per call, then their pieces' element-wise
+        // passes and statistics in piece order.
+        let wholeTensors = arena.entries.indices.filter { tensorUpdates[groupOf[$0]] != nil }
+        if !wholeTensors.isEmpty {
+            let stateNames = groups.map { g in g.optimizer.state(g.hyper).map(\.name) }
+            let data = wholeTensors.map { tensorData($0, state: stateNames[groupOf[$0]]) }
+            sharder.forEachIndex(wholeTensors.count) { i in tensorUpdates[groupOf[wholeTensors[i]]]!(data[i]) }
+            let pieces = wholeTensors.flatMap { piecesOfTensor[$0] }
+            let gradients = arena.grads.base
+            pieceStats.withUnsafeMutableBufferPointer { out in
+                pieceCounts.withUnsafeMutableBufferPointer { counts in
+                    sharder.forEachIndex(pieces.count) { i in
+                        let p = sharder.pieces[pieces[i]], g = groupOf[p.tensor]
+                        for (k, pass) in passes[g].enumerated() { counts[k * n + p.index] = pass.1(p) }
+                        var s = StepStatistics.zero
+                        for j in p.offset..<(p.offset + p.count) { s.count(gradient: gradients[j], weight: w[j]) }
+                        out[p.index] = s
+                    }
                 }
             }
         }
