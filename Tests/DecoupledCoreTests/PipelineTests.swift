@@ -199,6 +199,15 @@ final class StepCounter: RegularizerPlugin {
         #expect(Set(r.slots["step_counter.seen"]!) == [Float(4).bitPattern])
     }
 
+    @Test func aStatefulPluginListedTwiceInAGroupIsRefused() throws {
+        let twice = [PluginSpec(name: "step_counter", params: [:], key: "regularizers[0]"),
+                     PluginSpec(name: "step_counter", params: [:], key: "regularizers[1]")]
+        let e = #expect(throws: PluginError.self) {
+            try UpdatePlan(spec("sgd", [:], regs: twice), registry: try Self.registry(), tensors: Self.tensors)
+        }
+        #expect("\(e!)".contains("state slot 'step_counter.seen'") && "\(e!)".contains("declared twice"), "\(e!)")
+    }
+
     static let tensorPasses: [(String, [PluginSpec])] = [
         ("group lasso proximal", [PluginSpec(name: "group_lasso", params: ["lambda": .number(0.9), "scale": .text("constant")], key: "r")]),
         ("group lasso coupled", [PluginSpec(name: "group_lasso", params: ["lambda": .number(0.3), "form": .text("coupled")], key: "r")]),

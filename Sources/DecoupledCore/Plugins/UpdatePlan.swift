@@ -149,6 +149,12 @@ public final class UpdatePlan {
 
         var layouts: [String: StateLayout] = [:]
         for g in groups {
+            // Two entries of one stateful plugin in a group would share (and corrupt) its state.
+            var seen = Set<String>()
+            for s in g.stateDeclarations where !seen.insert(s.name).inserted {
+                throw PluginError.invalid(key: "state slot '\(s.name)'",
+                                          message: "is declared twice in group '\(g.name)': list each stateful plugin once per group")
+            }
             for s in g.stateDeclarations {
                 if let other = layouts[s.name], other != s.layout {
                     throw PluginError.invalid(key: "state slot '\(s.name)'",
