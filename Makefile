@@ -30,7 +30,8 @@ run: release plugins
 	@if [ -d /usr/share/datasets/fashion-mnist ]; then $(MAKE) -s data; fi
 	$(RELEASE) study
 
-PLUGINS = plugins/l1-decoupled plugins/lion
+# Every plugins/NAME/ with a Makefile: adding a plugin needs no edit here.
+PLUGINS = $(patsubst %/Makefile,%,$(sort $(wildcard plugins/*/Makefile)))
 REPLAY_INPUT = Tests/DecoupledTrainingTests/Fixtures/reference/torch-adamw-const.h5
 
 # External plugins build with one command each, against the C ABI header only.

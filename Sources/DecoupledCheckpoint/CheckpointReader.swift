@@ -1,3 +1,4 @@
+import DecoupledCore
 import DecoupledHDF5
 import Dispatch
 import Foundation
@@ -178,15 +179,24 @@ enum CheckpointReader {
             }
         }
 
-        // Every state slot holds one tensor per parameter tensor, of the same shape.
+        // Every state slot holds one tensor per parameter tensor, of one layout: the same shape,
+        // per row, per column or a scalar (StateLayout).
         for (slot, tensors) in layout.state.sorted(by: { $0.key < $1.key }) {
             let slotPath = CheckpointFormat.stateGroup + "/" + slot
+            var fitting = Set(StateLayout.allCases)
             for (name, p) in layout.params.sorted(by: { $0.key < $1.key }) {
                 guard let t = tensors[name] else {
                     note(slotPath + "/" + name, "is missing: every state slot holds every tensor of /params")
                     continue
                 }
-                if t.shape != p.shape { note(t.path, "has shape \(t.shape), but \(p.path) has \(p.shape)") }
+                let spec = TensorSpec(name: name, shape: p.shape, role: .other)
+                let fits = Set(StateLayout.allCases.filter { $0.shape(of: spec) == t.shape })
+                if fits.isEmpty {
+                    note(t.path, "has shape \(t.shape), but \(p.path) has \(p.shape) (state is per element, row, column or tensor)")
+                } else if fitting.intersection(fits).isEmpty {
+                    note(t.path, "has shape \(t.shape): another layout than the slot's other tensors (\(fitting.map(\.rawValue).sorted().joined(separator: " or ")))")
+                }
+                fitting.formIntersection(fits)
             }
             for name in tensors.keys.sorted() where layout.params[name] == nil {
                 note(slotPath + "/" + name, "has no counterpart in /params")

@@ -389,9 +389,8 @@ public final class CheckpointStore {
             targets.append((layout.params[e.spec.name]!, UnsafeMutableRawBufferPointer(arena.view(arena.params, e))))
         }
         for slot in slots {
-            let buffer = arena.slot(slot)
             for e in arena.entries {
-                targets.append((layout.state[slot]![e.spec.name]!, UnsafeMutableRawBufferPointer(arena.view(buffer, e))))
+                targets.append((layout.state[slot]![e.spec.name]!, UnsafeMutableRawBufferPointer(arena.stateView(slot, e))))
             }
         }
         let problems = CheckpointStore.copy(file, targets)
@@ -424,6 +423,17 @@ public final class CheckpointStore {
         let stored = layout.state.keys.sorted()
         for slot in slots where layout.state[slot] == nil {
             out.append("state slot '\(slot)' is missing from the file (it has: \(stored.isEmpty ? "no state slots" : stored.joined(separator: ", ")))")
+        }
+        // Each slot's tensors have the shapes of the arena's slot layout. Element slots mirror
+        // /params (the reader checked that), whose shapes are compared above.
+        for slot in slots where arena.layout(ofSlot: slot) != .element {
+            for e in arena.entries {
+                guard let d = layout.state[slot]?[e.spec.name] else { continue }
+                let expected = arena.stateShape(slot, e)
+                if d.shape != expected {
+                    out.append("state slot '\(slot)' has shape \(d.shape) for tensor '\(e.spec.name)' in the file (\(d.path)) but \(expected) in the arena (\(arena.layout(ofSlot: slot).rawValue) state)")
+                }
+            }
         }
         for slot in stored where !slots.contains(slot) {
             out.append("state slot '\(slot)' is in the file (\(CheckpointFormat.stateGroup)/\(slot)) but not among the slots to load (\(slots.isEmpty ? "none" : slots.joined(separator: ", ")))")

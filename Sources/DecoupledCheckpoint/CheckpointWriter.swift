@@ -27,11 +27,10 @@ enum CheckpointWriter {
             tensors.append(Tensor(path: CheckpointFormat.paramsGroup + "/" + e.spec.name, shape: e.spec.shape,
                                   bytes: UnsafeRawBufferPointer(arena.view(arena.params, e))))
         }
-        for slot in slots {
-            guard let buffer = arena.slots[slot] else { continue }  // the store checked every slot exists
+        for slot in slots where arena.slots[slot] != nil {  // the store checked every slot exists
             for e in arena.entries {
-                tensors.append(Tensor(path: CheckpointFormat.stateGroup + "/\(slot)/" + e.spec.name, shape: e.spec.shape,
-                                      bytes: UnsafeRawBufferPointer(arena.view(buffer, e))))
+                tensors.append(Tensor(path: CheckpointFormat.stateGroup + "/\(slot)/" + e.spec.name, shape: arena.stateShape(slot, e),
+                                      bytes: UnsafeRawBufferPointer(arena.stateView(slot, e))))
             }
         }
         // The checksum thread starts on all tensors now and runs ahead of the writes; the

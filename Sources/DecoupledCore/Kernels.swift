@@ -125,6 +125,22 @@ extension dc_adam_params {
     }
 }
 
+extension StepStatistics {
+    /// A fused kernel's statistics.
+    @inline(__always)
+    init(_ s: dc_step_stats) {
+        self.init(nonfiniteGradients: s.nonfinite_grads, zeroParameters: s.zero_params, parameterSumSquares: s.param_sumsq)
+    }
+}
+
+extension FusedRegularization {
+    /// The kernels' view: coefficients in float, keep = 1 − decay computed in double.
+    var kernelTerms: dc_reg_terms {
+        let t = elementTerms
+        return dc_reg_terms(l2: t.l2, l1: t.l1, decay_keep: t.keep)
+    }
+}
+
 /// A value at a stable heap address, for C calls made concurrently from escaping closures
 /// (passing `&captured` from several threads would trip Swift's exclusivity checks).
 public final class Pinned<T>: @unchecked Sendable {
@@ -135,6 +151,22 @@ public final class Pinned<T>: @unchecked Sendable {
     }
     deinit {
         pointer.deinitialize(count: 1)
+        pointer.deallocate()
+    }
+}
+
+/// An array at a stable heap address (e.g. state pointers read by every worker), kept alive
+/// by the closures that read it.
+final class PinnedArray<T>: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<T>
+    let count: Int
+    init(_ values: [T]) {
+        count = values.count
+        pointer = .allocate(capacity: max(1, values.count))
+        pointer.initialize(from: values, count: values.count)
+    }
+    deinit {
+        pointer.deinitialize(count: count)
         pointer.deallocate()
     }
 }

@@ -25,6 +25,8 @@ public final class ParameterArena: @unchecked Sendable {
     public let params: AlignedBuffer
     public let grads: AlignedBuffer
     public private(set) var slots: [String: AlignedBuffer] = [:]
+    /// The layout of every slot that is not one float per element (`StateLayout`).
+    public private(set) var slotLayouts: [String: StateLayout] = [:]
     private let indexByName: [String: Int]
 
     public init(specs: [TensorSpec]) throws {
@@ -55,21 +57,52 @@ public final class ParameterArena: @unchecked Sendable {
 
     public func entry(named name: String) -> Entry? { indexByName[name].map { entries[$0] } }
 
-    /// The state buffer called `name`, created zeroed on first use.
+    /// The state buffer called `name`, created on first use with `layout` and every value
+    /// (padding included) set to `initialValue`; an existing buffer keeps its values and layout.
     @discardableResult
-    public func slot(_ name: String) -> AlignedBuffer {
+    public func slot(_ name: String, initialValue: Float = 0, layout: StateLayout = .element) -> AlignedBuffer {
         if let s = slots[name] { return s }
-        let s = AlignedBuffer(count: capacity)
+        let count = layout == .element ? capacity : offsets(layout).last!
+        let s = AlignedBuffer(count: count)
+        if initialValue != 0 { UnsafeMutableBufferPointer(start: s.base, count: count).update(repeating: initialValue) }
         slots[name] = s
+        if layout != .element { slotLayouts[name] = layout }
         return s
     }
 
+    /// Where each tensor's part of a slot of `layout` starts (one more entry: the total),
+    /// every part on a 64-byte boundary.
+    func offsets(_ layout: StateLayout) -> [Int] {
+        var out = [0]
+        for e in entries { out.append(out.last! + ParameterArena.roundUp(layout.count(of: e.spec))) }
+        return out
+    }
+
+    /// The layout of slot `name` (`.element` for one that does not exist yet).
+    public func layout(ofSlot name: String) -> StateLayout { slotLayouts[name] ?? .element }
+
+    /// A tensor's part of state slot `name` (created on first use as an element slot), whatever
+    /// the slot's layout: what checkpoints save and load, replay writes and tensor passes see.
+    public func stateView(_ name: String, _ entry: Entry) -> UnsafeMutableBufferPointer<Float> {
+        let buffer = slot(name), layout = layout(ofSlot: name)
+        if layout == .element { return view(buffer, entry) }
+        return UnsafeMutableBufferPointer(start: buffer.base + offsets(layout)[entry.index], count: layout.count(of: entry.spec))
+    }
+
+    /// The shape of a tensor's part of state slot `name`.
+    public func stateShape(_ name: String, _ entry: Entry) -> [Int] { layout(ofSlot: name).shape(of: entry.spec) }
+
     /// Drops every state slot (e.g. when an optimizer is replaced).
-    public func removeSlots() { slots.removeAll() }
+    public func removeSlots() {
+        slots.removeAll()
+        slotLayouts.removeAll()
+    }
 
     /// The tensor's elements within a role buffer.
     public func view(_ buffer: AlignedBuffer, _ entry: Entry) -> UnsafeMutableBufferPointer<Float> {
-        UnsafeMutableBufferPointer(start: buffer.base + entry.offset, count: entry.count)
+        // A slot per row, column or tensor is smaller: its parts are read through `stateView`.
+        precondition(buffer.count >= capacity, "view(_:_:) of a buffer that is not per element; use stateView")
+        return UnsafeMutableBufferPointer(start: buffer.base + entry.offset, count: entry.count)
     }
 
     /// Per-tensor pointers into a role buffer, in spec order (what models read and write).
@@ -88,6 +121,28 @@ public enum ArenaError: Error, CustomStringConvertible {
         case .emptyName(let i): return "parameter tensor #\(i) has an empty name"
         case .duplicateName(let n): return "parameter tensor '\(n)' is declared twice"
         case .badShape(let n, let s): return "parameter tensor '\(n)' has shape \(s); every dimension must be > 0"
+        }
+    }
+}
+
+/// How much state a slot keeps per tensor: one float per element, per row, per column, or
+/// one per tensor. Rows are the elements sharing the first index (`TensorInfo.rows`); a
+/// column is every row's element at one position, so `.rows` and `.columns` together hold
+/// a factored second moment (Adafactor) of a matrix.
+public enum StateLayout: String, Sendable, CaseIterable {
+    case element, rows, columns, scalar
+
+    /// Floats per tensor.
+    public func count(of spec: TensorSpec) -> Int { shape(of: spec).reduce(1, *) }
+
+    /// The shape of one tensor's part (what a checkpoint stores).
+    public func shape(of spec: TensorSpec) -> [Int] {
+        let rows = spec.shape.first ?? 1
+        switch self {
+        case .element: return spec.shape
+        case .rows: return [rows]
+        case .columns: return [spec.count / rows]
+        case .scalar: return []
         }
     }
 }

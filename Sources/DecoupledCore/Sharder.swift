@@ -75,6 +75,16 @@ public final class Sharder: @unchecked Sendable {
         forEachPieceIndex { p in body(pieces[p]) }
     }
 
+    /// Runs `body(i)` for every i in 0..<count on up to `workers` threads, each taking a
+    /// contiguous block (the tensor passes: one tensor per call).
+    public func forEachIndex(_ count: Int, _ body: (Int) -> Void) {
+        let n = min(workers, count)
+        guard n > 1 else { for i in 0..<count { body(i) }; return }
+        FloatingPointMode.concurrentPerform(iterations: n) { w in
+            for i in (count * w / n)..<(count * (w + 1) / n) { body(i) }
+        }
+    }
+
     private func forEachPieceIndex(_ body: (Int) -> Void) {
         let chunks = chunkCount
         let n = min(workers, max(chunks, 1))

@@ -126,9 +126,9 @@ public struct Replay {
             }
             for (i, s) in specs.enumerated() {
                 let group = plan.groups[plan.groupOfTensor[i]]
-                for slot in group.optimizer.stateSlots(group.hyper) {
-                    try out.createDataset("state/\(slot)/\(s.name)", values: Array(arena.view(arena.slot(slot), arena.entries[i])),
-                                          shape: s.shape).close()
+                for slot in group.stateSlots {
+                    try out.createDataset("state/\(slot)/\(s.name)", values: Array(arena.stateView(slot, arena.entries[i])),
+                                          shape: arena.stateShape(slot, arena.entries[i])).close()
                 }
             }
             for ds in trajectories { try ds.close() }

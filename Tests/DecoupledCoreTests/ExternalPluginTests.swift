@@ -66,7 +66,15 @@ import Testing
     @Test func refusesWrongABIVersionNamingFileAndVersions() throws {
         let lib = try Self.compile("wrongabi", Self.pluginSource(name: "wrongabi", abi: "7u"))
         let msg = try #require(refusal(lib))
-        #expect(msg.contains(lib) && msg.contains("version 7") && msg.contains("expects version 1"), "\(msg)")
+        #expect(msg.contains(lib) && msg.contains("version 7") && msg.contains("expects version 2"), "\(msg)")
+    }
+
+    /// Version 1 descriptors have another layout: refused with both versions and the way out.
+    @Test func refusesABIVersion1LibrariesNamingBothVersions() throws {
+        let lib = try Self.compile("abiv1", Self.pluginSource(name: "abiv1", abi: "1u"))
+        let msg = try #require(refusal(lib))
+        #expect(msg.contains(lib) && msg.contains("version 1") && msg.contains("expects version 2")
+                && msg.contains("from ABI v1 to v2"), "\(msg)")
     }
 
     @Test func refusesMissingEntrySymbol() throws {
@@ -140,6 +148,38 @@ import Testing
         #expect(first == expected)
     }
 
+    /// ABI v2's init hook fills the anchor from the starting weights of a fresh run, after a
+    /// skipped first batch too, and never after a resume (the checkpoint's anchor stays).
+    @Test func anchorDecayInitHookRunsOncePerFreshRun() throws {
+        let registry = PluginRegistry.builtIn()
+        try ExternalPluginLoader.load(try Self.shippedLibrary("anchor-decay", "libanchor_decay.so"), into: registry)
+        let n = 40
+        let w = (0..<n).map { Float(($0 * 37) % 101) / 50 - 1 }
+        let gs = (0..<3).map { s in (0..<n).map { Float((($0 + s) * 53) % 97) / 48 - 1 } }
+        // λ·s_t = 1: every step ends back on the anchor, up to the rounding of w − (w − w₀).
+        let s = spec("sgd", ["lr": .number(0.1)], regs: [PluginSpec(name: "anchor_decay", params: ["lambda": .number(1), "scale": .text("constant")],
+                                                                    key: "regularizers[0]")])
+        let (after, _, engine) = try runSteps(s, w: w, grads: gs, registry: registry)
+        for i in 0..<n { #expect(abs(after[i] - w[i]) <= 1e-6 * max(1, abs(w[i])), "element \(i)") }
+        let arena = engine.arena
+        #expect(Array(arena.view(arena.slot("anchor_decay.anchor"), arena.entries[0])) == w)
+
+        for (resumed, expected) in [(true, Float(7)), (false, w[0])] {
+            let tensors = [TensorSpec(name: "fc.weight", shape: [n], role: .weight)]
+            let a = try ParameterArena(specs: tensors)
+            a.view(a.params, a.entries[0]).initialize(from: w)
+            let e = try UpdateEngine(plan: try UpdatePlan(s, registry: registry, tensors: tensors), arena: a, kernels: .best)
+            if resumed {
+                a.view(a.slot("anchor_decay.anchor"), a.entries[0]).initialize(repeating: 7)  // the checkpoint's anchor
+                e.restore(step: 5)
+            } else {
+                e.skipStep()  // a skipped first batch does not count as a resume
+            }
+            e.apply()
+            #expect(a.view(a.slot("anchor_decay.anchor"), a.entries[0])[0] == expected, "resumed: \(resumed)")
+        }
+    }
+
     /// A library of one plugin with the given fields; `lib` overrides the library struct.
     static func descriptorSource(_ fields: String, prelude: String = "",
                                  lib: String = "DC_PLUGIN_ABI_VERSION, sizeof(dc_plugin_library), sizeof(plugins) / sizeof(plugins[0]), 0, plugins") -> String {
@@ -160,29 +200,43 @@ import Testing
         let outOfRange = "static const dc_plugin_hparam hp[] = {{\"lambda\", 5, 0, 1, NULL}};"
         let scale = "static const dc_plugin_hparam hp[] = {{\"scale\", 0, 0, 1, NULL}};"
         let noName = "static const dc_plugin_hparam hp[] = {{NULL, 0, 0, 1, NULL}};"
-        let states = "static const char *const st[] = {\"m\", NULL};"
-        let twinStates = "static const char *const st[] = {\"m\", \"m\"};"
+        let states = "static const dc_plugin_state st[] = {{\"m\", 0}, {NULL, 0}};"
+        let twinStates = "static const dc_plugin_state st[] = {{\"m\", 0}, {\"m\", 1}};"
+        let infiniteState = "static const dc_plugin_state st[] = {{\"m\", 1.0f / 0.0f}};"
+        let hooks = """
+            static int64_t ta(const dc_plugin_step *s, const dc_tensor_info *t, float *w, float *g, float *const *st, double total) { return 0; }
+            static double pa(const dc_plugin_step *s, const dc_tensor_info *t, const float *w, const float *g, float *const *st) { return 0; }
+            """
+        /// `hooks`: phase, reserved2, partial, tensor_apply, init_state (v2).
         func plugin(_ name: String = "\"p\"", kind: String = "DC_PLUGIN_REGULARIZER", summary: String = "\"t\"", hparams: String = "0, 0, NULL, NULL",
-                    apply: String = "apply", size: String = "sizeof(dc_plugin)") -> String {
-            "{ \(size), \(kind), \(name), \"0.1\", \(summary), NULL, \(hparams), \(apply) }"
+                    apply: String = "apply", size: String = "sizeof(dc_plugin)", hooks: String = "0, 0, NULL, NULL, NULL") -> String {
+            "{ \(size), \(kind), \(name), \"0.1\", \(summary), NULL, \(hparams), \(apply), \(hooks) }"
         }
         let cases: [(String, String, String)] = [
             ("nullhparams", Self.descriptorSource(plugin(hparams: "1, 0, NULL, NULL")), "plugin 'p': hparams is NULL but hparam_count is 1"),
-            ("nullstates", Self.descriptorSource(plugin(hparams: "0, 1, NULL, NULL")), "plugin 'p': state_names is NULL but state_count is 1"),
+            ("nullstates", Self.descriptorSource(plugin(hparams: "0, 1, NULL, NULL")), "plugin 'p': states is NULL but state_count is 1"),
             ("nullname", Self.descriptorSource(plugin("NULL")), "plugin #0: name is NULL"),
             ("emptyname", Self.descriptorSource(plugin("\"\"")), "plugin #0: name is empty"),
             ("longname", Self.descriptorSource(plugin("\"\(String(repeating: "a", count: 100))\"")), "plugin #0: name is longer than 64 bytes"),
             ("spacename", Self.descriptorSource(plugin("\"a b\"")), "name \"a b\" must be letters, digits and '_'"),
             ("longsummary", Self.descriptorSource(plugin(summary: "\"\(String(repeating: "s", count: 300))\"")), "plugin 'p': summary is longer than 256 bytes"),
-            ("nullapply", Self.descriptorSource(plugin(apply: "NULL")), "plugin 'p': apply is NULL"),
+            ("nullapply", Self.descriptorSource(plugin(apply: "NULL")), "plugin 'p': apply, tensor_apply and init_state are all NULL"),
+            ("nullapplyopt", Self.descriptorSource(plugin(kind: "DC_PLUGIN_OPTIMIZER", apply: "NULL")), "plugin 'p': apply is NULL"),
+            ("phasenohook", Self.descriptorSource(plugin(hooks: "DC_PHASE_AFTER, 0, NULL, NULL, NULL")), "phase is 2 but tensor_apply is NULL"),
+            ("hooknophase", Self.descriptorSource(plugin(hooks: "DC_PHASE_NONE, 0, NULL, ta, NULL"), prelude: hooks), "tensor_apply is set but phase is DC_PHASE_NONE"),
+            ("badphase", Self.descriptorSource(plugin(hooks: "9, 0, NULL, ta, NULL"), prelude: hooks), "phase is 9; expected 0 (none), 1 (before) or 2 (after)"),
+            ("partialonly", Self.descriptorSource(plugin(hooks: "DC_PHASE_NONE, 0, pa, NULL, NULL"), prelude: hooks), "partial is set but tensor_apply is NULL"),
+            ("badlayout", Self.descriptorSource(plugin(hparams: "0, 1, NULL, st"), prelude: "static const dc_plugin_state st[] = {{\"m\", 0, 9}};"),
+             "states[0] 'm': layout is 9; expected 0 (element), 1 (rows), 2 (columns) or 3 (scalar)"),
+            ("infinitestate", Self.descriptorSource(plugin(hparams: "0, 1, NULL, st"), prelude: infiniteState), "states[0] 'm': initial_value inf is not finite"),
             ("badkind", Self.descriptorSource(plugin(kind: "7")), "plugin 'p': kind is 7"),
             ("smallplugin", Self.descriptorSource(plugin(size: "8")), "plugin #0: dc_plugin.struct_size is 8 bytes"),
             ("twinhparams", Self.descriptorSource(plugin(hparams: "2, 0, hp, NULL"), prelude: hp), "hparams[1].name 'lambda' is declared twice"),
             ("reservedscale", Self.descriptorSource(plugin(hparams: "1, 0, hp, NULL"), prelude: scale), "hparams[0].name 'scale' is reserved"),
             ("badrange", Self.descriptorSource(plugin(hparams: "1, 0, hp, NULL"), prelude: outOfRange), "hparams[0] 'lambda': default 5.0 is not a finite value in [0.0, 1.0]"),
             ("hparamnoname", Self.descriptorSource(plugin(hparams: "1, 0, hp, NULL"), prelude: noName), "hparams[0].name is NULL"),
-            ("nullstate", Self.descriptorSource(plugin(hparams: "0, 2, NULL, st"), prelude: states), "state_names[1] is NULL"),
-            ("twinstates", Self.descriptorSource(plugin(hparams: "0, 2, NULL, st"), prelude: twinStates), "state_names[1] 'm' is declared twice"),
+            ("nullstate", Self.descriptorSource(plugin(hparams: "0, 2, NULL, st"), prelude: states), "states[1].name is NULL"),
+            ("twinstates", Self.descriptorSource(plugin(hparams: "0, 2, NULL, st"), prelude: twinStates), "states[1].name 'm' is declared twice"),
             ("twinplugins", Self.descriptorSource(plugin() + ", " + plugin()), "name 'p' is declared twice"),
             ("nullplugins", Self.descriptorSource(plugin(), lib: "DC_PLUGIN_ABI_VERSION, sizeof(dc_plugin_library), 2, 0, NULL"), "plugins is NULL but plugin_count is 2"),
             ("noplugins", Self.descriptorSource(plugin(), lib: "DC_PLUGIN_ABI_VERSION, sizeof(dc_plugin_library), 0, 0, plugins"), "plugin_count is 0"),

@@ -70,7 +70,7 @@ func waitFor(_ p: Process, seconds: Double) -> Bool {
         let meta = try store.load(newest.path, into: session.arena, slots: session.stateSlots)
         #expect(meta.step == session.totalSteps)
         let a = session.arena
-        let slots = session.stateSlots.flatMap { s in a.entries.flatMap { e in a.view(a.slot(s), e).map(\.bitPattern) } }
+        let slots = session.stateSlots.flatMap { s in a.entries.flatMap { e in a.stateView(s, e).map(\.bitPattern) } }
         let records = try recordsWithoutTimings("\(dir)/metrics.jsonl")
         return (parameterBits(session), slots, records)
     }

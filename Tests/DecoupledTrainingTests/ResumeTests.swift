@@ -80,6 +80,32 @@ func registryWithPlugins() throws -> PluginRegistry {
          name = "cosine"
          t0 = 2
          """),
+        // Tensor phases: global clipping before, group lasso's proximal step and the external
+        // max-norm constraint (ABI v2 tensor hook) after the element-wise pass.
+        ("adamw+clip+group_lasso+max_norm", """
+         [optimizer]
+         name = "adamw"
+         lr = 1e-2
+         [[regularizers]]
+         name = "clip_grad_norm"
+         max_norm = 0.5
+         [[regularizers]]
+         name = "group_lasso"
+         lambda = 0.05
+         [[regularizers]]
+         name = "max_norm"
+         max_norm = 1
+         """),
+        // A stateful external regularizer: its anchor slot must be checkpointed and restored.
+        ("sgd+anchor_decay", """
+         [optimizer]
+         name = "sgd"
+         lr = 0.1
+         momentum = 0.9
+         [[regularizers]]
+         name = "anchor_decay"
+         lambda = 0.5
+         """),
     ]
 
     struct Snapshot: Equatable {
@@ -92,7 +118,7 @@ func registryWithPlugins() throws -> PluginRegistry {
         let a = t.session.arena
         var slots: [String: [UInt32]] = [:]
         for s in t.session.stateSlots {
-            slots[s] = a.entries.flatMap { e in a.view(a.slot(s), e).map(\.bitPattern) }
+            slots[s] = a.entries.flatMap { e in a.stateView(s, e).map(\.bitPattern) }
         }
         let records = try recordsWithoutTimings((t.runDirectory as NSString).appendingPathComponent("metrics.jsonl"))
         return Snapshot(params: parameterBits(t.session), slots: slots, records: records)
@@ -127,6 +153,12 @@ func registryWithPlugins() throws -> PluginRegistry {
         // after the evaluation at 20 (it would average a single batch).
         #expect(a.records.map(\.step) == [7, 14, 20, 28, 35, 40])
         if name.contains("l1") { #expect(b.records.last!.zeroFraction! > 0) }
+        if name.contains("max_norm") {
+            // The tensor passes worked: rows were constrained, zeroed, gradients clipped.
+            let metrics = b.records.compactMap(\.metrics).reduce(into: [String: Double]()) { $0.merge($1) { x, y in x + y } }
+            for key in ["max_norm.clipped_rows", "clip_grad_norm.clipped_tensors"] { #expect(metrics[key, default: 0] > 0, "\(key): \(metrics)") }
+        }
+        if name.contains("anchor") { #expect(b.slots.keys.contains("anchor_decay.anchor"), "the regularizer's state is saved") }
     }
 
     @Test func corruptNewestCheckpointFallsBackToThePreviousOne() throws {

@@ -37,7 +37,7 @@ static const dc_plugin plugins[] = {{
     .hparam_count = 1,
     .state_count = 0,
     .hparams = hparams,
-    .state_names = NULL,
+    .states = NULL,
     .apply = apply,
 }};
 

@@ -13,7 +13,7 @@ static const dc_plugin_hparam hparams[] = {
     {"beta1", 0.9, 0.0, 0.999999, "interpolation for the update direction"},
     {"beta2", 0.99, 0.0, 0.999999, "momentum decay"},
 };
-static const char *const states[] = {"exp_avg"};
+static const dc_plugin_state states[] = {{"exp_avg", 0.0f, 0}};
 
 static int64_t apply(const dc_plugin_step *s, float *w, const float *g, float *const *state, size_t n) {
     const float lr = (float)s->lr, b1 = (float)s->hparams[1], b2 = (float)s->hparams[2];
@@ -39,7 +39,7 @@ static const dc_plugin plugins[] = {{
     .hparam_count = 3,
     .state_count = 1,
     .hparams = hparams,
-    .state_names = states,
+    .states = states,
     .apply = apply,
 }};
 

@@ -14,6 +14,14 @@
  * thread: a plugin costs no extra trip to memory and must be thread-safe (no mutable
  * globals; all state lives in the state slots it declares).
  *
+ * Version 2 adds what needs whole tensors (docs/architecture.md has the pipeline): the
+ * tensor's name, shape and role (dc_tensor_info); a per-tensor hook `tensor_apply` that runs
+ * before the element-wise pass (on the gradients: clipping) or after it (on the weights:
+ * constraints), with an optional reduction `partial` over every tensor the configured entry
+ * covers; an `init` hook that fills the state from the starting weights; and state slots
+ * with declared initial values (dc_plugin_state). Libraries built for version 1 are refused
+ * with a message naming both versions: rebuild them (plugins/README.md, "From ABI v1 to v2").
+ *
  * How to write one: plugins/README.md.
  */
 #ifndef DECOUPLED_PLUGIN_H
@@ -26,13 +34,58 @@
 extern "C" {
 #endif
 
-#define DC_PLUGIN_ABI_VERSION 1u
+#define DC_PLUGIN_ABI_VERSION 2u
 #define DC_PLUGIN_ENTRY_SYMBOL "decoupled_plugin_library"
 
 typedef enum dc_plugin_kind {
     DC_PLUGIN_REGULARIZER = 1, /**< runs after the optimizer's kernel on the same chunk */
     DC_PLUGIN_OPTIMIZER = 2,   /**< replaces the built-in kernel for its parameter groups */
 } dc_plugin_kind;
+
+/** When `tensor_apply` runs: before the element-wise pass (gradients) or after it (weights). */
+typedef enum dc_plugin_phase {
+    DC_PHASE_NONE = 0,   /**< no tensor hook */
+    DC_PHASE_BEFORE = 1, /**< on the raw gradients, before the coupled terms and the optimizer */
+    DC_PHASE_AFTER = 2,  /**< on the new weights, after the element-wise pass */
+} dc_plugin_phase;
+
+/** What a parameter tensor is for (the config's `role`). */
+typedef enum dc_tensor_role {
+    DC_ROLE_WEIGHT = 0,
+    DC_ROLE_BIAS = 1,
+    DC_ROLE_NORM = 2,
+    DC_ROLE_OTHER = 3,
+} dc_tensor_role;
+
+/** One tensor, for the tensor hooks. A row is every element sharing the first index (a
+ *  Linear weight [out, in] has `out` rows of `in`); a scalar is one row. */
+typedef struct dc_tensor_info {
+    uint32_t struct_size;  /**< sizeof(dc_tensor_info) of the host */
+    uint32_t role;         /**< dc_tensor_role */
+    const char *name;      /**< e.g. "fc1.weight" */
+    int64_t index;         /**< position in the model's declaration order */
+    int64_t count;         /**< elements */
+    int64_t rows;
+    int64_t row_length;    /**< count / rows */
+    uint32_t rank;
+    uint32_t reserved;
+    const int64_t *shape;  /**< rank extents */
+} dc_tensor_info;
+
+/** How much state a slot keeps per tensor (rows: see dc_tensor_info). */
+typedef enum dc_state_layout {
+    DC_STATE_ELEMENT = 0,  /**< one float per element: `apply` sees it at the chunk's offset */
+    DC_STATE_ROWS = 1,     /**< one per row (t->rows floats); tensor hooks only */
+    DC_STATE_COLUMNS = 2,  /**< one per column (t->row_length floats); tensor hooks only */
+    DC_STATE_SCALAR = 3,   /**< one per tensor; tensor hooks only */
+} dc_state_layout;
+
+/** A state slot of every tensor of the plugin's groups, checkpointed with the run. */
+typedef struct dc_plugin_state {
+    const char *name;      /**< letters, digits and '_'; the host prefixes the plugin's name */
+    float initial_value;   /**< every value before the first step (finite) */
+    uint32_t layout;       /**< dc_state_layout; `apply` gets NULL for a slot not per element */
+} dc_plugin_state;
 
 /** A hyper-parameter with its default and inclusive valid range. */
 typedef struct dc_plugin_hparam {
@@ -69,6 +122,29 @@ typedef struct dc_plugin_step {
 typedef int64_t (*dc_plugin_apply_fn)(const dc_plugin_step *step, float *w, const float *g,
                                       float *const *state, size_t n);
 
+/**
+ * One tensor's share of a reduction (e.g. Σg² for the global gradient norm). The host sums
+ * the shares of every tensor the configured entry covers in tensor order (so the result does
+ * not depend on the number of workers) and hands the sum to `tensor_apply` as `total`.
+ * `state[i]` is this tensor's part of the i-th slot (t->count floats).
+ */
+typedef double (*dc_plugin_partial_fn)(const dc_plugin_step *step, const dc_tensor_info *t,
+                                       const float *w, const float *g, float *const *state);
+
+/**
+ * Work on one whole tensor in the plugin's phase, given the reduction's `total` (0 without
+ * `partial`). Both `w` and `g` may be written (BEFORE: clip g; AFTER: constrain w). Runs on
+ * worker threads, one tensor per call. Returns a count for the plugin's metric, or -1.
+ */
+typedef int64_t (*dc_plugin_tensor_fn)(const dc_plugin_step *step, const dc_tensor_info *t, float *w,
+                                       float *g, float *const *state, double total);
+
+/**
+ * Once per tensor before the first update of a fresh run (never after a resume, whose state
+ * comes from the checkpoint): fills state from the starting weights, e.g. an anchor w₀.
+ */
+typedef void (*dc_plugin_init_fn)(const dc_tensor_info *t, const float *w, float *const *state);
+
 typedef struct dc_plugin {
     uint32_t struct_size;  /**< sizeof(dc_plugin) */
     uint32_t kind;         /**< dc_plugin_kind */
@@ -79,8 +155,13 @@ typedef struct dc_plugin {
     uint32_t hparam_count;
     uint32_t state_count;
     const dc_plugin_hparam *hparams;
-    const char *const *state_names;
-    dc_plugin_apply_fn apply;
+    const dc_plugin_state *states;     /**< state_count slots with their initial values */
+    dc_plugin_apply_fn apply;          /**< element-wise on each chunk; optional for a regularizer with tensor hooks */
+    uint32_t phase;                    /**< dc_plugin_phase of `tensor_apply` (regularizers) */
+    uint32_t reserved2;
+    dc_plugin_partial_fn partial;      /**< optional reduction before `tensor_apply` */
+    dc_plugin_tensor_fn tensor_apply;  /**< required when phase is not NONE, else NULL */
+    dc_plugin_init_fn init_state;      /**< optional: fills state from the starting weights */
 } dc_plugin;
 
 /** What the entry symbol returns; version and size first, always. */

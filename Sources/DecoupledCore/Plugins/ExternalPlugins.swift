@@ -84,7 +84,10 @@ public enum ExternalPluginLoader {
         // Version and size first: read nothing else from a library built for another ABI.
         let version = lib.pointee.abi_version
         guard version == DC_PLUGIN_ABI_VERSION else {
-            throw refuse("was built for plugin ABI version \(version), this host expects version \(DC_PLUGIN_ABI_VERSION); rebuild it against this decoupled_plugin.h")
+            // Version 1 libraries are refused too: v2 changed dc_plugin's layout (states with initial
+            // values, tensor hooks), so reading a v1 descriptor would misread its fields.
+            throw refuse("was built for plugin ABI version \(version), this host expects version \(DC_PLUGIN_ABI_VERSION); rebuild it against this decoupled_plugin.h"
+                         + (version == 1 ? " (plugins/README.md: from ABI v1 to v2)" : ""))
         }
         guard lib.pointee.struct_size >= MemoryLayout<dc_plugin_library>.size else {
             throw refuse("dc_plugin_library.struct_size is \(lib.pointee.struct_size) bytes, expected \(MemoryLayout<dc_plugin_library>.size)")
@@ -120,7 +123,10 @@ struct ExternalDescriptor {
     let name, version, summary, source: String
     let metric: String?
     let hyper: [HyperParameterSpec]
-    let stateNames: [String]
+    /// Declared slots, unprefixed, with their initial values and layouts.
+    let states: [(name: String, initial: Float, layout: StateLayout)]
+    /// The tensor hooks' phase (`.beforeUpdate`, `.afterUpdate`), when `tensor_apply` is set.
+    let phase: TensorPhase?
 
     /// Reads plugin #`index` of the library at `path`, appending its name to `names` as soon
     /// as the name is known to be valid.
@@ -160,7 +166,18 @@ struct ExternalDescriptor {
         case DC_PLUGIN_OPTIMIZER.rawValue: kind = .optimizer
         default: throw refuse("kind is \(p.pointee.kind); expected \(DC_PLUGIN_REGULARIZER.rawValue) (regularizer) or \(DC_PLUGIN_OPTIMIZER.rawValue) (optimizer)")
         }
-        guard p.pointee.apply != nil else { throw refuse("apply is NULL") }
+        guard p.pointee.apply != nil || (kind == .regularizer && (p.pointee.tensor_apply != nil || p.pointee.init_state != nil)) else {
+            throw refuse(kind == .optimizer ? "apply is NULL" : "apply, tensor_apply and init_state are all NULL: the plugin does nothing")
+        }
+        switch (p.pointee.phase, p.pointee.tensor_apply != nil) {
+        case (DC_PHASE_NONE.rawValue, false): phase = nil
+        case (DC_PHASE_BEFORE.rawValue, true): phase = .beforeUpdate
+        case (DC_PHASE_AFTER.rawValue, true): phase = .afterUpdate
+        case (DC_PHASE_NONE.rawValue, true): throw refuse("tensor_apply is set but phase is DC_PHASE_NONE; say when it runs (DC_PHASE_BEFORE or DC_PHASE_AFTER)")
+        case (DC_PHASE_BEFORE.rawValue, false), (DC_PHASE_AFTER.rawValue, false): throw refuse("phase is \(p.pointee.phase) but tensor_apply is NULL")
+        default: throw refuse("phase is \(p.pointee.phase); expected 0 (none), 1 (before) or 2 (after)")
+        }
+        if p.pointee.partial != nil && p.pointee.tensor_apply == nil { throw refuse("partial is set but tensor_apply is NULL") }
         version = try text(p.pointee.version, "version", max: Limits.version, required: false) ?? "unversioned"
         summary = try text(p.pointee.summary, "summary", max: Limits.summary, required: false) ?? ""
         metric = try p.pointee.metric == nil ? nil : identifier(p.pointee.metric, "metric")
@@ -192,28 +209,98 @@ struct ExternalDescriptor {
 
         let stateCount = Int(p.pointee.state_count)
         guard stateCount <= Limits.stateSlots else { throw refuse("state_count is \(stateCount), more than \(Limits.stateSlots)") }
-        var states: [String] = []
+        var states: [(name: String, initial: Float, layout: StateLayout)] = []
         if stateCount > 0 {
-            guard let stateNames = p.pointee.state_names else {
-                throw refuse("state_names is NULL but state_count is \(stateCount)")
+            guard let declared = p.pointee.states else {
+                throw refuse("states is NULL but state_count is \(stateCount)")
             }
             for i in 0..<stateCount {
-                let s = try identifier(stateNames[i], "state_names[\(i)]")
-                guard !states.contains(s) else { throw refuse("state_names[\(i)] '\(s)' is declared twice") }
-                states.append(s)
+                let s = try identifier(declared[i].name, "states[\(i)].name")
+                guard !states.contains(where: { $0.name == s }) else { throw refuse("states[\(i)].name '\(s)' is declared twice") }
+                let initial = declared[i].initial_value
+                guard initial.isFinite else { throw refuse("states[\(i)] '\(s)': initial_value \(initial) is not finite") }
+                let layouts: [UInt32: StateLayout] = [DC_STATE_ELEMENT.rawValue: .element, DC_STATE_ROWS.rawValue: .rows,
+                                                      DC_STATE_COLUMNS.rawValue: .columns, DC_STATE_SCALAR.rawValue: .scalar]
+                guard let layout = layouts[declared[i].layout] else {
+                    throw refuse("states[\(i)] '\(s)': layout is \(declared[i].layout); expected 0 (element), 1 (rows), 2 (columns) or 3 (scalar)")
+                }
+                states.append((s, initial, layout))
             }
         }
-        stateNames = states
+        self.states = states
     }
 
     /// One call of the plugin's `apply` on a piece, with its state slots offset to the piece.
     /// `values` (the hyper-parameters the step points to) is kept alive for the call.
-    func apply(_ step: Pinned<dc_plugin_step>, _ values: HyperArray, _ states: [UnsafeMutablePointer<Float>],
+    func apply(_ step: Pinned<dc_plugin_step>, _ values: HyperArray, _ states: [UnsafeMutablePointer<Float>?],
                _ arena: ParameterArena, _ p: Sharder.Piece) -> Int64 {
         withExtendedLifetime(values) {
-            var slots = states.map { Optional($0 + p.offset) }
+            var slots = states.map { $0.map { $0 + p.offset } }
             return slots.withUnsafeMutableBufferPointer { s in
                 plugin.pointee.apply!(step.pointer, arena.params.base + p.offset, arena.grads.base + p.offset, s.baseAddress, p.count)
+            }
+        }
+    }
+
+    /// Whether the plugin has an init hook or a tensor hook.
+    var hasTensorHooks: Bool { plugin.pointee.init_state != nil || plugin.pointee.tensor_apply != nil }
+
+    /// The state pointers `apply` gets: element slots, NULL for the others.
+    func elementStates(_ arena: ParameterArena) -> [UnsafeMutablePointer<Float>?] {
+        stateDeclarations.map { $0.layout == .element ? arena.slot($0.name).base : nil }
+    }
+
+    /// The declared state as the host names it: `plugin.slot`.
+    var stateDeclarations: [StateDeclaration] {
+        states.map { StateDeclaration("\(name).\($0.name)", initialValue: $0.initial, layout: $0.layout) }
+    }
+
+    /// The init hook and the tensor hook as tensor passes for one group and step.
+    func tensorPasses(_ step: Pinned<dc_plugin_step>, _ values: HyperArray) -> [TensorPass] {
+        var passes: [TensorPass] = []
+        if let initState = plugin.pointee.init_state {
+            passes.append(TensorPass(phase: .start) { t, _ in
+                Self.withCTensor(t) { info, state in initState(info, t.weights.baseAddress!, state) }
+                return -1
+            })
+        }
+        if let phase, let tensorApply = plugin.pointee.tensor_apply {
+            let partial = plugin.pointee.partial.map { fn in
+                { (t: TensorData) -> Double in
+                    withExtendedLifetime(values) {
+                        Self.withCTensor(t) { info, state in fn(step.pointer, info, t.weights.baseAddress!, t.gradients.baseAddress!, state) }
+                    }
+                }
+            }
+            passes.append(TensorPass(phase: phase, partial: partial) { t, total in
+                withExtendedLifetime(values) {
+                    Self.withCTensor(t) { info, state in
+                        tensorApply(step.pointer, info, t.weights.baseAddress!, t.gradients.baseAddress!, state, total)
+                    }
+                }
+            })
+        }
+        return passes
+    }
+
+    /// Calls `body` with the C view of a tensor: its info and its state pointers.
+    static func withCTensor<R>(_ t: TensorData, _ body: (UnsafePointer<dc_tensor_info>, UnsafePointer<UnsafeMutablePointer<Float>?>) -> R) -> R {
+        let shape = t.info.shape.map(Int64.init)
+        let role: dc_tensor_role = switch t.info.role {
+        case .weight: DC_ROLE_WEIGHT
+        case .bias: DC_ROLE_BIAS
+        case .norm: DC_ROLE_NORM
+        case .other: DC_ROLE_OTHER
+        }
+        var state = t.state.map { Optional($0.baseAddress!) }
+        if state.isEmpty { state = [nil] }
+        return t.info.name.withCString { name in
+            shape.withUnsafeBufferPointer { extents in
+                var info = dc_tensor_info(struct_size: UInt32(MemoryLayout<dc_tensor_info>.size), role: role.rawValue, name: name,
+                                          index: Int64(t.info.index), count: Int64(t.info.count), rows: Int64(t.info.rows),
+                                          row_length: Int64(t.info.rowLength), rank: UInt32(shape.count), reserved: 0,
+                                          shape: extents.baseAddress)
+                return state.withUnsafeBufferPointer { s in body(&info, s.baseAddress!) }
             }
         }
     }
@@ -255,16 +342,28 @@ final class ExternalRegularizer: RegularizerPlugin {
     }
 
     func isDecoupled(_ hp: HyperValues) -> Bool { true }
-    func fused(_ hp: HyperValues, context: StepContext) -> FusedRegularization { FusedRegularization() }
+    func state(_ hp: HyperValues) -> [StateDeclaration] { d.stateDeclarations }
     func penalty(_ hp: HyperValues, sumSquares: Double, sumAbs: Double) -> Double? { nil }
     func audit(_ hp: HyperValues) -> String { "plugin \(name) (\(hp)) × s_t=\(hp.text("scale"))" }
 
-    func pass(_ hp: HyperValues, context: StepContext, arena: ParameterArena) -> PiecePass? {
+    /// The C step struct and the hyper-parameter values it points to.
+    func step(_ hp: HyperValues, _ context: StepContext) -> (Pinned<dc_plugin_step>, HyperArray) {
         let values = HyperArray(hp, d.hyper)
         let scale = DecayScale(rawValue: hp.text("scale"))!.value(context)
-        let states = d.stateNames.map { arena.slot("\(name).\($0)").base }
-        let step = Pinned(d.step(context, values.values, decayScale: scale, fused: FusedRegularization()))
+        return (Pinned(d.step(context, values.values, decayScale: scale, fused: FusedRegularization())), values)
+    }
+
+    func pass(_ hp: HyperValues, context: StepContext, arena: ParameterArena) -> PiecePass? {
+        guard d.plugin.pointee.apply != nil else { return nil }
+        let (step, values) = step(hp, context)
+        let states = d.elementStates(arena)
         return { p in self.d.apply(step, values, states, arena, p) }
+    }
+
+    func tensorPasses(_ hp: HyperValues, context: StepContext) -> [TensorPass] {
+        guard d.hasTensorHooks else { return [] }
+        let (step, values) = step(hp, context)
+        return d.tensorPasses(step, values)
     }
 }
 
@@ -281,23 +380,25 @@ final class ExternalOptimizer: OptimizerPlugin {
 
     init(_ d: ExternalDescriptor) { self.d = d }
 
-    func stateSlots(_ hp: HyperValues) -> [String] { d.stateNames.map { "\(name).\($0)" } }
+    func state(_ hp: HyperValues) -> [StateDeclaration] { d.stateDeclarations }
+
+    func tensorPasses(_ hp: HyperValues, context: StepContext) -> [TensorPass] {
+        guard d.hasTensorHooks else { return [] }
+        let values = HyperArray(hp, d.hyper)
+        return d.tensorPasses(Pinned(d.step(context, values.values, decayScale: context.lr, fused: FusedRegularization())), values)
+    }
 
     func update(_ hp: HyperValues, context: StepContext, regularization: FusedRegularization,
                 arena: ParameterArena, kernels: KernelPath) -> PieceUpdate {
         let values = HyperArray(hp, d.hyper)
-        let states = stateSlots(hp).map { arena.slot($0).base }
+        let states = d.elementStates(arena)
         let step = Pinned(d.step(context, values.values, decayScale: context.lr, fused: regularization))
         let w = arena.params.base, g = arena.grads.base
         return { p in
             _ = self.d.apply(step, values, states, arena, p)
             // The chunk is still in cache: gather the same statistics the built-in kernels do.
-            var s = dc_step_stats.zero
-            for i in p.offset..<(p.offset + p.count) {
-                if !g[i].isFinite { s.nonfinite_grads += 1 }
-                if w[i] == 0 { s.zero_params += 1 }
-                s.param_sumsq += Double(w[i]) * Double(w[i])
-            }
+            var s = StepStatistics.zero
+            for i in p.offset..<(p.offset + p.count) { s.count(gradient: g[i], weight: w[i]) }
             return s
         }
     }

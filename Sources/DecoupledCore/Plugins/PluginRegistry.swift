@@ -86,6 +86,7 @@ public final class PluginRegistry {
         let r = PluginRegistry()
         let plugins: [Plugin] = [SGDOptimizer(), AdamOptimizer(),
                                  L2Regularizer(), L1Regularizer(), ElasticRegularizer(), WeightDecayRegularizer()]
+            + [GroupLassoRegularizer(), GradientNormClipping()]  // tensor phases (Regularizers/)
             + BuiltinSchedule.all
         for p in plugins { try! r.register(p) }
         try! r.registerAlias(OptimizerAlias(name: "adamw", base: "adam", defaultDecay: 1e-2,

@@ -14,7 +14,13 @@ public final class UpdatePlan {
         public let hyper: HyperValues
         public let lrMultiplier: Double
         public let regularizers: [Regularizer]
-        public var baseLR: Double { hyper.number("lr") }
+        /// The optimizer's base learning rate (`OptimizerPlugin.learningRate`).
+        public var baseLR: Double { optimizer.learningRate(hyper) }
+        /// The state of this group's optimizer and regularizers, in that order.
+        public var stateDeclarations: [StateDeclaration] {
+            optimizer.state(hyper) + regularizers.flatMap { $0.plugin.state($0.hyper) }
+        }
+        public var stateSlots: [String] { stateDeclarations.map(\.name) }
     }
 
     public let spec: OptimizationSpec
@@ -62,7 +68,6 @@ public final class UpdatePlan {
             throw PluginError.unknownKey(key: key, plugin: spec.optimizer.name,
                                          known: (known + ["weight_decay"]).sorted())
         }
-        try (optimizer as? SGDOptimizer)?.validate(topHyper, keyPrefix: spec.optimizer.key)
 
         func implied(_ lambda: Double, key: String) -> [PluginSpec] {
             convention.weightDecay(lambda, optimizer: baseName, isAlias: alias != nil, l1: l1Decay, key: key).map { [$0] } ?? []
@@ -93,7 +98,6 @@ public final class UpdatePlan {
             // A group's own weight_decay replaces the optimizer-level one (PyTorch param groups).
             let groupDecay = params.removeValue(forKey: "weight_decay")
             let hyper = try optimizer.resolve(params, keyPrefix: "\(g.key).optimizer")
-            try (optimizer as? SGDOptimizer)?.validate(hyper, keyPrefix: "\(g.key).optimizer")
             var regs = try g.regularizers.map(resolveRegs) ?? topRegularizers
             if let groupDecay {
                 guard case .number(let x) = groupDecay, x >= 0, x.isFinite else {
@@ -107,7 +111,7 @@ public final class UpdatePlan {
             let choosesRegularization = g.regularizers != nil || groupDecay != nil
             let spared = spec.decayBias || choosesRegularization ? [] : members.filter { [.bias, .norm].contains(tensors[$0].role) }
             let decayed = members.filter { !spared.contains($0) }
-            for (part, name, partRegs) in [(decayed, g.name, regs), (spared, "\(g.name) (no decay: bias, norm)", [])] where !part.isEmpty {
+            for (part, name, partRegs) in [(decayed, g.name, regs), (spared, "\(g.name) (no decay: bias, norm)", Self.notSpared(regs))] where !part.isEmpty {
                 for t in part { groupOf[t] = groups.count }
                 groups.append(Group(name: name, tensors: part, optimizer: optimizer, hyper: hyper,
                                     lrMultiplier: g.lrMultiplier, regularizers: partRegs))
@@ -124,7 +128,7 @@ public final class UpdatePlan {
         if !undecayed.isEmpty {
             for t in undecayed { groupOf[t] = groups.count }
             groups.append(Group(name: "no_decay (bias, norm)", tensors: undecayed, optimizer: optimizer,
-                                hyper: topHyper, lrMultiplier: 1, regularizers: []))
+                                hyper: topHyper, lrMultiplier: 1, regularizers: Self.notSpared(topRegularizers)))
         }
         self.groups = groups
         self.groupOfTensor = groupOf
@@ -142,14 +146,40 @@ public final class UpdatePlan {
             schedule = WarmupSchedule(length: spec.schedule.warmup, start: spec.schedule.warmupStart, base: schedule)
         }
         self.schedule = schedule
+
+        var layouts: [String: StateLayout] = [:]
+        for g in groups {
+            // Two entries of one stateful plugin in a group would share (and corrupt) its state.
+            var seen = Set<String>()
+            for s in g.stateDeclarations where !seen.insert(s.name).inserted {
+                throw PluginError.invalid(key: "state slot '\(s.name)'",
+                                          message: "is declared twice in group '\(g.name)': list each stateful plugin once per group")
+            }
+            for s in g.stateDeclarations {
+                if let other = layouts[s.name], other != s.layout {
+                    throw PluginError.invalid(key: "state slot '\(s.name)'",
+                                              message: "is declared per \(other.rawValue) and per \(s.layout.rawValue) by the plugins of group '\(g.name)'; rename one")
+                }
+                layouts[s.name] = s.layout
+            }
+        }
     }
 
-    /// State slots the optimizers need, in a stable order.
-    public var stateSlots: [String] {
-        var seen: [String] = []
-        for g in groups { for s in g.optimizer.stateSlots(g.hyper) where !seen.contains(s) { seen.append(s) } }
+    /// The regularizers `decay_bias = false` keeps on biases and norm scales (gradient clipping).
+    static func notSpared(_ regs: [Regularizer]) -> [Regularizer] {
+        regs.filter { !$0.plugin.sparesBiasAndNorm($0.hyper) }
+    }
+
+    /// The state the optimizers and regularizers declare, in a stable order: what the engine
+    /// allocates, checkpoints save and restore, and replay writes.
+    public var stateDeclarations: [StateDeclaration] {
+        var seen: [StateDeclaration] = []
+        for g in groups { for s in g.stateDeclarations where !seen.contains(where: { $0.name == s.name }) { seen.append(s) } }
         return seen
     }
+
+    /// The names of `stateDeclarations`.
+    public var stateSlots: [String] { stateDeclarations.map(\.name) }
 
     /// The names of the plugins in use with their versions (for run records and checkpoints).
     public var pluginVersions: [String: String] {

@@ -140,11 +140,11 @@ public final class TrainingSession {
                 gradientsFinite = arena.entries.allSatisfy { e in arena.view(arena.grads, e).allSatisfy(\.isFinite) }
             }
             guard gradientsFinite else {
-                engine.restore(step: engine.step + 1)
+                engine.skipStep()
                 return StepOutcome(result: result, report: nil, nonFinite: true, parametersDamaged: false)
             }
             let report = engine.apply()
-            let damaged = report.stats.nonfinite_grads > 0 || !report.stats.param_sumsq.isFinite
+            let damaged = report.stats.nonfiniteGradients > 0 || !report.stats.parameterSumSquares.isFinite
             return StepOutcome(result: result, report: report, nonFinite: damaged, parametersDamaged: damaged)
         }
     }
@@ -159,7 +159,7 @@ public final class TrainingSession {
     /// the step counter still advances, so the schedule stays aligned with the data.
     public func skipBatch() throws {
         try nextTrainingBatch()
-        engine.restore(step: engine.step + 1)
+        engine.skipStep()
     }
 
     /// Fills `batch` with the next training batch; the loader reports an epoch's end once and
