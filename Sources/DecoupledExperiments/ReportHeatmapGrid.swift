@@ -23,6 +23,8 @@ public struct ReportHeatmapGrid: Codable, Equatable, Sendable {
         public let missing: String?
         /// The report's selected setting of this method.
         public let selected: Bool
+        /// The ids of the cell's runs (its seeds), so a live view can say which are running.
+        public let runs: [String]
     }
 
     /// The method label (one heatmap each).
@@ -60,7 +62,8 @@ public struct ReportHeatmapGrid: Codable, Equatable, Sendable {
                     let missing = value != nil ? nil : setting.map { $0.missingLabel.isEmpty ? "no result" : $0.missingLabel } ?? "no run"
                     cells.append(Cell(lr: lr, decay: decay, mean: value?.mean, std: value?.std, completed: value?.count ?? 0,
                                       seeds: setting?.runs.count ?? 0, missing: missing,
-                                      selected: best.map { $0.lr == lr && $0.decay == decay } ?? false))
+                                      selected: best.map { $0.lr == lr && $0.decay == decay } ?? false,
+                                      runs: setting?.runs.map(\.run.id) ?? []))
                 }
             }
             return ReportHeatmapGrid(method: method, lrs: lrs, decays: decays, lrLabels: ReportFormat.hyperAxis(lrs),

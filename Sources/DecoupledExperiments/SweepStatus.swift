@@ -102,10 +102,13 @@ public struct SweepStatus {
     public let problems: [String]
 
     /// Runs per count group: pending (incl. preempted), running, done, failed (incl. diverged).
-    public var counts: (pending: Int, running: Int, done: Int, failed: Int) {
+    public var counts: (pending: Int, running: Int, done: Int, failed: Int) { Self.counts(runs.map(\.state)) }
+
+    /// The four counts of `states`.
+    public static func counts<S: Sequence>(_ states: S) -> (pending: Int, running: Int, done: Int, failed: Int) where S.Element == State {
         var c = (pending: 0, running: 0, done: 0, failed: 0)
-        for r in runs {
-            switch r.state.group {
+        for state in states {
+            switch state.group {
             case "running": c.running += 1
             case "done": c.done += 1
             case "failed": c.failed += 1

@@ -174,7 +174,7 @@ enum DashboardAssets {
 
       const sweep = payload.kind === "sweep";
       const head = ["id", "status"].concat(sweep ? ["method", "lr", "decay", "seed"] : [])
-        .concat(["test acc", "step", "epoch", "reason"]);
+        .concat(["test acc", "step", "reason"]);
       const thead = document.querySelector("#runs thead");
       thead.replaceChildren(el("tr"));
       for (const h of head) thead.firstChild.appendChild(el("th", {}, h));
@@ -195,9 +195,10 @@ enum DashboardAssets {
           tr.appendChild(el("td", {}, r.seed));
         }
         tr.appendChild(el("td", {}, num(r.final_test_acc) === null ? "–" : (r.final_test_acc * 100).toFixed(2) + " %"));
-        const step = r.progress ? r.progress.step : r.step;
-        tr.appendChild(el("td", {}, step === undefined || step === null ? "–" : step + (r.steps_total ? "/" + r.steps_total : "")));
-        tr.appendChild(el("td", {}, r.progress ? r.progress.epoch.toFixed(2) : "–"));
+        // A running run has no summary yet: its newest metrics record says how far it is.
+        const step = r.progress ? r.progress.step + " (epoch " + r.progress.epoch.toFixed(2) + ")"
+          : r.step === undefined || r.step === null ? "–" : r.step + (r.steps_total ? "/" + r.steps_total : "");
+        tr.appendChild(el("td", {}, step));
         tr.appendChild(el("td", { class: "reason" }, r.reason || ""));
         tr.addEventListener("click", () => toggleRun(r.id));
         tbody.appendChild(tr);
@@ -360,7 +361,10 @@ enum DashboardAssets {
               s.appendChild(seeds);
             }
           } else {
-            s.appendChild(svg("text", { x: x + cw / 2, y: y + ch / 2 + 4, "text-anchor": "middle", class: "missing" }, c.missing || ""));
+            // The report says "pending" for a run without a summary; live, some of those are running.
+            const running = c.runs.some(id => state.runs.some(r => r.id === id && r.state === "running"));
+            s.appendChild(svg("text", { x: x + cw / 2, y: y + ch / 2 + 4, "text-anchor": "middle", class: "missing" },
+                              running ? "running" : (c.missing || "")));
           }
           if (c.selected) {
             s.appendChild(svg("rect", { x: x + 1, y: y + 1, width: cw - 2, height: ch - 2, fill: "none", stroke: "#ff2d20",

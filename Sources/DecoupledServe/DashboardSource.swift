@@ -109,15 +109,8 @@ public struct DashboardSource: Sendable {
                                finalTestAccuracy: s.finalTestAccuracy, step: s.step, stepsTotal: s.stepsTotal,
                                lockHolder: s.lockHolder, reason: s.reason, progress: progress(runIDs[0])))
         }
-        var counts = Counts()
-        for r in rows {
-            switch r.state.group {
-            case "running": counts.running += 1
-            case "done": counts.done += 1
-            case "failed": counts.failed += 1
-            default: counts.pending += 1
-            }
-        }
+        let c = SweepStatus.counts(rows.map(\.state))
+        let counts = Counts(pending: c.pending, running: c.running, done: c.done, failed: c.failed)
         return RunsPayload(kind: kind, name: name, directory: directory, updated: ISO8601DateFormatter().string(from: now),
                            counts: counts, runs: rows, problems: problems)
     }

@@ -96,7 +96,8 @@ struct DashboardTests {
         let adamW = try #require(grids.last?["cells"] as? [[String: Any]])
         #expect(adamW.count == 4)
         #expect(adamW.filter { $0["mean"] != nil }.count == 3)
-        #expect(adamW.contains { $0["missing"] as? String == "pending" }, "the running run's cell says pending: \(adamW)")
+        #expect(adamW.contains { $0["missing"] as? String == "pending" && $0["runs"] as? [String] == [sweep.runningID] },
+                "the running run's cell: pending in the report's words, with its run id: \(adamW)")
         let adamL2 = try #require(grids.first?["cells"] as? [[String: Any]])
         #expect(adamL2.contains { $0["missing"] as? String == "diverged" })
         #expect(adamL2.contains { $0["missing"] as? String == "failed" })
@@ -152,6 +153,7 @@ struct DashboardTests {
         #expect(occurrences("class=\"cell missing\"", in: dom) == 4)
         #expect(occurrences("class=\"selected\"", in: dom) == 2)
         #expect(dom.contains(">diverged<") && dom.contains(">failed<") && dom.contains(">pending<"))
+        #expect(occurrences("class=\"missing\">running<", in: dom) == 1, "the running run's cell says so")
         // The verdict.
         #expect(dom.contains("AdamW: decay helps (gap 4.1 standard errors)."))
 
@@ -160,7 +162,7 @@ struct DashboardTests {
         let more = try #require(try getJSON(server, "/api/runs/\(sweep.runningID)/metrics?since=2") as? [String: Any])
         #expect((more["records"] as? [[String: Any]])?.map { $0["epoch"] as? Double } == [3])
         let before = treeFingerprint(sweep.directory)
-        let dom2 = try chromiumDOM(server.url, scratch: scratch)
+        let dom2 = try chromiumDOM(server.url, scratch: scratch) { drawnCurves($0)["test \(sweep.runningID)"] == 3 }
         #expect(drawnCurves(dom2)["test \(sweep.runningID)"] == 3, "\(drawnCurves(dom2))")
         #expect(drawnCurves(dom2)["train \(sweep.runningID)"] == 3)
 
