@@ -216,12 +216,23 @@ enum DashboardAssets {
 
     // MARK: metrics
 
-    async function updateMetrics(ids) {
+    // A run whose log cannot be read keeps the records it had; the reader's message (file,
+    // line and key) goes into `problems`, and the other runs are still drawn.
+    async function updateMetrics(ids, problems) {
       for (const id of ids) {
         const m = state.metrics[id] || (state.metrics[id] = { records: [], next: 0 });
-        const p = await getJSON("api/runs/" + encodeURIComponent(id) + "/metrics?since=" + m.next);
-        m.records = p.reset ? p.records : m.records.concat(p.records);
-        m.next = p.next;
+        try {
+          const url = "api/runs/" + encodeURIComponent(id) + "/metrics?since=";
+          let p = await getJSON(url + m.next);
+          // Steps only grow within a log; a new record at or before the last one held means
+          // a resume trimmed the log and wrote it again: start this run's curves over.
+          const last = m.records[m.records.length - 1];
+          if (!p.reset && last && p.records.length && p.records[0].step <= last.step) p = await getJSON(url + "0");
+          m.records = p.reset || p.since === 0 ? p.records : m.records.concat(p.records);
+          m.next = p.next;
+        } catch (e) {
+          problems.push("metrics of " + id + ": " + e.message);
+        }
       }
     }
 
@@ -425,7 +436,7 @@ enum DashboardAssets {
         }
         renderRuns(runs);
         const ids = plottedIDs();
-        await updateMetrics(ids);
+        await updateMetrics(ids, problems);
         renderCurves(ids);
         showError(problems.join(" · "));
       } catch (e) {

@@ -63,8 +63,11 @@ public struct DashboardServer: Sendable {
             if io.errnoCode == EADDRINUSE { return DashboardError.portInUse(host: host, port: port) }
             return DashboardError.cannotListen(host: host, port: port, reason: String(cString: strerror(io.errnoCode)))
         }
+        if error is SocketAddressError.UnknownHost {
+            return DashboardError.cannotListen(host: host, port: port, reason: "no such host name")
+        }
         if error is SocketAddressError {
-            return DashboardError.cannotListen(host: host, port: port, reason: "not an address of this machine (\(error))")
+            return DashboardError.cannotListen(host: host, port: port, reason: "not a usable address (\(error))")
         }
         return error
     }

@@ -35,7 +35,7 @@ struct DashboardTests {
         let scratch = ServeScratch()
         let sweep = try SweepFixture(in: scratch)
         try sweep.writeVerdict(statements: ["AdamW: decay helps (gap 4.1 standard errors)."])
-        let before = treeFingerprint(sweep.directory)
+        var before = treeFingerprint(sweep.directory)
         let server = try ServeProcess(sweep.directory, scratch: scratch)
 
         let runs = try #require(try getJSON(server, "/api/runs") as? [String: Any])
@@ -82,6 +82,18 @@ struct DashboardTests {
             #expect(!r.body.contains("\"records\""), "\(path)")
             #expect(!r.body.contains("root:"), "\(path)")
         }
+
+        // A damaged line in a log: the reader's message, naming the file, line and key.
+        #expect(treeFingerprint(sweep.directory) == before, "the server wrote into the sweep directory")
+        let damagedID = sweep.states.first { $0.value == .diverged }!.key
+        let damagedLog = "\(sweep.runDirectory(damagedID))/metrics.jsonl"
+        let intact = try Data(contentsOf: URL(fileURLWithPath: damagedLog))
+        try FS.writeAtomically(Data("{\"step\": 1, \"epoch\": \"one\"}\n".utf8) + intact, to: damagedLog)
+        let damaged = try rawGET(port: server.port, path: "/api/runs/\(damagedID)/metrics?since=0")
+        #expect(damaged.status == 500)
+        #expect(damaged.body.contains("metrics.jsonl:1: epoch: expected a number"), "\(damaged.body)")
+        try FS.writeAtomically(intact, to: damagedLog)
+        before = treeFingerprint(sweep.directory)
 
         // A page elsewhere that points its own DNS name at 127.0.0.1 is refused.
         let rebound = try rawGET(port: server.port, path: "/api/runs", hostHeader: "evil.example:\(server.port)")
