@@ -133,7 +133,10 @@ struct SweepFixture {
 
     /// A verdict.json as `decoupled study` writes it (through StudyVerdict's encoder).
     func writeVerdict(statements: [String]) throws {
-        let verdict = StudyVerdict(selection: "lowest mean validation loss over seeds", seeds: 1, regime: [], selected: [],
+        let selected = StudyVerdict.Setting(method: "AdamW", lr: 1e-3, decay: 0, runs: ["run04w"], valLoss: SeedMean([0.61])!,
+                                            valError: SeedMean([0.21])!, testLoss: SeedMean([0.63])!,
+                                            testError: SeedMean([0.22])!, zeroFraction: SeedMean([0])!)
+        let verdict = StudyVerdict(selection: "lowest mean validation loss over seeds", seeds: 1, regime: [], selected: [selected],
                                    comparisons: [], basins: [], basinContrasts: [], budget: nil, sparsity: nil,
                                    incompleteRuns: 4, statements: statements, report: "report/index.html")
         try FS.writeAtomically(try StudyVerdict.encoder.encode(verdict), to: "\(directory)/\(StudyVerdict.fileName)")
