@@ -35,22 +35,20 @@ public struct SweepStatus {
     public struct Run: Sendable {
         /// The manifest entry.
         public let run: SweepManifest.Run
-        /// The state.
-        public let state: State
-        /// Why it was preempted, diverged or failed (summary.json), or what is wrong with its files.
-        public let reason: String?
-        /// The final test accuracy (summary.json `final.test_acc`).
-        public let finalTestAccuracy: Double?
-        /// Steps done (summary.json).
-        public let step: Int?
-        /// Steps the config asks for (summary.json).
-        public let stepsTotal: Int?
-        /// The process holding the run lock, if any.
-        public let lockHolder: Int32?
+        /// What the run directory says (summary.json, run.lock).
+        public let files: RunDirectoryState
         /// The Slurm task of the latest submission that included this run, and its state.
         public let slurm: SlurmTaskState?
         /// The newest event of this run in slurm/events.jsonl.
         public let lastEvent: SlurmEvent?
+
+        /// The state: running while Slurm runs its task, else what the run directory says.
+        public var state: State { slurm?.state == "RUNNING" ? .running : files.state }
+        public var reason: String? { files.reason }
+        public var finalTestAccuracy: Double? { files.finalTestAccuracy }
+        public var step: Int? { files.step }
+        public var stepsTotal: Int? { files.stepsTotal }
+        public var lockHolder: Int32? { files.lockHolder }
     }
 
     /// One run directory's state from its own files (summary.json and run.lock), before any
@@ -145,11 +143,8 @@ public struct SweepStatus {
         for e in events { lastEvent[e.run] = e }
 
         let runs = manifest.runs.map { run -> Run in
-            let s = RunDirectoryState.read(run.directory(in: URL(fileURLWithPath: dir, isDirectory: true)).path)
-            let slurm = slurmByRun[run.id]
-            return Run(run: run, state: slurm?.state == "RUNNING" ? .running : s.state, reason: s.reason,
-                       finalTestAccuracy: s.finalTestAccuracy, step: s.step, stepsTotal: s.stepsTotal,
-                       lockHolder: s.lockHolder, slurm: slurm, lastEvent: lastEvent[run.id])
+            Run(run: run, files: RunDirectoryState.read(run.directory(in: URL(fileURLWithPath: dir, isDirectory: true)).path),
+                slurm: slurmByRun[run.id], lastEvent: lastEvent[run.id])
         }
         return SweepStatus(directory: dir, manifest: manifest, runs: runs, slurmJobs: jobs, slurmTasks: taskStates,
                            events: events, problems: problems)
