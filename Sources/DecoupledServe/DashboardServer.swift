@@ -17,7 +17,9 @@ import NIOCore
 // while it listens on a loopback address, so a web page elsewhere cannot read the runs through
 // a DNS name that it points at 127.0.0.1 (DNS rebinding).
 
-/// The dashboard's HTTP server.
+/// The dashboard's HTTP server. (Hummingbird needs macOS 14 on Apple systems; the package
+/// itself still builds for macOS 13.)
+@available(macOS 14, *)
 public struct DashboardServer: Sendable {
     public let source: DashboardSource
     /// The address to listen on (127.0.0.1 by default: only this machine can connect).
@@ -105,6 +107,7 @@ public struct DashboardServer: Sendable {
 
 /// Building responses: JSON never cached (the page polls), assets with a policy that allows
 /// only this server's own script, style and requests.
+@available(macOS 14, *)
 enum DashboardResponse {
     struct NotFound: Error { let message: String }
 
@@ -155,6 +158,7 @@ enum DashboardResponse {
 /// Refuses requests whose Host header names another machine while the server listens on a
 /// loopback address (see the top of this file). Listening on another address (`--host
 /// 0.0.0.0`) is a deliberate choice to be reached by other names, so nothing is checked then.
+@available(macOS 14, *)
 struct LoopbackHostMiddleware: RouterMiddleware {
     typealias Context = BasicRequestContext
     let listeningHost: String

@@ -34,6 +34,7 @@ struct ServeCommand: ParsableCommand {
     }
 
     func run() throws {
+        guard #available(macOS 14, *) else { throw ValidationError("decoupled serve needs macOS 14 or later") }
         let source = try DashboardSource.open(directory)
         let server = DashboardServer(source: source, host: host, port: port)
         // ArgumentParser runs this synchronously; the server is async, so it runs in a task
