@@ -409,13 +409,14 @@ enum DashboardAssets {
       table.replaceChildren();
       if (v.selected.length) {
         const h = el("tr");
-        for (const c of ["method", "lr", "decay", "val loss", "test error (%)", "zeros"]) h.appendChild(el("th", {}, c));
+        for (const c of ["method", "lr", "decay", "val loss", "test error (%)", "zeros (%)"]) h.appendChild(el("th", {}, c));
         table.appendChild(h);
       }
       for (const s of v.selected) {
         const tr = el("tr");
-        for (const c of [s.method, fmt(s.lr), fmt(s.decay), fmt(s.val_loss.mean, 4), fmt(s.test_error.mean * 100, 3),
-                         fmt(s.zero_fraction.mean, 3)]) tr.appendChild(el("td", {}, c));
+        const percent = v => num(v) === null ? "–" : (v * 100).toFixed(2);
+        for (const c of [s.method, fmt(s.lr), fmt(s.decay), fmt(s.val_loss.mean, 4), percent(s.test_error.mean),
+                         percent(s.zero_fraction.mean)]) tr.appendChild(el("td", {}, c));
         table.appendChild(tr);
       }
     }

@@ -168,7 +168,7 @@ struct DashboardTests {
         #expect(occurrences("class=\"missing\">running<", in: dom) == 1, "the running run's cell says so")
         // The verdict: its statements and selected settings.
         #expect(dom.contains("AdamW: decay helps (gap 4.1 standard errors)."))
-        #expect(dom.contains("<tr><td>AdamW</td><td>0.001</td><td>0</td><td>0.61</td><td>22</td><td>0</td></tr>"), "\(dom)")
+        #expect(dom.contains("<tr><td>AdamW</td><td>0.001</td><td>0</td><td>0.61</td><td>22.00</td><td>0.00</td></tr>"), "\(dom)")
 
         // The trainer appends a record: the API and then the page show it.
         try appendMetrics([evalRecord(epoch: 3, quality: 0.06)], runDirectory: sweep.runDirectory(sweep.runningID))
