@@ -56,7 +56,7 @@ let package = Package(
                 swiftSettings: [.swiftLanguageMode(.v5)]),
         // Swift: `decoupled serve`, a read-only live dashboard of a sweep or run directory over HTTP.
         .target(name: "DecoupledServe",
-                dependencies: ["DecoupledExperiments", "DecoupledTraining", "DecoupledSystem",
+                dependencies: ["DecoupledExperiments", "DecoupledTraining",
                                .product(name: "Hummingbird", package: "hummingbird"),
                                .product(name: "Logging", package: "swift-log"),
                                .product(name: "NIOCore", package: "swift-nio")],

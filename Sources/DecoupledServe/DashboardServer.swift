@@ -1,5 +1,4 @@
 import DecoupledExperiments
-import DecoupledTraining
 import Foundation
 import Hummingbird
 import Logging
