@@ -19,6 +19,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.28.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        // Hummingbird's own dependencies, named for the logger and the bound address `serve` uses.
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
     ],
     targets: [
         // C: fused SIMD update kernels (scalar reference + AVX2 + AVX-512 + NEON), run-time dispatch.
@@ -57,11 +61,18 @@ let package = Package(
         // Swift: sweeps over configs (local and Slurm backends) and their reports.
         .target(name: "DecoupledExperiments", dependencies: ["DecoupledCore", "DecoupledHDF5", "DecoupledRandom", "DecoupledTraining", "DecoupledCheckpoint", "DecoupledSystem"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
+        // Swift: `decoupled serve`, a read-only live dashboard of a sweep or run directory over HTTP.
+        .target(name: "DecoupledServe",
+                dependencies: ["DecoupledExperiments", "DecoupledTraining",
+                               .product(name: "Hummingbird", package: "hummingbird"),
+                               .product(name: "Logging", package: "swift-log"),
+                               .product(name: "NIOCore", package: "swift-nio")],
+                swiftSettings: [.swiftLanguageMode(.v5)]),
         .executableTarget(
             name: "decoupled",
             dependencies: [
                 "DecoupledCore", "DecoupledHDF5", "DecoupledCheckpoint", "DecoupledTraining", "DecoupledExperiments",
-                "DecoupledSystem", "CDecoupledSystem", "DecoupledTensorBoard",
+                "DecoupledServe", "DecoupledSystem", "CDecoupledSystem", "DecoupledTensorBoard",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: [.swiftLanguageMode(.v5)]),
@@ -84,6 +95,9 @@ let package = Package(
                     swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "DecoupledExperimentsTests",
                     dependencies: ["DecoupledExperiments", "DecoupledTraining", "DecoupledCheckpoint", "DecoupledCore", "DecoupledSystem"],
+                    swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "DecoupledServeTests",
+                    dependencies: ["DecoupledServe", "DecoupledExperiments", "DecoupledTraining", "DecoupledSystem"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
 )

@@ -155,6 +155,17 @@ public struct StudyVerdict: Codable, Equatable, Sendable {
 
     static let bootstrapResamples = 1000
 
+    /// The verdict's file name in a study's sweep directory (written by `decoupled study`).
+    public static let fileName = "verdict.json"
+
+    /// The verdict saved in `sweepDirectory`, nil when there is none yet (a study still
+    /// running, or an ordinary sweep); a file that does not decode is an error naming it and the key.
+    public static func load(sweepDirectory: String) throws -> StudyVerdict? {
+        let url = URL(fileURLWithPath: (sweepDirectory as NSString).appendingPathComponent(fileName))
+        guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+        return try JSONFile.decode(StudyVerdict.self, file: url, what: "study verdict", decoder: decoder)
+    }
+
     /// The encoder of `verdict.json` (snake_case keys like every other file of a run).
     public static var encoder: JSONEncoder {
         let e = JSONEncoder()

@@ -6,7 +6,7 @@ import Foundation
 /// the task events. Reading changes nothing (the run locks are looked up, never taken).
 public struct SweepStatus {
     /// A run's state. `running`: a process on this machine holds its run.lock, or Slurm runs its task.
-    public enum State: String, CaseIterable, Sendable {
+    public enum State: String, CaseIterable, Codable, Sendable {
         /// Not started: no summary.json.
         case pending
         /// Being written by a live process, or its Slurm task runs.
@@ -35,22 +35,53 @@ public struct SweepStatus {
     public struct Run: Sendable {
         /// The manifest entry.
         public let run: SweepManifest.Run
-        /// The state.
-        public let state: State
-        /// Why it was preempted, diverged or failed (summary.json), or what is wrong with its files.
-        public let reason: String?
-        /// The final test accuracy (summary.json `final.test_acc`).
-        public let finalTestAccuracy: Double?
-        /// Steps done (summary.json).
-        public let step: Int?
-        /// Steps the config asks for (summary.json).
-        public let stepsTotal: Int?
-        /// The process holding the run lock, if any.
-        public let lockHolder: Int32?
+        /// What the run directory says (summary.json, run.lock).
+        public let files: RunDirectoryState
         /// The Slurm task of the latest submission that included this run, and its state.
         public let slurm: SlurmTaskState?
         /// The newest event of this run in slurm/events.jsonl.
         public let lastEvent: SlurmEvent?
+
+        /// The state: running while Slurm runs its task, else what the run directory says.
+        public var state: State { slurm?.state == "RUNNING" ? .running : files.state }
+        public var reason: String? { files.reason }
+        public var finalTestAccuracy: Double? { files.finalTestAccuracy }
+        public var step: Int? { files.step }
+        public var stepsTotal: Int? { files.stepsTotal }
+        public var lockHolder: Int32? { files.lockHolder }
+    }
+
+    /// One run directory's state from its own files (summary.json and run.lock), before any
+    /// Slurm queue is consulted: what `sweep status` starts from, and what `decoupled serve`
+    /// shows for a run directory served on its own.
+    public struct RunDirectoryState: Sendable {
+        /// running when a process holds run.lock, else summary.json's status (pending without one).
+        public let state: State
+        /// Why it was preempted, diverged or failed, or what is wrong with summary.json.
+        public let reason: String?
+        /// The final test accuracy (summary.json `final.test_acc`).
+        public let finalTestAccuracy: Double?
+        /// Steps done and steps the config asks for (summary.json).
+        public let step: Int?
+        public let stepsTotal: Int?
+        /// The process holding the run lock, if any.
+        public let lockHolder: Int32?
+
+        /// Reads the run directory; never takes its lock.
+        public static func read(_ runDirectory: String) -> RunDirectoryState {
+            let s = SweepRunState.read(runDirectory: runDirectory)
+            var state: State
+            switch s.status {
+            case nil: state = .pending
+            case .completed: state = .completed
+            case .preempted: state = .preempted
+            case .diverged: state = .diverged
+            case .failed: state = .failed
+            }
+            if s.lockHolder != nil { state = .running }
+            return RunDirectoryState(state: state, reason: s.unreadable ?? s.reason, finalTestAccuracy: s.finalTestAccuracy,
+                                     step: s.step, stepsTotal: s.stepsTotal, lockHolder: s.lockHolder)
+        }
     }
 
     /// The sweep directory.
@@ -69,10 +100,13 @@ public struct SweepStatus {
     public let problems: [String]
 
     /// Runs per count group: pending (incl. preempted), running, done, failed (incl. diverged).
-    public var counts: (pending: Int, running: Int, done: Int, failed: Int) {
+    public var counts: (pending: Int, running: Int, done: Int, failed: Int) { Self.counts(runs.map(\.state)) }
+
+    /// The four counts of `states`.
+    public static func counts<S: Sequence>(_ states: S) -> (pending: Int, running: Int, done: Int, failed: Int) where S.Element == State {
         var c = (pending: 0, running: 0, done: 0, failed: 0)
-        for r in runs {
-            switch r.state.group {
+        for state in states {
+            switch state.group {
             case "running": c.running += 1
             case "done": c.done += 1
             case "failed": c.failed += 1
@@ -109,21 +143,8 @@ public struct SweepStatus {
         for e in events { lastEvent[e.run] = e }
 
         let runs = manifest.runs.map { run -> Run in
-            let runDir = run.directory(in: URL(fileURLWithPath: dir, isDirectory: true)).path
-            let s = SweepRunState.read(runDirectory: runDir)
-            let slurm = slurmByRun[run.id]
-            var state: State
-            switch s.status {
-            case nil: state = .pending
-            case .completed: state = .completed
-            case .preempted: state = .preempted
-            case .diverged: state = .diverged
-            case .failed: state = .failed
-            }
-            if s.lockHolder != nil || slurm?.state == "RUNNING" { state = .running }
-            return Run(run: run, state: state, reason: s.unreadable ?? s.reason, finalTestAccuracy: s.finalTestAccuracy,
-                       step: s.step, stepsTotal: s.stepsTotal, lockHolder: s.lockHolder, slurm: slurm,
-                       lastEvent: lastEvent[run.id])
+            Run(run: run, files: RunDirectoryState.read(run.directory(in: URL(fileURLWithPath: dir, isDirectory: true)).path),
+                slurm: slurmByRun[run.id], lastEvent: lastEvent[run.id])
         }
         return SweepStatus(directory: dir, manifest: manifest, runs: runs, slurmJobs: jobs, slurmTasks: taskStates,
                            events: events, problems: problems)

@@ -109,7 +109,7 @@ struct StudyCommand: ParsableCommand {
         let report = try SweepReport.generate(sweepDirectory: URL(fileURLWithPath: sweepDir))
         let verdict = try report.verdict
             ?? StudyVerdict.compute(design: design, sweepDirectory: sweepDir, reportIndex: report.index.path)
-        try FS.writeAtomically(try StudyVerdict.encoder.encode(verdict), to: (sweepDir as NSString).appendingPathComponent("verdict.json"))
+        try FS.writeAtomically(try StudyVerdict.encoder.encode(verdict), to: (sweepDir as NSString).appendingPathComponent(StudyVerdict.fileName))
         print(verdict.text)
         if outcome.interruptedBy != nil { Foundation.exit(outcome.exitCode) }
     }

@@ -39,7 +39,9 @@ package enum JSONFile {
     }
 
     /// Reads and decodes a whole file; `what` says what the file should be in the "missing" error.
-    package static func decode<T: Decodable>(_ type: T.Type, file: URL, what: String) throws -> T {
+    /// `decoder` decodes the bytes (a file with its own key or number conventions, like
+    /// verdict.json); the errors are mapped the same way.
+    package static func decode<T: Decodable>(_ type: T.Type, file: URL, what: String, decoder: JSONDecoder = decoder()) throws -> T {
         guard FileManager.default.fileExists(atPath: file.path) else {
             throw FileFormatError(file: file.path, message: "no such file (expected the \(what))")
         }
@@ -47,14 +49,15 @@ package enum JSONFile {
         do { data = try Data(contentsOf: file) } catch {
             throw FileFormatError(file: file.path, message: "cannot read the \(what): \(reason(error))")
         }
-        return try decode(type, data: data, file: file.path, line: nil)
+        return try decode(type, data: data, file: file.path, line: nil, decoder: decoder)
     }
 
     /// Decodes `data`; `line` is the line number of a JSON Lines record, for the error.
-    package static func decode<T: Decodable>(_ type: T.Type, data: Data, file: String, line: Int?) throws -> T {
+    package static func decode<T: Decodable>(_ type: T.Type, data: Data, file: String, line: Int?,
+                                             decoder: JSONDecoder = decoder()) throws -> T {
         let where_ = line.map { "\(file):\($0)" } ?? file
         do {
-            return try decoder().decode(type, from: data)
+            return try decoder.decode(type, from: data)
         } catch let error as DecodingError {
             switch error {
             case .dataCorrupted(let c) where c.codingPath.isEmpty:
