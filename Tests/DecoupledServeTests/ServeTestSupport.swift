@@ -53,7 +53,7 @@ final class ServeScratch {
 func evalRecord(epoch: Int, quality: Double) -> MetricRecord {
     let e = Double(epoch)
     let testError = 0.12 + quality + 0.3 / (e + 1)
-    return MetricRecord(step: epoch * 20, epoch: e, lr: 1e-3, eta: 1, dataLoss: 1.8 / (e + 0.5) + quality, penalty: 0,
+    return MetricRecord(step: epoch * 20, epoch: e, lr: 1e-3, scheduleMultiplier: 1, dataLoss: 1.8 / (e + 0.5) + quality, penalty: 0,
                         totalLoss: 1.8 / (e + 0.5) + quality, trainAcc: 1 - testError + 0.05, valLoss: 0.5 + quality + 0.4 / (e + 1),
                         valAcc: 1 - testError - 0.01, testLoss: 0.5 + quality + 0.4 / (e + 1), testAcc: 1 - testError,
                         weightNorm: 10 + e, zeroFraction: 0, stepMs: 1.5, elapsedS: 0.5 * e)
