@@ -15,7 +15,7 @@ struct Decoupled: ParsableCommand {
           decoupled bench kernels --sizes 1e6,1e7
         """,
         subcommands: [TrainCommand.self, ResumeCommand.self, EvalCommand.self, ReportCommand.self, ConvertCommand.self, ReplayCommand.self,
-                      DataCommand.self, PluginsCommand.self, CheckpointCommand.self, SweepCommand.self, StudyCommand.self,
+                      DataCommand.self, PluginsCommand.self, ProblemsCommand.self, CheckpointCommand.self, SweepCommand.self, StudyCommand.self,
                       BenchCommand.self])
 }
 

@@ -281,3 +281,88 @@ final class LayerHarness {
         #expect(message(#"kind = "mlp""# + "\n" + #"layers = [{ type = "dense", units = 10 }]"#).contains("model.layers: unknown key"))
     }
 }
+
+/// Caffe's resume test for a layer model with batch norm and dropout: 2N steps in one go
+/// vs N steps, a checkpoint, a new session and trainer (another thread count), N more —
+/// bit-identical parameters, optimizer state, model state and metrics.
+@Suite struct LayerResumeTests {
+    static func config() throws -> ExperimentConfig {
+        try ExperimentConfig.parse("""
+            name = "layers-resume"
+            seed = 5
+            convention = "pytorch"
+            [data]
+            file = "\(repositoryRoot)/datasets/fashion-mnist-small.h5"
+            batch_size = 500
+            train_subset = 3000
+            eval_batch_size = 2000
+            [model]
+            input_shape = [1, 28, 28]
+            layers = [{ type = "conv2d", filters = 3, kernel = 5, stride = 3 }, { type = "batch_norm" }, { type = "relu" },
+                      { type = "avg_pool", size = 2 }, { type = "flatten" }, { type = "dropout", rate = 0.3 },
+                      { type = "dense", units = 12 }, { type = "batch_norm" }, { type = "gelu" }, { type = "dense", units = 10 }]
+            [optimizer]
+            name = "adamw"
+            lr = 1e-2
+            weight_decay = 1e-2
+            [train]
+            epochs = 2
+            log_every = 4
+            """, file: "layers-resume.toml")
+    }
+
+    @Test(arguments: [5, 6])
+    func resumedRunEqualsUninterruptedRun(cut: Int) throws {
+        let config = try Self.config()
+        let whole = Scratch(), split = Scratch()
+        let uninterrupted = try ResumeTests.trainer(config, whole.path, threads: 2, resume: false)
+        #expect(try uninterrupted.run().status == .completed)
+        let first = try ResumeTests.trainer(config, split.path, threads: 2, resume: false)
+        #expect(try first.run(stopAfter: cut).step == cut)
+        let second = try ResumeTests.trainer(config, split.path, threads: 1, resume: true)
+        #expect(second.session.step == cut)
+        #expect(try second.run().status == .completed)
+        let a = try ResumeTests.snapshot(uninterrupted), b = try ResumeTests.snapshot(second)
+        #expect(a.params == b.params, "parameters differ")
+        #expect(a.slots == b.slots, "optimizer state differs")
+        #expect(a.records == b.records, "metrics differ")
+        let state = try #require(uninterrupted.session.model.state)
+        #expect(state == second.session.model.state, "running statistics or dropout generator differ")
+        #expect(state.counters["1.num_batches_tracked"] == 12 && state.generators["5.generator"] != nil)
+        // The checkpoint is what carried the state: a fresh model starts from other statistics.
+        let fresh = try TrainingSession(config: config, registry: try registryWithPlugins(), kernels: .best, threads: 1)
+        #expect(fresh.model.state != state)
+    }
+
+    /// A named problem builds the documented network with the documented defaults.
+    @Test func problemSuppliesModelAndDefaults() throws {
+        let c = try ExperimentConfig.parse("""
+            problem = "fmnist_2c2d"
+            [optimizer]
+            name = "adamw"
+            lr = 1e-3
+            """, file: "p.toml")
+        #expect(c.data.batchSize == 128 && c.train.epochs == 100 && c.data.file == "datasets/fashion-mnist.h5")
+        let model = try #require(try c.model.makeModel(inputCount: 784, outputCount: 10, maxBatch: 8) as? SequentialModel)
+        #expect(model.parameterSpecs.map(\.name) == ["0.weight", "0.bias", "3.weight", "3.bias", "7.weight", "7.bias", "9.weight", "9.bias"])
+        #expect(model.parameterSpecs.map(\.shape) == [[32, 1, 5, 5], [32], [64, 32, 5, 5], [64], [1024, 3136], [1024], [10, 1024], [10]])
+        let bn = try ExperimentConfig.parse("problem = \"fmnist_2c2d_bn\"\n[train]\nsteps = 3\n[optimizer]\nname = \"sgd\"\nlr = 0.1",
+                                            file: "p.toml")
+        #expect(bn.train.steps == 3 && bn.train.epochs == nil)
+        let roles = try bn.model.makeModel(inputCount: 784, outputCount: 10, maxBatch: 8).parameterSpecs.filter { $0.role == .norm }.map(\.name)
+        #expect(roles == ["1.weight", "1.bias", "5.weight", "5.bias", "10.weight", "10.bias"])
+        for p in TestProblem.all { _ = try p.modelConfig().makeModel(inputCount: 784, outputCount: 10, maxBatch: 2) }
+        do {
+            _ = try ExperimentConfig.parse("problem = \"fmnist_2c2d\"\n[model]\nkind = \"mlp\"\n[optimizer]\nname = \"sgd\"\nlr = 0.1", file: "p.toml")
+            Issue.record("a [model] table beside a problem was accepted")
+        } catch {
+            #expect("\(error)".contains("p.toml:2: model: the problem \"fmnist_2c2d\" defines the model"))
+        }
+        do {
+            _ = try ExperimentConfig.parse("problem = \"fmnist_3c3d\"\n[optimizer]\nname = \"sgd\"\nlr = 0.1", file: "p.toml")
+            Issue.record("an unknown problem was accepted")
+        } catch {
+            #expect("\(error)".contains("problem: \"fmnist_3c3d\" is not one of fmnist_logreg | fmnist_mlp | fmnist_2c2d | fmnist_2c2d_bn"))
+        }
+    }
+}

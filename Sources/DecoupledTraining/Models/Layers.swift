@@ -146,7 +146,9 @@ final class DenseLayer: Layer {
         self.biasInit = biasInit
         parameterSpecs = [TensorSpec(name: "weight", shape: [units, inputs], role: .weight),
                           TensorSpec(name: "bias", shape: [units], role: .bias)]
-        gradientTasks = MLP.makeGradientTasks(layers: [inputs, units])
+        // At most ~8 tiles: large layers (3136 → 1024) would otherwise be cut into hundreds of
+        // thin tiles, each re-packing dY.
+        gradientTasks = MLP.makeGradientTasks(layers: [inputs, units], tileElements: max(16_384, inputs * units / 8))
     }
 
     func initialize(_ params: [UnsafeMutablePointer<Float>], rng: inout Xoshiro256) {

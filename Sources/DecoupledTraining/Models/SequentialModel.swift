@@ -54,6 +54,13 @@ public final class SequentialModel: Model {
         BLASThreads.pin()
     }
 
+    /// Floats per sample of the training buffers: every layer's output, the two gradient
+    /// buffers, and the masks and indices dropout and max pooling keep.
+    public var activationFloatsPerSample: Int {
+        let widest = layers.map { max($0.inputCount, $0.outputCount) }.max()!
+        return layers.reduce(0) { $0 + $1.outputCount * ($1 is DropoutLayer || $1 is Pool2DLayer ? 2 : 1) } + 2 * widest
+    }
+
     public func initialize(params: [UnsafeMutablePointer<Float>], rng: inout Xoshiro256) {
         precondition(params.count == parameterSpecs.count, "expected \(parameterSpecs.count) parameter tensors")
         for layer in layers { layer.initialize(params, rng: &rng) }
