@@ -128,6 +128,16 @@ final class LayerHarness {
         #expect(failures.isEmpty, "\(failures.count) elements differ, e.g. \(failures.prefix(5))")
     }
 
+    /// The same check with a batch of 40 (two partitions of 32 and 8 rows), so the
+    /// cross-partition sums of convolution and dense gradients are checked too.
+    @Test(arguments: ["conv stride 2 padding 1", "max pool", "batch norm 2d", "dense+gelu"])
+    func finiteDifferencesAcrossPartitions(_ name: String) throws {
+        let c = Self.gradientCases.first { $0.0 == name }!
+        let h = try LayerHarness(c.1, inputs: c.2, classes: c.3, batch: 40)
+        let failures = h.checkGradients()
+        #expect(failures.isEmpty, "\(failures.count) elements differ, e.g. \(failures.prefix(5))")
+    }
+
     /// A conv net with batch norm and dropout, batch 70 (three partitions, the last short):
     /// losses, gradients and running statistics are bit-identical for 1, 2 and 3 threads.
     @Test func bitIdenticalAcrossThreadCounts() throws {

@@ -77,7 +77,7 @@ def main():
         classes = int(f.attrs["num_classes"])
     if description and description.get("inputShape"):
         x = x.reshape([len(y)] + description["inputShape"])
-    sizes = [x.shape[1]] + [int(h) for h in args.hidden.split(",")] + [classes]
+    sizes = [x.shape[1]] + [int(h) for h in args.hidden.split(",") if h] + [classes]
     for threads in [int(t) for t in args.threads.split(",")]:
         torch.set_num_threads(threads)
         torch.manual_seed(0)
