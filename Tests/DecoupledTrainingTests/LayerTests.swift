@@ -1,5 +1,6 @@
 import DecoupledCore
 import DecoupledRandom
+import DecoupledHDF5
 import Foundation
 import Testing
 @testable import DecoupledTraining
@@ -373,6 +374,51 @@ final class LayerHarness {
             Issue.record("an unknown problem was accepted")
         } catch {
             #expect("\(error)".contains("problem: \"fmnist_3c3d\" is not one of fmnist_logreg | fmnist_mlp | fmnist_2c2d | fmnist_2c2d_bn"))
+        }
+    }
+}
+
+/// One training step of a small layer model against PyTorch (fixture written by
+/// scripts/reference/make_layer_fixture.py): the same loss, parameter gradients and batch-norm
+/// running statistics from the same weights and batch (40 samples: two partitions).
+@Suite struct LayerConformanceTests {
+    @Test func trainingStepMatchesPyTorch() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/layers/torch-layers.h5").path
+        let f = try H5File(path)
+        defer { try? f.close() }
+        let config = try ExperimentConfig.parse("[data]\nfile = \"unused.h5\"\n[model]\n\(try f.stringAttribute("model"))\n[train]\nsteps = 1\n[optimizer]\nname = \"sgd\"\nlr = 0.1",
+                                                file: "torch-layers.h5:model")
+        let x = try f.openDataset("x").read(as: Float.self)
+        let y = try f.openDataset("y").read(as: Int32.self)
+        let model = try #require(try config.model.makeModel(inputCount: 128, outputCount: 5, maxBatch: 40) as? SequentialModel)
+        let arena = try ParameterArena(specs: model.parameterSpecs)
+        for e in arena.entries {
+            let values = try f.openDataset("params/\(e.spec.name)").read(as: Float.self)
+            #expect(values.count == e.count, "\(e.spec.name): shape")
+            _ = arena.view(arena.params, e).update(from: values)
+        }
+        let params = arena.pointers(arena.params).map { UnsafePointer($0) }
+        let result = x.withUnsafeBufferPointer { xs in
+            y.withUnsafeBufferPointer { ys in
+                model.lossAndGradients(x: xs.baseAddress!, targets: .labels(ys.baseAddress!), batch: 40, params: params,
+                                       grads: arena.pointers(arena.grads), threads: 2)
+            }
+        }
+        let loss = try f.openDataset("loss").read(as: Double.self)[0]
+        #expect(abs(result.loss - loss) <= 1e-5 * abs(loss), "loss \(result.loss) vs PyTorch \(loss)")
+        func close(_ a: [Float], _ b: [Float], _ what: String) {
+            for i in b.indices where abs(Double(a[i]) - Double(b[i])) > 2e-6 + 1e-3 * abs(Double(b[i])) {
+                Issue.record("\(what)[\(i)]: ours \(a[i]) vs PyTorch \(b[i])")
+                return
+            }
+        }
+        for e in arena.entries {
+            close(Array(arena.view(arena.grads, e)), try f.openDataset("grads/\(e.spec.name)").read(as: Float.self), "gradient \(e.spec.name)")
+        }
+        let state = try #require(model.state)
+        for name in ["1.running_mean", "1.running_var", "9.running_mean", "9.running_var"] {
+            close(try #require(state.buffer(name)), try f.openDataset("buffers/\(name)").read(as: Float.self), name)
         }
     }
 }
