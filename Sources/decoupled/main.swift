@@ -19,7 +19,7 @@ struct Decoupled: ParsableCommand {
         """,
         version: decoupledVersion,
         subcommands: [TrainCommand.self, ResumeCommand.self, EvalCommand.self, ReportCommand.self, ConvertCommand.self, ReplayCommand.self,
-                      DataCommand.self, PluginsCommand.self, CheckpointCommand.self, SweepCommand.self, StudyCommand.self,
+                      DataCommand.self, PluginsCommand.self, ProblemsCommand.self, CheckpointCommand.self, SweepCommand.self, StudyCommand.self,
                       ServeCommand.self, BenchCommand.self, TensorBoardCommand.self])
 }
 

@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""PyTorch side of `decoupled bench train`: the same MLP, batch size, optimizer and threads.
+"""PyTorch side of `decoupled bench train`: the same model, batch size, optimizer and threads.
 
-Trains 784-256-128-10 ReLU with AdamW(lr=1e-3, weight_decay=1e-2) on an HDF5 dataset file
+Trains an MLP (--hidden, default 784-256-128-10 ReLU) or a layer model (--layers: the JSON
+`decoupled bench train` passes for `kind = "sequential"` configs and test problems, built as
+the equivalent nn.Sequential) with AdamW(lr=1e-3, weight_decay=1e-2) on an HDF5 dataset file
 (Decoupled's format) held in memory as float tensors — PyTorch's best case: no loader
 process, no per-batch conversion — and prints one JSON object per thread count:
 {"threads": n, "samples_per_s": ..., "median_samples_per_s": ...}.
 
-Usage: python torch_train.py DATA.h5 --threads 1,2 [--batch 128] [--seconds 3]
+Usage: python torch_train.py DATA.h5 --threads 1,2 [--batch 128] [--seconds 3] [--hidden 256,128 | --layers JSON]
 Needs torch and h5py (not needed by CI).
 """
 import argparse
@@ -16,6 +18,46 @@ import time
 import h5py
 import numpy as np
 import torch
+from torch import nn
+
+
+def padding(spec, kernel):
+    """Decoupled's padding ("same", "valid" or explicit rows/columns) as nn.Conv2d's argument."""
+    if spec is None or "valid" in spec:
+        return 0
+    if "same" in spec:
+        return "same"
+    return (spec["explicit"]["rows"], spec["explicit"]["columns"])
+
+
+def sequential(description, sample):
+    """nn.Sequential with one module per layer of the list (lazy modules infer input sizes)."""
+    modules, rank = [], len(description.get("inputShape") or [1])
+    for layer in description["layers"]:
+        kind = layer["type"]
+        if kind == "dense":
+            modules.append(nn.LazyLinear(layer["units"]))
+        elif kind == "conv2d":
+            modules.append(nn.LazyConv2d(layer["filters"], tuple(layer["kernel"]),
+                                         stride=tuple(layer.get("stride") or [1, 1]),
+                                         padding=padding(layer.get("padding"), layer["kernel"])))
+        elif kind in ("max_pool", "avg_pool"):
+            pool = nn.MaxPool2d if kind == "max_pool" else nn.AvgPool2d
+            modules.append(pool(tuple(layer["kernel"]), stride=tuple(layer.get("stride") or layer["kernel"]),
+                                padding=padding(layer.get("padding"), layer["kernel"])))
+        elif kind == "flatten":
+            modules.append(nn.Flatten())
+            rank = 1
+        elif kind == "dropout":
+            modules.append(nn.Dropout(layer["rate"]))
+        elif kind == "batch_norm":
+            modules.append((nn.LazyBatchNorm1d if rank == 1 else nn.LazyBatchNorm2d)(
+                momentum=layer.get("momentum", 0.1), eps=layer.get("eps", 1e-5)))
+        else:
+            modules.append({"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU}[kind]())
+    model = nn.Sequential(*modules)
+    model(sample)  # materialises the lazy modules
+    return model
 
 
 def main():
@@ -25,22 +67,29 @@ def main():
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--hidden", default="256,128")
+    ap.add_argument("--layers", help="a layer model as JSON ({inputShape, layers}) instead of --hidden")
     args = ap.parse_args()
+    description = json.loads(args.layers) if args.layers else None
     with h5py.File(args.data, "r") as f:
         scale = float(f.attrs.get("scale", 1.0))
         x = torch.from_numpy(f["train/x"][...].reshape(len(f["train/y"]), -1).astype(np.float32) * scale)
         y = torch.from_numpy(f["train/y"][...].astype(np.int64))
         classes = int(f.attrs["num_classes"])
-    sizes = [x.shape[1]] + [int(h) for h in args.hidden.split(",")] + [classes]
+    if description and description.get("inputShape"):
+        x = x.reshape([len(y)] + description["inputShape"])
+    sizes = [x.shape[1]] + [int(h) for h in args.hidden.split(",") if h] + [classes]
     for threads in [int(t) for t in args.threads.split(",")]:
         torch.set_num_threads(threads)
         torch.manual_seed(0)
-        layers = []
-        for i in range(len(sizes) - 1):
-            layers.append(torch.nn.Linear(sizes[i], sizes[i + 1]))
-            if i < len(sizes) - 2:
-                layers.append(torch.nn.ReLU())
-        model = torch.nn.Sequential(*layers)
+        if description:
+            model = sequential(description, x[:2])
+        else:
+            layers = []
+            for i in range(len(sizes) - 1):
+                layers.append(torch.nn.Linear(sizes[i], sizes[i + 1]))
+                if i < len(sizes) - 2:
+                    layers.append(torch.nn.ReLU())
+            model = torch.nn.Sequential(*layers)
         opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-2)
         loss_fn = torch.nn.CrossEntropyLoss()
         perm = torch.randperm(len(y))

@@ -74,7 +74,7 @@ public struct ExperimentConfig {
     /// The parsed document (kept for plan errors with lines, and config diffs on resume).
     public let reader: ConfigReader
 
-    public static let topLevelKeys = ["name", "description", "seed", "data", "model", "train"] + OptimizationConfig.topLevelKeys
+    public static let topLevelKeys = ["name", "description", "seed", "problem", "data", "model", "train"] + OptimizationConfig.topLevelKeys
 
     /// Reads a config file; `overrides` are `--set key=value` pairs applied in order.
     public static func load(path: String, overrides: [ConfigOverride] = []) throws -> ExperimentConfig {
@@ -98,13 +98,24 @@ public struct ExperimentConfig {
         let description = try root.string("description", default: "")
         let seed = try root.int("seed", default: 0, min: 0)
 
-        guard let d = try root.table("data") else {
+        // A named test problem supplies the model and the defaults of data.file,
+        // data.batch_size and train.epochs (docs/problems.md).
+        var problem: TestProblem?
+        if root.has("problem") {
+            let name = try root.string("problem", allowed: TestProblem.all.map(\.name))
+            problem = TestProblem.named(name)
+            if root.has("model") {
+                throw root.error("model", "the problem \"\(name)\" defines the model; remove the [model] table, or remove `problem` and describe the model yourself")
+            }
+        }
+        let d = try root.table("data") ?? (problem != nil ? ConfigReader(file: file, locator: root.locator, path: "data", table: [:], overrides: root.overrides) : nil)
+        guard let d else {
             throw root.error("data", "is required: a [data] table with file = \"datasets/....h5\"")
         }
-        let dataFile = try d.string("file")
+        let dataFile = try d.string("file", default: problem?.dataFile)
         let located = resolve(dataFile, configFile: file)
         let data = Data(file: dataFile, resolvedFile: located.path, searchedFiles: located.searched,
-                        batchSize: try d.int("batch_size", default: 128, min: 1),
+                        batchSize: try d.int("batch_size", default: problem?.batchSize ?? 128, min: 1),
                         bufferBytes: Int(try d.double("buffer_mb", default: 64, range: 1...1_048_576) * 1_048_576),
                         evalBatchSize: try d.int("eval_batch_size", default: 1000, min: 1),
                         trainSubset: try d.optionalInt("train_subset", min: 1),
@@ -112,15 +123,20 @@ public struct ExperimentConfig {
                         splitSeed: UInt64(try d.int("split_seed", default: 0, min: 0)))
         try d.finish()
 
-        guard let m = try root.table("model") else {
-            throw root.error("model", "is required: a [model] table with kind = \"mlp\" | \"softmax\" | \"linear\"")
+        let model: ModelConfig
+        if let problem {
+            model = try problem.modelConfig()
+        } else {
+            guard let m = try root.table("model") else {
+                throw root.error("model", "is required: a [model] table with kind = \"mlp\" | \"softmax\" | \"linear\" | \"sequential\", or a named test problem (problem = \"fmnist_2c2d\"; `decoupled problems list`)")
+            }
+            model = try readModel(m)
         }
-        let model = try readModel(m)
 
-        let t = try root.table("train")
+        let t = try root.table("train") ?? (problem != nil ? ConfigReader(file: file, locator: root.locator, path: "train", table: [:], overrides: root.overrides) : nil)
         guard let t else { throw root.error("train", "is required: a [train] table with epochs = N or steps = N") }
-        let epochs = try t.optionalInt("epochs", min: 1)
         let steps = try t.optionalInt("steps", min: 1)
+        let epochs = try t.optionalInt("epochs", min: 1) ?? (steps == nil ? problem?.epochs : nil)
         if (epochs == nil) == (steps == nil) {
             throw t.error(epochs == nil ? "epochs" : "steps", "give exactly one of epochs = N and steps = N")
         }
@@ -166,8 +182,23 @@ public struct ExperimentConfig {
     }
 
     static func readModel(_ m: ConfigReader) throws -> ModelConfig {
-        let kind = ModelKind(rawValue: try m.string("kind", allowed: ModelKind.allCases.map(\.rawValue)))!
+        // A layer list makes the kind "sequential" unless the config says otherwise.
+        let kind = ModelKind(rawValue: try m.string("kind", default: m.has("layers") ? "sequential" : nil,
+                                                    allowed: ModelKind.allCases.map(\.rawValue)))!
         var model = ModelConfig(kind: kind)
+        if kind == .sequential {
+            guard let layers = try m.tables("layers"), !layers.isEmpty else {
+                throw m.error("layers", "is required for kind = \"sequential\": a list of layer tables, e.g. layers = [{ type = \"dense\", units = 10 }] or [[model.layers]] sections")
+            }
+            model.layers = try layers.map(LayerSpec.read)
+            if m.has("input_shape") {
+                let shape = try m.ints("input_shape", default: [])
+                guard shape.count == 1 || shape.count == 3, shape.allSatisfy({ $0 > 0 }) else {
+                    throw m.error("input_shape", "expected [features] or [channels, height, width] of positive integers, got \(shape)")
+                }
+                model.inputShape = shape
+            }
+        }
         model.hidden = try m.ints("hidden", default: [])
         if let bad = model.hidden.first(where: { $0 <= 0 }) {
             throw m.error("hidden", "sizes must be positive integers, got \(bad)")

@@ -146,20 +146,9 @@ public class MLP: Model {
             self.partitionCorrect![p] = self.forwardBackward(
                 x: x, targets: targets, batch: batch, r0: r0, r1: r1, params: params, backward: backward)
         }
-        // Fixed-order reductions.
-        var sum = 0.0
-        for i in 0..<batch { sum += rowLoss![i] }
-        var correct = 0
-        for p in 0..<partitions { correct += partitionCorrect![p] }
-        let c = outputCount
-        switch loss {
-        case .crossEntropy:
-            return BatchResult(loss: sum / Double(batch), correct: correct, count: batch, predictions: batch)
-        case .logistic:
-            return BatchResult(loss: sum / Double(batch * c), correct: correct, count: batch, predictions: batch * c)
-        case .mse:
-            return BatchResult(loss: sum / Double(batch * c), correct: 0, count: batch, predictions: 0)
-        }
+        return ModelKernels.batchResult(loss, rowLoss: UnsafeBufferPointer(start: rowLoss!, count: batch),
+                                        partitionCorrect: UnsafeBufferPointer(start: partitionCorrect!, count: partitions),
+                                        batch: batch, outputs: outputCount)
     }
 
     /// Rows `r0..<r1`: forward through every layer, loss, then back to ∂loss/∂z of layer 0.
@@ -182,21 +171,8 @@ public class MLP: Model {
                 ModelKernels.addBias(zl, params[2 * l + 1], rows: r1 - r0, cols: nOut)
             }
         }
-        let c = outputCount
-        var correct = 0
-        switch (loss, targets) {
-        case let (.crossEntropy, .labels(labels)):
-            correct = ModelKernels.crossEntropy(z: z[last], labels: labels, classes: c, r0: r0, r1: r1,
-                                                scale: 1 / Float(batch), dz: dz[last], rowLoss: rowLoss!)
-        case let (.logistic, .values(t)):
-            correct = ModelKernels.logistic(z: z[last], t: t, cols: c, r0: r0, r1: r1,
-                                            scale: 1 / Float(batch * c), dz: dz[last], rowLoss: rowLoss!)
-        case let (.mse, .values(t)):
-            ModelKernels.squaredError(z: z[last], t: t, cols: c, r0: r0, r1: r1,
-                                      scale: 2 / Float(batch * c), dz: dz[last], rowLoss: rowLoss!)
-        default:
-            preconditionFailure("targets do not match the loss")
-        }
+        let correct = ModelKernels.loss(loss, targets: targets, z: z[last], cols: outputCount, r0: r0, r1: r1,
+                                        batch: batch, dz: dz[last], rowLoss: rowLoss!)
         guard backward else { return correct }
         var l = last
         while l > 0 {

@@ -42,6 +42,24 @@ public protocol Model: AnyObject {
     /// returns for the same batch and parameters.
     func evaluate(x: UnsafePointer<Float>, targets: Targets, batch: Int,
                   params: [UnsafePointer<Float>], threads: Int) -> BatchResult
+
+    /// State besides the parameters that training changes and a checkpoint must hold
+    /// (batch-norm running statistics, dropout generators); nil for models without any.
+    var state: ModelState? { get }
+
+    /// Puts back a state `state` returned (nil: the model has none); throws when it does not
+    /// fit this model.
+    func restore(_ state: ModelState?) throws
+}
+
+extension Model {
+    public var state: ModelState? { nil }
+
+    public func restore(_ state: ModelState?) throws {
+        if let state, state != ModelState() {
+            throw ModelError.invalidConfig("the checkpoint holds model state (\((state.buffers.keys.sorted() + state.generators.keys.sorted()).joined(separator: ", "))) this model has no use for")
+        }
+    }
 }
 
 /// What a minibatch is compared against.

@@ -6,6 +6,8 @@ public enum ModelKind: String, Codable, CaseIterable, Sendable {
     case softmax
     /// Linear regression (MSE), or binary logistic regression with `loss = "logistic"`.
     case linear
+    /// A list of layers (`layers = [...]`): dense, conv2d, pooling, batch norm, dropout, …
+    case sequential
 }
 
 /// The `[model]` table of an experiment config.
@@ -37,9 +39,14 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     public var initialization: InitKind?
     /// nil = default for the kind (see the type's documentation).
     public var loss: LossKind?
+    /// kind = "sequential": the layers, in order (docs/config.md).
+    public var layers: [LayerSpec]?
+    /// kind = "sequential": the shape of one sample, `[features]` or `[channels, height, width]`
+    /// (NCHW); nil = `[features]` of the data.
+    public var inputShape: [Int]?
 
     enum CodingKeys: String, CodingKey {
-        case kind, hidden, activation, initialization = "init", loss
+        case kind, hidden, activation, initialization = "init", loss, layers, inputShape = "input_shape"
     }
 
     public init(kind: ModelKind, hidden: [Int] = [], activation: ActivationKind = .relu,
@@ -58,6 +65,8 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         activation = try c.decodeIfPresent(ActivationKind.self, forKey: .activation) ?? .relu
         initialization = try c.decodeIfPresent(InitKind.self, forKey: .initialization)
         loss = try c.decodeIfPresent(LossKind.self, forKey: .loss)
+        layers = try c.decodeIfPresent([LayerSpec].self, forKey: .layers)
+        inputShape = try c.decodeIfPresent([Int].self, forKey: .inputShape)
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -67,6 +76,8 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         try c.encode(activation, forKey: .activation)
         try c.encodeIfPresent(initialization, forKey: .initialization)
         try c.encodeIfPresent(loss, forKey: .loss)
+        try c.encodeIfPresent(layers, forKey: .layers)
+        try c.encodeIfPresent(inputShape, forKey: .inputShape)
     }
 
     /// The loss after applying the kind's default.
@@ -89,9 +100,14 @@ public struct ModelConfig: Codable, Equatable, Sendable {
             throw ModelError.invalidConfig("model.hidden sizes must be positive, got \(bad)")
         }
         let loss = resolvedLoss
+        if kind != .sequential && (layers != nil || inputShape != nil) {
+            throw ModelError.invalidConfig("model.layers and model.input_shape are only allowed for kind = \"sequential\"")
+        }
         switch kind {
         case .mlp:
             break
+        case .sequential:
+            guard hidden.isEmpty else { throw ModelError.invalidConfig("model.hidden is only allowed for kind = \"mlp\"; give the layers in model.layers") }
         case .softmax:
             guard hidden.isEmpty else { throw ModelError.invalidConfig("model.hidden is only allowed for kind = \"mlp\"") }
             guard loss == .crossEntropy else {
@@ -114,7 +130,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     public func makeModel(inputCount: Int, outputCount: Int, maxBatch: Int,
                           partitionRows: Int? = nil) throws -> Model {
         try validate(inputCount: inputCount, outputCount: outputCount)
-        let rows = partitionRows ?? MLP.defaultPartitionRows
+        let rows = partitionRows ?? (kind == .sequential ? SequentialModel.defaultPartitionRows : MLP.defaultPartitionRows)
         guard rows > 0 else { throw ModelError.invalidConfig("partition rows must be positive, got \(rows)") }
         let batch = max(maxBatch, 1)
         switch kind {
@@ -124,6 +140,8 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         case .softmax:
             return SoftmaxRegression(inputs: inputCount, classes: outputCount, init: resolvedInit,
                                      maxBatch: batch, partitionRows: rows)
+        case .sequential:
+            return try makeSequential(inputCount: inputCount, outputCount: outputCount, partitionRows: rows)
         case .linear:
             return LinearRegression(inputs: inputCount, outputs: outputCount, loss: resolvedLoss,
                                     init: resolvedInit, maxBatch: batch, partitionRows: rows)

@@ -93,6 +93,43 @@ enum ModelKernels {
 
     // MARK: Losses
 
+    /// The data loss `kind` on rows `r0..<r1` of logits `z` [*, cols]: row losses to `rowLoss`,
+    /// ∂(mean loss)/∂z to `dz`; returns the correct predictions among these rows.
+    static func loss(_ kind: LossKind, targets: Targets, z: UnsafePointer<Float>, cols: Int, r0: Int, r1: Int,
+                     batch: Int, dz: UnsafeMutablePointer<Float>, rowLoss: UnsafeMutablePointer<Double>) -> Int {
+        switch (kind, targets) {
+        case let (.crossEntropy, .labels(labels)):
+            return crossEntropy(z: z, labels: labels, classes: cols, r0: r0, r1: r1,
+                                scale: 1 / Float(batch), dz: dz, rowLoss: rowLoss)
+        case let (.logistic, .values(t)):
+            return logistic(z: z, t: t, cols: cols, r0: r0, r1: r1, scale: 1 / Float(batch * cols), dz: dz, rowLoss: rowLoss)
+        case let (.mse, .values(t)):
+            squaredError(z: z, t: t, cols: cols, r0: r0, r1: r1, scale: 2 / Float(batch * cols), dz: dz, rowLoss: rowLoss)
+            return 0
+        default:
+            preconditionFailure("\(kind) loss needs \(kind == .crossEntropy ? "labels" : "float targets")")
+        }
+    }
+
+    /// The batch's mean loss from its row losses (summed in row order) and its correct
+    /// predictions from the partitions' counts (summed in partition order). `rowLoss` holds
+    /// exactly the batch's rows.
+    static func batchResult<L: Collection, C: Collection>(_ kind: LossKind, rowLoss: L, partitionCorrect: C,
+                                                          batch: Int, outputs c: Int) -> BatchResult
+        where L.Element == Double, C.Element == Int {
+        var sum = 0.0
+        for v in rowLoss { sum += v }
+        let correct = partitionCorrect.reduce(0, +)
+        switch kind {
+        case .crossEntropy:
+            return BatchResult(loss: sum / Double(batch), correct: correct, count: batch, predictions: batch)
+        case .logistic:
+            return BatchResult(loss: sum / Double(batch * c), correct: correct, count: batch, predictions: batch * c)
+        case .mse:
+            return BatchResult(loss: sum / Double(batch * c), correct: 0, count: batch, predictions: 0)
+        }
+    }
+
     /// Softmax cross-entropy for rows `r0..<r1` of logits `z` [*, classes].
     /// Writes each row's loss (Double) to `rowLoss[i]`, the gradient scale·(softmax − onehot)
     /// to `dz`, and returns the number of rows whose arg-max (first maximum) equals the label.

@@ -19,18 +19,24 @@ final class ParallelTasks {
     deinit { counter.deallocate() }
 
     func run(count: Int, threads: Int, _ body: (Int) -> Void) {
+        run(count: count, threads: threads) { task, _ in body(task) }
+    }
+
+    /// `body(task, worker)`: `worker` in `0..<min(threads, count)` names the worker running the
+    /// task, for per-worker scratch buffers (a result must never depend on it).
+    func run(count: Int, threads: Int, _ body: (Int, Int) -> Void) {
         let workers = min(max(threads, 1), count)
         if workers <= 1 {
-            for i in 0..<count { body(i) }
+            for i in 0..<count { body(i, 0) }
             return
         }
         decoupled_atomic_store(counter, 0)
         let counter = self.counter
-        FloatingPointMode.concurrentPerform(iterations: workers) { _ in
+        FloatingPointMode.concurrentPerform(iterations: workers) { worker in
             while true {
                 let i = decoupled_atomic_fetch_add(counter, 1)
                 if i >= count { break }
-                body(i)
+                body(i, worker)
             }
         }
     }

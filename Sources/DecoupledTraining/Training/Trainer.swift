@@ -29,6 +29,8 @@ public final class Trainer {
         /// fnv1a64Hex of the resolved config the checkpoint was saved under: the run's identity
         /// (the config text itself is /meta/config; resume compares the two key by key).
         var configHash: String?
+        /// Batch-norm running statistics and dropout generators (nil for models without state).
+        var model: ModelState?
     }
 
     public let session: TrainingSession
@@ -329,6 +331,7 @@ public final class Trainer {
         }
         state.loader = s.trainLoader.position
         state.configHash = fnv1a64Hex(s.config.resolvedText)
+        state.model = s.model.state
         let meta = CheckpointMeta(step: state.step, epoch: state.step / s.stepsPerEpoch, config: s.config.resolvedText,
                                   plugins: s.plan.pluginVersions, runState: try JSONEncoder().encode(state))
         try store.save(arena: s.arena, slots: s.stateSlots, meta: meta, isBest: isBest)
@@ -353,6 +356,9 @@ public final class Trainer {
         let restored: RunState
         do { restored = try JSONDecoder().decode(RunState.self, from: meta.runState) } catch {
             throw TrainingError("\(checkpoint): /meta/run_state is not a run state this version understands: \(error)")
+        }
+        do { try s.model.restore(restored.model) } catch {
+            throw TrainingError("\(checkpoint): /meta/run_state: \(error)")
         }
         try s.trainLoader.restore(restored.loader)
         s.engine.restore(step: restored.step)

@@ -263,6 +263,12 @@ struct MemoryEstimate {
             // z and dz of every layer, and the activation output of every hidden layer
             activations += layers[l] * (l < layers.count - 1 ? 3 : 2)
         }
+        // A layer model is built without allocating its buffers: count from its layers.
+        if config.model.kind == .sequential,
+           let model = try? config.model.makeModel(inputCount: inputs, outputCount: outputs, maxBatch: 1) as? SequentialModel {
+            p = Double(model.parameterSpecs.reduce(0) { $0 + $1.count })
+            activations = Double(model.activationFloatsPerSample)
+        }
         let rows = Double(max(config.data.batchSize, config.data.evalBatchSize))
         parameters = p
         parameterBytes = p * 4 * 2  // parameters and gradients
@@ -295,13 +301,14 @@ struct MemoryEstimate {
         guard total > available else { return }
         let g = Self.gigabytes
         let hidden = "[" + config.model.hidden.map(String.init).joined(separator: ", ") + "]"
+        let layers = config.model.kind == .sequential
         throw config.reader.error(
-            "model.hidden",
+            layers ? "model.layers" : "model.hidden",
             "the run needs about \(g(total)) of memory, more than the \(g(available)) this process can use: "
             + "\(String(format: "%.3g", parameters)) parameters take \(g(parameterBytes)) with their gradients"
             + (stateBytes > 0 ? " and \(g(stateBytes)) of optimizer state" : "")
             + ", activations for \(max(config.data.batchSize, config.data.evalBatchSize)) rows \(g(activationBytes)), data buffers \(g(bufferBytes)). "
-            + "Make model.hidden (\(hidden)) or data.batch_size (\(config.data.batchSize)) / data.eval_batch_size "
+            + (layers ? "Make the layers smaller" : "Make model.hidden (\(hidden))") + " or data.batch_size (\(config.data.batchSize)) / data.eval_batch_size "
             + "(\(config.data.evalBatchSize)) smaller")
     }
 }

@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""PyTorch reference for the fmnist_2c2d and fmnist_2c2d_bn problems (docs/problems.md).
+
+Trains the same network as `decoupled train examples/fmnist-2c2d.toml` — DeepOBS's 2c2d:
+conv 32@5x5 same -> ReLU -> max-pool 2 -> conv 64@5x5 same -> ReLU -> max-pool 2 -> dense 1024
+-> ReLU -> dense 10 (with --bn, a BatchNorm2d after each conv and a BatchNorm1d after the
+dense 1024) — with the same initialisation scheme (weights truncated normal, std 0.05,
+redrawn outside 2 std; biases 0.05), the same optimizer (AdamW, decay on conv/dense weights
+only, as Decoupled's default groups) and the same data file, batch size and epochs, and prints
+one JSON line per epoch: {"epoch": e, "test_acc": ..., "test_loss": ..., "train_loss": ...}.
+
+The weights are drawn from torch's generator, not Decoupled's, and the batches are shuffled
+differently: the comparison is between two independent trainings of the same setup.
+
+Usage: python3 scripts/reference/fmnist_2c2d.py DATA.h5 [--epochs 3] [--seed 0] [--bn]
+           [--lr 1e-3] [--weight-decay 1e-2] [--batch 128] [--threads 2]
+Needs torch and h5py (never needed by CI).
+"""
+import argparse
+import json
+
+import h5py
+import numpy as np
+import torch
+from torch import nn
+
+
+def make_model(bn: bool) -> nn.Sequential:
+    """nn.Sequential in the order of the layer list, so state_dict names ("0.weight") match."""
+    layers = [nn.Conv2d(1, 32, 5, padding="same")]
+    layers += [nn.BatchNorm2d(32)] if bn else []
+    layers += [nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 5, padding="same")]
+    layers += [nn.BatchNorm2d(64)] if bn else []
+    layers += [nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(7 * 7 * 64, 1024)]
+    layers += [nn.BatchNorm1d(1024)] if bn else []
+    layers += [nn.ReLU(), nn.Linear(1024, 10)]
+    model = nn.Sequential(*layers)
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.trunc_normal_(m.weight, std=0.05, a=-0.1, b=0.1)
+            nn.init.constant_(m.bias, 0.05)
+    return model
+
+
+def load(path: str, split: str):
+    with h5py.File(path, "r") as f:
+        scale = float(f.attrs.get("scale", 1.0))
+        x = f[f"{split}/x"][...].astype(np.float32) * np.float32(scale)
+        y = f[f"{split}/y"][...].astype(np.int64)
+    return torch.from_numpy(x.reshape(len(y), 1, 28, 28)), torch.from_numpy(y)
+
+
+def evaluate(model, x, y, batch=1000):
+    model.eval()
+    loss, correct = 0.0, 0
+    with torch.no_grad():
+        for i in range(0, len(y), batch):
+            out = model(x[i:i + batch])
+            loss += nn.functional.cross_entropy(out, y[i:i + batch], reduction="sum").item()
+            correct += (out.argmax(1) == y[i:i + batch]).sum().item()
+    model.train()
+    return loss / len(y), correct / len(y)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("data")
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--weight-decay", type=float, default=1e-2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--bn", action="store_true")
+    ap.add_argument("--save", help="write the final state_dict here (torch.save)")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    x, y = load(args.data, "train")
+    tx, ty = load(args.data, "test")
+    model = make_model(args.bn)
+    decay = [p for n, p in model.named_parameters() if n.endswith("weight") and p.dim() > 1]
+    rest = [p for n, p in model.named_parameters() if not (n.endswith("weight") and p.dim() > 1)]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
+                             {"params": rest, "weight_decay": 0.0}], lr=args.lr)
+    for epoch in range(1, args.epochs + 1):
+        perm = torch.randperm(len(y))
+        total, count = 0.0, 0
+        # Every sample once per epoch; the last batch may be smaller (as Decoupled's loader).
+        for i in range(0, len(y), args.batch):
+            idx = perm[i:i + args.batch]
+            opt.zero_grad(set_to_none=True)
+            loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(idx)
+            count += len(idx)
+        test_loss, test_acc = evaluate(model, tx, ty)
+        print(json.dumps({"epoch": epoch, "train_loss": total / count, "test_loss": test_loss,
+                          "test_acc": test_acc, "seed": args.seed, "bn": args.bn,
+                          "torch": torch.__version__}), flush=True)
+    if args.save:
+        torch.save(model.state_dict(), args.save)
+
+
+if __name__ == "__main__":
+    main()
