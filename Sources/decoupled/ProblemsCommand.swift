@@ -11,8 +11,8 @@ struct ProblemsCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "List the test problems a config can choose with `problem = \"NAME\"`.",
             discussion: """
-            A config with `problem = "fmnist_2c2d"` gets the problem's model and the defaults of
-            data.file, data.batch_size and train.epochs (its own keys win); it still names the
+            A config with `problem = "fmnist_2c2d"` gets the problem's model and the defaults of \
+            data.file, data.batch_size and train.epochs (its own keys win); it still names the \
             optimizer. docs/problems.md has the networks, their origin and reference accuracies.
 
             Examples:
