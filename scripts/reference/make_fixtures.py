@@ -169,7 +169,9 @@ def torch_scheduler(opt, s: dict, lr: float):
     return main
 
 
-def run_torch(make_opt, s: dict, lr: float):
+def run_torch(make_opt, s: dict, lr: float, decoupled_by_hand: bool = False):
+    """decoupled_by_hand: weight_decay is applied as torch's AdamW/NAdamW/RAdamW apply it,
+    p.mul_(1 - lr_t * weight_decay) before opt.step(), for an optimizer made without it."""
     def run(params, grads):
         import torch
         torch.use_deterministic_algorithms(True)
@@ -181,6 +183,11 @@ def run_torch(make_opt, s: dict, lr: float):
         for k in range(steps):
             for n, p in ps.items():
                 p.grad = torch.from_numpy(grads[n][k].copy())
+            if decoupled_by_hand:
+                with torch.no_grad():
+                    for group in opt.param_groups:
+                        for p in group["params"]:
+                            p.mul_(1 - group["lr"] * group["decoupled_decay"])
             opt.step()
             if sch is not None:
                 sch.step()  # after optimizer.step(): update k uses eta(k)
@@ -210,6 +217,8 @@ def torch_case(cid, desc, opt_spec: dict, s: dict, shapes=SHAPES3, steps=55, bia
             return torch.optim.SGD(groups, lr=o["lr"], momentum=o.get("momentum", 0.0),
                                    dampening=o.get("dampening", 0.0), nesterov=o.get("nesterov", False),
                                    weight_decay=o.get("weight_decay", 0.0), foreach=False)
+        if import_name in TORCH_FAMILY:
+            return torch_family_optimizer(groups, o)
         cls = torch.optim.Adam if import_name == "adam" else torch.optim.AdamW
         return cls(groups, lr=o["lr"], betas=(o["beta1"], o["beta2"]), eps=o["eps"],
                    weight_decay=o["weight_decay"], amsgrad=o.get("amsgrad", False), foreach=False)
@@ -219,8 +228,87 @@ def torch_case(cid, desc, opt_spec: dict, s: dict, shapes=SHAPES3, steps=55, bia
     if bias_wd is not None:
         spec["groups"] = [{"name": "no_decay", "match": {"role": ["bias"]},
                            "optimizer": {"weight_decay": float(bias_wd)}}]
-    return Case(cid, "torch", desc, spec, run_torch(make_opt, s, o["lr"]), shapes, steps,
+    by_hand = import_name in TORCH_FAMILY and o.get("decoupled_weight_decay", False) \
+        and "decoupled_weight_decay" not in TORCH_FAMILY[import_name][1]
+    return Case(cid, "torch", desc, spec, run_torch(make_opt, s, o["lr"], by_hand), shapes, steps,
                 random=random, seed=seed)
+
+
+# The torch.optim family beyond SGD/Adam: class name and the keyword arguments it takes
+# (ours are named as PyTorch names them, except betas = (beta1, beta2)).
+TORCH_FAMILY = {
+    "adagrad": ("Adagrad", ("lr_decay", "initial_accumulator_value", "eps")),
+    "rmsprop": ("RMSprop", ("alpha", "eps", "momentum", "centered")),
+    "adadelta": ("Adadelta", ("rho", "eps")),
+    "adamax": ("Adamax", ("betas", "eps")),
+    "nadam": ("NAdam", ("betas", "eps", "momentum_decay", "decoupled_weight_decay")),
+    "radam": ("RAdam", ("betas", "eps", "decoupled_weight_decay")),
+}
+
+
+def torch_family_optimizer(groups, o):
+    """torch.optim.<class> for a spec's optimizer table. Without a decoupled_weight_decay
+    keyword, a decoupled weight_decay goes to the groups' `decoupled_decay` for run_torch."""
+    import torch
+    cls, keys = TORCH_FAMILY[o["name"]]
+    kw = {k: o[k] for k in keys if k in o}
+    if "betas" in keys:
+        kw["betas"] = (o.get("beta1", 0.9), o.get("beta2", 0.999))
+    wd = o.get("weight_decay", 0.0)
+    by_hand = o.get("decoupled_weight_decay", False) and "decoupled_weight_decay" not in keys
+    opt = getattr(torch.optim, cls)(groups, lr=o["lr"], weight_decay=wd, foreach=False, **kw)
+    for g in opt.param_groups:  # a group's own weight_decay (torch_groups' bias_wd) included
+        g["decoupled_decay"] = g["weight_decay"] if by_hand else 0.0
+        if by_hand:
+            g["weight_decay"] = 0.0
+    return opt
+
+
+def family_cases():
+    """Every optimizer of TORCH_FAMILY with coupled and decoupled weight_decay, every flag
+    that changes the math at least once; 30 steps keep the files small."""
+    def case(cid, desc, o, s=None, shapes=SHAPES3, bias_wd=None):
+        return torch_case(cid, desc, o, s or sched(), shapes=shapes, steps=30, bias_wd=bias_wd)
+    dec = {"decoupled_weight_decay": True}
+    C = [
+        case("torch-adagrad-l2-const", "PyTorch Adagrad weight_decay (coupled: g += wd*w), defaults otherwise.",
+             {"name": "adagrad", "lr": 0.05, "weight_decay": 0.02}),
+        case("torch-adagrad-decoupled-lrdecay-init-cosine", "PyTorch Adagrad with lr_decay, initial_accumulator_value and eps=1e-3; decoupled decay applied by hand as AdamW does (p.mul_(1 - lr_t*wd) before step), CosineAnnealingLR.",
+             {"name": "adagrad", "lr": 0.05, "lr_decay": 0.05, "initial_accumulator_value": 0.3, "eps": 1e-3,
+              "weight_decay": 0.1, **dec}, sched("cosine", t0=30, min_multiplier=0.1)),
+        case("torch-rmsprop-l2-const", "PyTorch RMSprop weight_decay (coupled), alpha=0.9.",
+             {"name": "rmsprop", "lr": 0.01, "alpha": 0.9, "weight_decay": 0.05}),
+        case("torch-rmsprop-centered-l2-step", "PyTorch RMSprop centered (denominator sqrt(v - mean(g)^2)), eps=1e-4, coupled weight_decay, StepLR(10, 0.5).",
+             {"name": "rmsprop", "lr": 0.005, "alpha": 0.95, "eps": 1e-4, "centered": True, "weight_decay": 0.02},
+             sched("step", step_size=10, gamma=0.5)),
+        case("torch-rmsprop-momentum-decoupled", "PyTorch RMSprop momentum 0.8 (buf = mu*buf + g/avg), decoupled decay by hand, bias group without decay.",
+             {"name": "rmsprop", "lr": 0.003, "momentum": 0.8, "weight_decay": 0.1, **dec},
+             shapes=SHAPES4, bias_wd=0.0),
+        case("torch-rmsprop-centered-momentum-decoupled-cosine", "PyTorch RMSprop centered with momentum 0.5, decoupled decay by hand, CosineAnnealingLR.",
+             {"name": "rmsprop", "lr": 0.004, "alpha": 0.98, "centered": True, "momentum": 0.5, "weight_decay": 0.2, **dec},
+             sched("cosine", t0=30, min_multiplier=0.2)),
+        case("torch-adadelta-l2-const", "PyTorch Adadelta (lr 1.0, rho 0.9, eps 1e-6) with coupled weight_decay.",
+             {"name": "adadelta", "lr": 1.0, "weight_decay": 0.2}),
+        case("torch-adadelta-decoupled-exponential", "PyTorch Adadelta rho 0.8, eps 1e-3, lr 0.5, decoupled decay by hand, ExponentialLR(0.95).",
+             {"name": "adadelta", "lr": 0.5, "rho": 0.8, "eps": 1e-3, "weight_decay": 0.05, **dec},
+             sched("exponential", gamma=0.95)),
+        case("torch-adamax-l2-const", "PyTorch Adamax with coupled weight_decay.",
+             {"name": "adamax", "lr": 0.01, "weight_decay": 0.05}),
+        case("torch-adamax-decoupled-cosine", "PyTorch Adamax betas (0.8, 0.99), eps 1e-3, decoupled decay by hand, CosineAnnealingLR.",
+             {"name": "adamax", "lr": 0.02, "beta1": 0.8, "beta2": 0.99, "eps": 1e-3, "weight_decay": 0.1, **dec},
+             sched("cosine", t0=30, min_multiplier=0.1)),
+        case("torch-nadam-l2-const", "PyTorch NAdam (momentum_decay 4e-3) with coupled weight_decay.",
+             {"name": "nadam", "lr": 0.01, "weight_decay": 0.05}),
+        case("torch-nadamw-momentumdecay-step", "PyTorch NAdam(decoupled_weight_decay=True) with momentum_decay 0.05, betas (0.85, 0.99), eps 1e-4, StepLR(10, 0.5).",
+             {"name": "nadam", "lr": 0.01, "beta1": 0.85, "beta2": 0.99, "eps": 1e-4, "momentum_decay": 0.05,
+              "weight_decay": 0.1, **dec}, sched("step", step_size=10, gamma=0.5)),
+        case("torch-radam-l2-const", "PyTorch RAdam with coupled weight_decay, beta2 0.99 so the rectified branch starts at step 6.",
+             {"name": "radam", "lr": 0.01, "beta2": 0.99, "weight_decay": 0.05}),
+        case("torch-radamw-cosine-nobiasdecay", "PyTorch RAdam(decoupled_weight_decay=True), betas (0.9, 0.95), eps 1e-6, bias group without decay, CosineAnnealingLR.",
+             {"name": "radam", "lr": 0.02, "beta2": 0.95, "eps": 1e-6, "weight_decay": 0.1, **dec},
+             sched("cosine", t0=30, min_multiplier=0.05), shapes=SHAPES4, bias_wd=0.0),
+    ]
+    return C
 
 
 def adam_opt(name, lr, wd, b1=0.9, b2=0.999, eps=1e-8, amsgrad=False):
@@ -819,7 +907,7 @@ def paper_cases():
 # =========================================================================== driver
 def all_cases(kinds):
     cases = []
-    builders = {"torch": torch_cases, "keras": keras_cases, "optax": optax_cases,
+    builders = {"torch": lambda: torch_cases() + family_cases(), "keras": keras_cases, "optax": optax_cases,
                 "caffe": caffe_cases, "paper": paper_cases}
     for k in kinds:
         cases += builders[k]()

@@ -139,10 +139,10 @@ class TensorConfig:
 
 
 # --------------------------------------------------------------------------- replay
-def optimizer_decay_kind(conv: str, name: str) -> tuple[str, str]:
+def optimizer_decay_kind(conv: str, name: str, decoupled_switch: bool = False) -> tuple[str, str]:
     """Where `optimizer.weight_decay` goes (docs/config.md table): (coupled|decoupled, scale)."""
     if conv == "pytorch":
-        return ("decoupled" if name in ("adamw", "sgdw") else "coupled"), "lr"
+        return ("decoupled" if name in ("adamw", "sgdw") or decoupled_switch else "coupled"), "lr"
     if conv in ("keras", "optax"):
         return "decoupled", "lr"
     if conv == "caffe":
@@ -198,7 +198,7 @@ def _replay_tensor(spec, cfg: TensorConfig, w, G, time_offset=0, variant=()):
         mconv = {"pytorch": "caffe", "optax": "caffe", "keras": "pytorch",
                  "caffe": "pytorch", "paper": "pytorch"}[conv]
 
-    wd_kind, wd_scale = optimizer_decay_kind(conv, name)
+    wd_kind, wd_scale = optimizer_decay_kind(conv, name, bool(opt.get("decoupled_weight_decay", False)))
 
     if "swap_coupling" in variant:
         wd_kind = "decoupled" if wd_kind == "coupled" else "coupled"
@@ -209,6 +209,7 @@ def _replay_tensor(spec, cfg: TensorConfig, w, G, time_offset=0, variant=()):
     traj = np.empty((steps + 1,) + w.shape)
     traj[0] = w
     buf = None
+    family_state = None
     m = np.zeros_like(w)
     v = np.zeros_like(w)
     vmax = np.zeros_like(w)
@@ -240,7 +241,11 @@ def _replay_tensor(spec, cfg: TensorConfig, w, G, time_offset=0, variant=()):
             else:
                 raise ValueError(f"unknown regularizer {r!r}")
         # 2. direction and 4. apply (the step does not depend on w, so order is free)
-        if adam:
+        if name in FAMILY:
+            if family_state is None:
+                family_state = {}
+            step = FAMILY[name](opt, family_state, g, k + 1, lr_k)
+        elif adam:
             t = k + 1
             m = b1 * m + (1 - b1) * g
             v = b2 * v + (1 - b2) * g * g
@@ -275,6 +280,86 @@ def _replay_tensor(spec, cfg: TensorConfig, w, G, time_offset=0, variant=()):
         w = w - step
         traj[k + 1] = w
     return traj
+
+
+# --------------------------------------------------------------------------- the torch.optim family
+# Each returns the step (w <- w - step) from the gradient with its coupled terms, keeping
+# its state in `st`; the formulas are PyTorch's _single_tensor_<name> (torch/optim/<name>.py).
+def _zeros(st, key, g, init=0.0):
+    if key not in st:
+        st[key] = np.full_like(g, init)
+    return st[key]
+
+
+def _adagrad(o, st, g, t, lr):
+    s = _zeros(st, "sum", g, float(o.get("initial_accumulator_value", 0.0)))
+    s += g * g
+    clr = lr / (1 + (t - 1) * float(o.get("lr_decay", 0.0)))
+    return clr * g / (np.sqrt(s) + float(o.get("eps", 1e-10)))
+
+
+def _rmsprop(o, st, g, t, lr):
+    a, eps, mu = float(o.get("alpha", 0.99)), float(o.get("eps", 1e-8)), float(o.get("momentum", 0.0))
+    v = _zeros(st, "v", g)
+    v[...] = a * v + (1 - a) * g * g
+    if o.get("centered", False):
+        ga = _zeros(st, "ga", g)
+        ga[...] = a * ga + (1 - a) * g
+        avg = np.sqrt(v - ga * ga) + eps
+    else:
+        avg = np.sqrt(v) + eps
+    if mu > 0:
+        b = _zeros(st, "buf", g)
+        b[...] = mu * b + g / avg
+        return lr * b
+    return lr * g / avg
+
+
+def _adadelta(o, st, g, t, lr):
+    rho, eps = float(o.get("rho", 0.9)), float(o.get("eps", 1e-6))
+    v, u = _zeros(st, "v", g), _zeros(st, "u", g)
+    v[...] = rho * v + (1 - rho) * g * g
+    d = np.sqrt(u + eps) / np.sqrt(v + eps) * g
+    u[...] = rho * u + (1 - rho) * d * d
+    return lr * d
+
+
+def _adamax(o, st, g, t, lr):
+    b1, b2, eps = float(o.get("beta1", 0.9)), float(o.get("beta2", 0.999)), float(o.get("eps", 1e-8))
+    m, u = _zeros(st, "m", g), _zeros(st, "u", g)
+    m[...] = b1 * m + (1 - b1) * g
+    u[...] = np.maximum(b2 * u, np.abs(g) + eps)
+    return lr / (1 - b1 ** t) * m / u
+
+
+def _nadam(o, st, g, t, lr):
+    b1, b2, eps = float(o.get("beta1", 0.9)), float(o.get("beta2", 0.999)), float(o.get("eps", 1e-8))
+    psi = float(o.get("momentum_decay", 4e-3))
+    m, v = _zeros(st, "m", g), _zeros(st, "v", g)
+    mu = lambda s: b1 * (1 - 0.5 * 0.96 ** (s * psi))  # noqa: E731
+    st["prod"] = st.get("prod", 1.0) * mu(t)
+    m[...] = b1 * m + (1 - b1) * g
+    v[...] = b2 * v + (1 - b2) * g * g
+    d = np.sqrt(v / (1 - b2 ** t)) + eps
+    return lr * (1 - mu(t)) / (1 - st["prod"]) * g / d + lr * mu(t + 1) / (1 - st["prod"] * mu(t + 1)) * m / d
+
+
+def _radam(o, st, g, t, lr):
+    b1, b2, eps = float(o.get("beta1", 0.9)), float(o.get("beta2", 0.999)), float(o.get("eps", 1e-8))
+    m, v = _zeros(st, "m", g), _zeros(st, "v", g)
+    m[...] = b1 * m + (1 - b1) * g
+    v[...] = b2 * v + (1 - b2) * g * g
+    mh = m / (1 - b1 ** t)
+    rho_inf = 2 / (1 - b2) - 1
+    rho_t = rho_inf - 2 * t * b2 ** t / (1 - b2 ** t)
+    if rho_t <= 5:
+        return lr * mh
+    r = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+    return lr * mh * math.sqrt(1 - b2 ** t) / (np.sqrt(v) + eps) * r
+
+
+FAMILY = {"adagrad": _adagrad, "rmsprop": _rmsprop, "adadelta": _adadelta, "adamax": _adamax,
+          "nadam": _nadam, "radam": _radam}
 
 
 def _rel(a: dict, b: dict) -> float:
@@ -313,7 +398,7 @@ def sensitivity(spec: dict, params: dict, grads: dict, traj: dict) -> dict:
                     r["convention"] = "half" if cur == "full" else "full"
             out["swap_l2_convention"] = _rel(replay(v, params, grads), traj)
     o = spec["optimizer"]
-    kind, _ = optimizer_decay_kind(spec.get("convention", "pytorch"), o["name"])
+    kind, _ = optimizer_decay_kind(spec.get("convention", "pytorch"), o["name"], bool(o.get("decoupled_weight_decay", False)))
     wd = float(o.get("weight_decay", 0.0))
     plain_sgd = o["name"] in ("sgd", "sgdw") and not float(o.get("momentum", 0.0))
     if wd and not plain_sgd:  # for plain SGD coupled and lr-scaled decoupled decay coincide
@@ -324,7 +409,7 @@ def sensitivity(spec: dict, params: dict, grads: dict, traj: dict) -> dict:
     varying_lr = sch.get("name", "constant") != "constant" or bool(sch.get("warmup"))
     if o["name"] in ("adam", "adamw"):
         out["swap_eps_placement"] = _rel(replay(spec, params, grads, variant=("swap_eps",)), traj)
-    elif float(o.get("momentum", 0.0)) and (varying_lr or float(o.get("dampening", 0.0))):
+    elif o["name"] in ("sgd", "sgdw") and float(o.get("momentum", 0.0)) and (varying_lr or float(o.get("dampening", 0.0))):
         # with a constant lr and no dampening the two forms are the same algorithm
         out["swap_momentum_form"] = _rel(replay(spec, params, grads, variant=("swap_momentum",)), traj)
     if varying_lr:

@@ -85,6 +85,12 @@ public final class PluginRegistry {
     public static func builtIn() -> PluginRegistry {
         let r = PluginRegistry()
         let plugins: [Plugin] = [SGDOptimizer(), AdamOptimizer(),
+                                 AdagradOptimizer(),
+                                 RMSpropOptimizer(),
+                                 AdadeltaOptimizer(),
+                                 AdamaxOptimizer(),
+                                 NAdamOptimizer(),
+                                 RAdamOptimizer(),
                                  L2Regularizer(), L1Regularizer(), ElasticRegularizer(), WeightDecayRegularizer()]
             + BuiltinSchedule.all
         for p in plugins { try! r.register(p) }

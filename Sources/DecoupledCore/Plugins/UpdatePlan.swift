@@ -41,6 +41,19 @@ public final class UpdatePlan {
             }
             wd = x
         }
+        // PyTorch's NAdam/RAdam/Adam switch: weight_decay decoupled (w ← w(1 − lr_t λ)) instead
+        // of coupled, for any optimizer under the pytorch convention.
+        var decoupledSwitch = false
+        if let d = optParams.removeValue(forKey: "decoupled_weight_decay") {
+            guard case .flag(let b) = d else {
+                throw PluginError.wrongType(key: "\(spec.optimizer.key).decoupled_weight_decay", value: d, expected: "true or false")
+            }
+            guard convention == .pytorch || !b else {
+                throw PluginError.invalid(key: "\(spec.optimizer.key).decoupled_weight_decay",
+                                          message: "is PyTorch's switch and needs convention = \"pytorch\" (here weight_decay already means what the \(convention.rawValue) convention says); use a weight_decay regularizer")
+            }
+            decoupledSwitch = b
+        }
         var l1Decay = false
         if let rt = optParams.removeValue(forKey: "regularization_type") {
             guard convention == .caffe, case .text(let t) = rt, t == "L1" || t == "L2" else {
@@ -65,7 +78,7 @@ public final class UpdatePlan {
         try (optimizer as? SGDOptimizer)?.validate(topHyper, keyPrefix: spec.optimizer.key)
 
         func implied(_ lambda: Double, key: String) -> [PluginSpec] {
-            convention.weightDecay(lambda, optimizer: baseName, isAlias: alias != nil, l1: l1Decay, key: key).map { [$0] } ?? []
+            convention.weightDecay(lambda, optimizer: baseName, isAlias: alias != nil || decoupledSwitch, l1: l1Decay, key: key).map { [$0] } ?? []
         }
         let topRegs = implied(wd, key: "\(spec.optimizer.key).weight_decay") + spec.regularizers
         func resolveRegs(_ specs: [PluginSpec]) throws -> [Regularizer] {

@@ -1,0 +1,43 @@
+import Foundation
+
+/// Adamax as `torch.optim.Adamax` computes it (`_single_tensor_adamax`):
+///
+///     m ← lerp(m, g, 1 − β1)
+///     u ← max(β2·u, |g| + ε)
+///     w ← w − lr/(1 − β1ᵗ) · m/u
+public final class AdamaxOptimizer: ElementwiseOptimizer {
+    public let name = "adamax"
+    public let version = "1.0.0"
+    public let kind = PluginKind.optimizer
+    public let summary = "Adamax: Adam with the infinity norm (torch.optim.Adamax semantics)"
+    public let hyperParameters: [HyperParameterSpec] = [
+        .learningRate(2e-3),
+        .init("beta1", .number(0...1, openUpper: true), default: .number(0.9), "first-moment decay β1"),
+        .init("beta2", .number(0...1, openUpper: true), default: .number(0.999), "decay β2 of the infinity norm"),
+        .init("eps", .number(0...Double.infinity), default: .number(1e-8), "ε added to |g|"),
+    ]
+
+    public init() {}
+
+    public func stateSlots(_ hp: HyperValues) -> [String] { ["exp_avg", "exp_inf"] }
+
+    public struct Direction: ElementwiseDirection {
+        let clr, oneMinusBeta1, beta2, eps: Float
+
+        public init(_ hp: HyperValues, context: StepContext, regularization: FusedRegularization) {
+            clr = Float(context.lr / (1 - pow(hp.number("beta1"), Double(context.step))))
+            oneMinusBeta1 = Float(1 - hp.number("beta1"))
+            beta2 = Float(hp.number("beta2"))
+            eps = Float(hp.number("eps"))
+        }
+
+        @inline(__always)
+        public func step(g: Float, w: Float, state: ElementState) -> Float {
+            let m = torchLerp(state[0], g, oneMinusBeta1)
+            let u = max(state[1] * beta2, abs(g) + eps)
+            state[0] = m
+            state[1] = u
+            return clr * m / u
+        }
+    }
+}

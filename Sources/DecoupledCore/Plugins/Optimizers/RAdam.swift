@@ -1,0 +1,59 @@
+import Foundation
+
+/// RAdam as `torch.optim.RAdam` computes it (`_single_tensor_radam`):
+///
+///     m ← lerp(m, g, 1 − β1);  v ← β2·v + (1 − β2)·g²;  m̂ = m/(1 − β1ᵗ)
+///     ρ∞ = 2/(1 − β2) − 1,  ρ_t = ρ∞ − 2t·β2ᵗ/(1 − β2ᵗ)
+///     ρ_t > 5: w ← w − lr·m̂·√(1 − β2ᵗ)/(√v + ε)·r_t,  r_t = √((ρ_t−4)(ρ_t−2)ρ∞ / ((ρ∞−4)(ρ∞−2)ρ_t))
+///     else:    w ← w − lr·m̂
+///
+/// PyTorch's `decoupled_weight_decay = true` (RAdamW) is the pytorch convention's
+/// `decoupled_weight_decay` (docs/config.md).
+public final class RAdamOptimizer: ElementwiseOptimizer {
+    public let name = "radam"
+    public let version = "1.0.0"
+    public let kind = PluginKind.optimizer
+    public let summary = "RAdam: Adam with a rectified warm-up of the adaptive step (torch.optim.RAdam semantics)"
+    public let hyperParameters: [HyperParameterSpec] = [
+        .learningRate(1e-3),
+        .init("beta1", .number(0...1, openUpper: true), default: .number(0.9), "first-moment decay β1"),
+        .init("beta2", .number(0...1, openUpper: true), default: .number(0.999), "second-moment decay β2"),
+        .init("eps", .number(0...Double.infinity), default: .number(1e-8), "ε added to √v"),
+    ]
+
+    public init() {}
+
+    public func stateSlots(_ hp: HyperValues) -> [String] { ["exp_avg", "exp_avg_sq"] }
+
+    public struct Direction: ElementwiseDirection {
+        let lr, oneMinusBeta1, beta2, oneMinusBeta2, bc1, sqrtBC2, eps, rect: Float
+        let rectified: Bool
+
+        public init(_ hp: HyperValues, context: StepContext, regularization: FusedRegularization) {
+            let b1 = hp.number("beta1"), b2 = hp.number("beta2"), t = Double(context.step)
+            let bc2 = 1 - pow(b2, t)
+            let rhoInf = 2 / (1 - b2) - 1
+            let rhoT = rhoInf - 2 * t * pow(b2, t) / bc2
+            rectified = rhoT > 5
+            rect = rectified ? Float(((rhoT - 4) * (rhoT - 2) * rhoInf / ((rhoInf - 4) * (rhoInf - 2) * rhoT)).squareRoot()) : 1
+            lr = Float(context.lr)
+            oneMinusBeta1 = Float(1 - b1)
+            beta2 = Float(b2)
+            oneMinusBeta2 = Float(1 - b2)
+            bc1 = Float(1 - pow(b1, t))
+            sqrtBC2 = Float(bc2.squareRoot())
+            eps = Float(hp.number("eps"))
+        }
+
+        @inline(__always)
+        public func step(g: Float, w: Float, state: ElementState) -> Float {
+            let m = torchLerp(state[0], g, oneMinusBeta1)
+            let v = state[1] * beta2 + oneMinusBeta2 * g * g
+            state[0] = m
+            state[1] = v
+            let corrected = m / bc1 * lr
+            guard rectified else { return corrected }
+            return corrected * (sqrtBC2 / (v.squareRoot() + eps)) * rect
+        }
+    }
+}
