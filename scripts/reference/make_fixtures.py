@@ -664,6 +664,36 @@ def optax_cases():
             spec["groups"] = [{"name": "no_decay", "match": {"role": ["bias"]}, "regularizers": []}]
         return Case(cid, "optax", desc, spec, run_optax(make_tx), shapes, steps)
 
+    def family_case(cid, desc, o, s, masked, shapes=SHAPES3, steps=30):
+        """optax.lamb / optax.lion with their own weight_decay (decoupled, inside lamb's ratio)."""
+        def make_tx(p):
+            mask = mask_fn if masked else None
+            lr = optax_schedule(s, o["lr"])
+            if o["name"] == "lamb":
+                return optax.lamb(lr, b1=o["beta1"], b2=o["beta2"], eps=o["eps"], eps_root=o.get("eps_root", 0.0),
+                                  weight_decay=o["weight_decay"], mask=mask)
+            return optax.lion(lr, b1=o["beta1"], b2=o["beta2"], weight_decay=o["weight_decay"], mask=mask)
+        spec = {"name": cid, "convention": "optax", "decay_bias": not masked, "optimizer": o, "schedule": s}
+        if masked:
+            spec["groups"] = [{"name": "no_decay", "match": {"role": ["bias"]}, "regularizers": [],
+                               "optimizer": {"weight_decay": 0.0}}]
+        return Case(cid, "optax", desc, spec, run_optax(make_tx), shapes, steps)
+
+    C.append(family_case("optax-lamb-const", "optax.lamb (scale_by_adam, add_decayed_weights, scale_by_trust_ratio, lr): the decay inside the per-tensor trust ratio, bias decayed.",
+                         {"name": "lamb", "lr": 0.01, "beta1": 0.9, "beta2": 0.999, "eps": 1e-6, "weight_decay": 0.1},
+                         sched(), masked=False))
+    C.append(family_case("optax-lamb-mask-epsroot-cosine", "optax.lamb with eps_root 1e-8, betas (0.85, 0.99), a bias mask and cosine_decay_schedule.",
+                         {"name": "lamb", "lr": 0.02, "beta1": 0.85, "beta2": 0.99, "eps": 1e-4, "eps_root": 1e-8,
+                          "weight_decay": 0.2}, sched("cosine", t0=30, min_multiplier=0.1), masked=True, shapes=SHAPES4))
+    C.append(family_case("optax-lamb-nodecay-step", "optax.lamb without weight decay (trust ratio of Adam's direction alone), staircase exponential_decay == step(10, 0.5).",
+                         {"name": "lamb", "lr": 0.01, "beta1": 0.9, "beta2": 0.99, "eps": 1e-6, "weight_decay": 0.0},
+                         sched("step", step_size=10, gamma=0.5), masked=False))
+    # lion is the external plugin plugins/lion (ConformanceTests compiles the shipped plugins)
+    C.append(family_case("optax-lion-const", "optax.lion (sign of (1-b1)*g + b1*m; m = b2*m + (1-b2)*g) with weight_decay 0.1 (decoupled, lr-scaled), bias decayed; replayed through the external plugin plugins/lion.",
+                         {"name": "lion", "lr": 0.003, "beta1": 0.9, "beta2": 0.99, "weight_decay": 0.1}, sched(), masked=False))
+    C.append(family_case("optax-lion-mask-cosine", "optax.lion betas (0.95, 0.98), weight_decay 0.3 with a bias mask, cosine_decay_schedule; replayed through plugins/lion.",
+                         {"name": "lion", "lr": 0.002, "beta1": 0.95, "beta2": 0.98, "weight_decay": 0.3},
+                         sched("cosine", t0=30, min_multiplier=0.1), masked=True, shapes=SHAPES4))
     C.append(sgd_case("optax-chain-decay-sgd-momentum-const", "optax.chain(add_decayed_weights(0.01), sgd(momentum=0.9)): decay added to the gradient before the trace, i.e. coupled L2.",
                       0.03, 0.9, False, sched(), wd=0.01))
     C.append(sgd_case("optax-chain-decay-sgd-nesterov-restarts", "optax.chain(add_decayed_weights(0.02, mask=no bias), sgd(nesterov)) with cosine restarts built by join_schedules (T_0=10, T_mult=2).",

@@ -241,7 +241,12 @@ def _replay_tensor(spec, cfg: TensorConfig, w, G, time_offset=0, variant=()):
             else:
                 raise ValueError(f"unknown regularizer {r!r}")
         # 2. direction and 4. apply (the step does not depend on w, so order is free)
-        if name in FAMILY:
+        if name == "lamb":  # the decoupled decay is part of u, inside the trust ratio
+            lam = sum({"lr": lr_k, "schedule": eta, "constant": 1.0}[sc] * l for sc, l in decays) / lr_k
+            decays = []
+            family_state = {} if family_state is None else family_state
+            step = _lamb(opt, family_state, g, k + 1, lr_k, w_prev, lam)
+        elif name in FAMILY:
             if family_state is None:
                 family_state = {}
             step = FAMILY[name](opt, family_state, g, k + 1, lr_k)
@@ -358,7 +363,27 @@ def _radam(o, st, g, t, lr):
     return lr * mh * math.sqrt(1 - b2 ** t) / (np.sqrt(v) + eps) * r
 
 
-FAMILY = {"adagrad": _adagrad, "rmsprop": _rmsprop, "adadelta": _adadelta, "adamax": _adamax,
+def _lion(o, st, g, t, lr):
+    b1, b2 = float(o.get("beta1", 0.9)), float(o.get("beta2", 0.99))
+    m = _zeros(st, "m", g)
+    c = b1 * m + (1 - b1) * g
+    m[...] = b2 * m + (1 - b2) * g
+    return lr * np.sign(c)
+
+
+def _lamb(o, st, g, t, lr, w, lam):
+    """optax.lamb: Adam's u plus lam*w, scaled by the trust ratio |w|/|u| per tensor."""
+    b1, b2 = float(o.get("beta1", 0.9)), float(o.get("beta2", 0.999))
+    eps, eps_root = float(o.get("eps", 1e-6)), float(o.get("eps_root", 0.0))
+    m, v = _zeros(st, "m", g), _zeros(st, "v", g)
+    m[...] = b1 * m + (1 - b1) * g
+    v[...] = b2 * v + (1 - b2) * g * g
+    u = m / (1 - b1 ** t) / (np.sqrt(v / (1 - b2 ** t) + eps_root) + eps) + lam * w
+    wn, un = np.linalg.norm(w), np.linalg.norm(u)
+    return lr * (1.0 if wn == 0 or un == 0 else wn / un) * u
+
+
+FAMILY = {"lion": _lion, "adagrad": _adagrad, "rmsprop": _rmsprop, "adadelta": _adadelta, "adamax": _adamax,
           "nadam": _nadam, "radam": _radam}
 
 

@@ -91,6 +91,7 @@ public final class PluginRegistry {
                                  AdamaxOptimizer(),
                                  NAdamOptimizer(),
                                  RAdamOptimizer(),
+                                 LambOptimizer(),
                                  L2Regularizer(), L1Regularizer(), ElasticRegularizer(), WeightDecayRegularizer()]
             + BuiltinSchedule.all
         for p in plugins { try! r.register(p) }
