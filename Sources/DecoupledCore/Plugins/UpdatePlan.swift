@@ -62,6 +62,13 @@ public final class UpdatePlan {
             }
             l1Decay = t == "L1"
         }
+        // A built-in optimizer computes one framework's math; under a convention whose
+        // framework computes it differently, its keys would not mean what they say there.
+        if optimizer.source == "built-in", !convention.models(base: baseName) {
+            let homes = Convention.modelling(baseName).map { "\"\($0.rawValue)\"" }.joined(separator: " or ")
+            throw PluginError.invalid(key: "\(spec.optimizer.key).name",
+                                      message: "\(spec.optimizer.name) computes as the \(homes) convention's framework does; the \(convention.rawValue) convention models \(convention.optimizers.joined(separator: ", ")). Use convention = \(homes) (then weight_decay means what it says there, or give a decay as [[regularizers]])")
+        }
         if convention == .paper && alias == nil && wd > 0 {
             throw PluginError.invalid(key: "\(spec.optimizer.key).weight_decay",
                                       message: "the paper defines weight decay for sgdw and adamw only; use one of them or an l2 regularizer")

@@ -1,0 +1,110 @@
+import DecoupledCore
+import Foundation
+import Testing
+
+/// The optimizer family beyond SGD/Adam (their trajectories against PyTorch and optax are in
+/// ConformanceTests): determinism across workers, resume from slots and step alone, the
+/// pytorch convention's decoupled_weight_decay switch and its aliases, and conventions that
+/// refuse an optimizer whose math is another framework's.
+@Suite struct OptimizerFamilyTests {
+    /// Each optimizer with flags that exercise every state slot, under the convention that models it.
+    struct Config: Sendable {
+        let name: String
+        let hyper: [String: HyperValue]
+        let convention: Convention
+    }
+
+    static let configs: [Config] = [
+        Config(name: "adagrad", hyper: ["lr": .number(0.05), "lr_decay": .number(0.01), "initial_accumulator_value": .number(0.2)],
+               convention: .pytorch),
+        Config(name: "rmsprop", hyper: ["lr": .number(0.01), "centered": .flag(true), "momentum": .number(0.5)], convention: .pytorch),
+        Config(name: "adadelta", hyper: ["lr": .number(1)], convention: .pytorch),
+        Config(name: "adamax", hyper: ["lr": .number(0.01)], convention: .pytorch),
+        Config(name: "nadam", hyper: ["lr": .number(0.01), "momentum_decay": .number(0.01)], convention: .pytorch),
+        Config(name: "radam", hyper: ["lr": .number(0.01), "beta2": .number(0.9)], convention: .pytorch),
+        Config(name: "lamb", hyper: ["lr": .number(0.01), "weight_decay": .number(0.1)], convention: .optax),
+    ]
+    static let n = 300
+    static let w0: [Float] = (0..<n).map { i in Float((i * 37) % 101) / 50 - 1 }
+    static let grads: [[Float]] = (0..<6).map { s in gradient(s) }
+
+    static func gradient(_ s: Int) -> [Float] {
+        (0..<n).map { i in
+            let k = ((i + 7 * s) * 53) % 97
+            return Float(k) / 48 - 1
+        }
+    }
+
+    @Test(arguments: configs.map { $0.name })
+    func bitIdenticalForAnyWorkerCountAndAfterResume(_ name: String) throws {
+        let config = try #require(Self.configs.first { $0.name == name })
+        let l2 = PluginSpec(name: "l2", params: ["lambda": .number(0.01)], key: "regularizers[0]")
+        let s = spec(name, config.hyper, regs: [l2], convention: config.convention)
+        let one = try runSteps(s, w: Self.w0, grads: Self.grads, workers: 1).w
+        let three = try runSteps(s, w: Self.w0, grads: Self.grads, workers: 3).w
+        #expect(one.map { $0.bitPattern } == three.map { $0.bitPattern }, "\(name): 1 vs 3 workers")
+        #expect(one != Self.w0, "\(name) did not move the weights")
+
+        // Resume: everything an optimizer carries between steps is its declared slots and the step.
+        let first = try runSteps(s, w: Self.w0, grads: Array(Self.grads[..<3]), workers: 2).engine
+        let specs = first.arena.entries.map { $0.spec }
+        let arena = try ParameterArena(specs: specs)
+        arena.params.base.update(from: first.arena.params.base, count: first.arena.capacity)
+        for slot in first.plan.stateSlots {
+            arena.slot(slot).base.update(from: first.arena.slot(slot).base, count: first.arena.capacity)
+        }
+        let engine = try UpdateEngine(plan: try UpdatePlan(s, registry: .builtIn(), tensors: specs), arena: arena,
+                                      kernels: try KernelPath.named("scalar"), workers: 2, chunkElements: 16)
+        engine.restore(step: first.step)
+        for g in Self.grads[3...] {
+            arena.view(arena.grads, arena.entries[0]).initialize(from: g)
+            engine.apply()
+        }
+        let resumed = Array(arena.view(arena.params, arena.entries[0]))
+        #expect(resumed.map { $0.bitPattern } == one.map { $0.bitPattern }, "\(name): resumed after 3 steps")
+    }
+
+    /// PyTorch's NAdam(decoupled_weight_decay=True) is our nadam with the switch, or nadamw;
+    /// both decay w by lr·λ before the step, unlike the coupled default.
+    @Test func decoupledSwitchEqualsTheAlias() throws {
+        for base in ["nadam", "radam", "adagrad"] {
+            let hp: [String: HyperValue] = ["lr": .number(0.01), "weight_decay": .number(0.5)]
+            var switched = hp
+            switched["decoupled_weight_decay"] = .flag(true)
+            let viaSwitch = try runSteps(spec(base, switched), w: Self.w0, grads: Self.grads).w
+            let viaAlias = try runSteps(spec(base + "w", hp), w: Self.w0, grads: Self.grads).w
+            let coupled = try runSteps(spec(base, hp), w: Self.w0, grads: Self.grads).w
+            let explicit = try runSteps(spec(base, ["lr": .number(0.01)], regs: [
+                PluginSpec(name: "weight_decay", params: ["lambda": .number(0.5)], key: "regularizers[0]")]), w: Self.w0, grads: Self.grads).w
+            #expect(viaSwitch.map { $0.bitPattern } == viaAlias.map { $0.bitPattern }, "\(base)")
+            #expect(viaSwitch.map { $0.bitPattern } == explicit.map { $0.bitPattern }, "\(base)")
+            #expect(viaSwitch != coupled, "\(base): the switch changed nothing")
+        }
+    }
+
+    /// The message of the error planning `s` throws, nil when it plans.
+    func planError(_ s: OptimizationSpec) -> String? {
+        do {
+            _ = try UpdatePlan(s, registry: .builtIn(), tensors: [TensorSpec(name: "w", shape: [2], role: .weight)])
+            return nil
+        } catch { return "\(error)" }
+    }
+
+    @Test func decoupledSwitchOutsidePytorchIsRefusedNamingTheKey() {
+        let optax = planError(spec("adam", ["lr": .number(0.01), "decoupled_weight_decay": .flag(true)], convention: .optax))
+        #expect(optax?.contains("optimizer.decoupled_weight_decay") == true && optax?.contains("pytorch") == true, "\(optax ?? "planned")")
+        let wrongType = planError(spec("nadam", ["lr": .number(0.01), "decoupled_weight_decay": .number(1)]))
+        #expect(wrongType?.contains("optimizer.decoupled_weight_decay") == true && wrongType?.contains("true or false") == true,
+                "\(wrongType ?? "planned")")
+    }
+
+    /// An optimizer computing torch.optim's math under the keras convention (Keras's Adagrad
+    /// differs) would silently mean something else: refused, naming the convention to use.
+    @Test func conventionsRefuseOptimizersTheyDoNotModel() {
+        for (name, convention, home) in [("adagrad", Convention.keras, "pytorch"), ("lamb", .pytorch, "optax"),
+                                         ("nadamw", .optax, "pytorch"), ("adam", .caffe, "pytorch")] {
+            let e = planError(spec(name, ["lr": .number(0.01)], convention: convention))
+            #expect(e?.contains("optimizer.name") == true && e?.contains("\"\(home)\"") == true, "\(name) under \(convention): \(e ?? "planned")")
+        }
+    }
+}
