@@ -113,7 +113,7 @@ import Testing
     @Test(arguments: [
         ([.from: "tensorflow"], [], "--from: unknown convention 'tensorflow'; expected pytorch | keras | caffe | optax | paper"),
         ([.from: nil], [], "--from: missing; expected pytorch | keras | caffe | optax | paper"),
-        ([.optimizer: "adafactor"], [], "--optimizer: unknown optimizer 'adafactor'; expected sgd | sgdw | adam | adamw | adagrad | adagradw | rmsprop | rmspropw | adadelta | adadeltaw | adamax | adamaxw | nadam | nadamw | radam | radamw | lamb | lion"),
+        ([.optimizer: "adabelief"], [], "--optimizer: unknown optimizer 'adabelief'; expected sgd | sgdw | adam | adamw | adagrad | adagradw | rmsprop | rmspropw | adadelta | adadeltaw | adamax | adamaxw | nadam | nadamw | radam | radamw | adafactor | lamb | lion"),
         ([.lr: "-0.01"], [], "--lr: expected a number > 0, got '-0.01'"),
         ([.lr: "fast"], [], "--lr: expected a number > 0, got 'fast'"),
         ([.lr: nil], [], "--lr: missing; expected a number > 0 (the base learning rate)"),
@@ -173,7 +173,7 @@ import Testing
     /// The built-in optimizers beyond SGD/Adam with their decoupled aliases (lion, a plugin, is
     /// left to ConformanceTests).
     static let family = ["adagrad", "adagradw", "rmsprop", "rmspropw", "adadelta", "adadeltaw", "adamax", "adamaxw",
-                         "nadam", "nadamw", "radam", "radamw", "lamb"]
+                         "nadam", "nadamw", "radam", "radamw", "lamb", "adafactor"]
 
     /// PyTorch NAdam's decoupled_weight_decay=True converts to itself; Adagrad, which has no
     /// such switch, gets AdamW's p.mul_ line; coupled to decoupled has no equivalent; optax's
@@ -211,13 +211,13 @@ import Testing
             for to in Convention.allCases {
                 for opt in ["sgd", "sgdw", "adam", "adamw"] + Self.family {
                     let isSGD = opt.hasPrefix("sgd")
-                    let base = Self.family.contains(opt + "w") || ["sgd", "adam"].contains(opt) || opt == "lamb" ? opt : String(opt.dropLast())
+                    let base = opt.hasSuffix("w") ? String(opt.dropLast()) : opt  // no base optimizer's name ends in w
                     let variants: [([ConversionOption: String], Set<ConversionOption>)] = isSGD
                         ? [([:], []), ([.momentum: "0.9"], []), ([.momentum: "0.9"], [.nesterov]), ([.momentum: "0.8", .dampening: "0.3"], [])]
                         : base == "adam" ? [([:], []), ([.beta2: "0.99", .eps: "1e-06"], []), ([:], [.amsgrad])] : [([:], [])]
                     for decay in [ConversionOption.weightDecay, .l2] {
                         for (extra, switches) in variants {
-                            for target in [nil] + (base == "lamb" ? ["lamb"] : [base, base + "w"]) {
+                            for target in [nil] + (["lamb", "adafactor"].contains(base) ? [base] : [base, base + "w"]) {
                                 var values: [ConversionOption: String] = [.from: from.rawValue, .to: to.rawValue, .optimizer: opt,
                                                                           .lr: isSGD ? "0.1" : "0.01", decay: "0.05"]
                                 values.merge(extra) { _, e in e }

@@ -23,6 +23,7 @@ import Testing
         Config(name: "nadam", hyper: ["lr": .number(0.01), "momentum_decay": .number(0.01)], convention: .pytorch),
         Config(name: "radam", hyper: ["lr": .number(0.01), "beta2": .number(0.9)], convention: .pytorch),
         Config(name: "lamb", hyper: ["lr": .number(0.01), "weight_decay": .number(0.1)], convention: .optax),
+        Config(name: "adafactor", hyper: ["lr": .number(0.01), "weight_decay": .number(0.1)], convention: .pytorch),
     ]
     static let n = 300
     static let w0: [Float] = (0..<n).map { i in Float((i * 37) % 101) / 50 - 1 }
@@ -106,5 +107,51 @@ import Testing
             let e = planError(spec(name, ["lr": .number(0.01)], convention: convention))
             #expect(e?.contains("optimizer.name") == true && e?.contains("\"\(home)\"") == true, "\(name) under \(convention): \(e ?? "planned")")
         }
+    }
+}
+
+/// Adafactor's factored state (rows and columns of each ≥ 2-D tensor, in the first floats of
+/// its slots) survives a resume bit for bit, with tensors cut into pieces across workers and
+/// split into two groups (each group's update runs the tensor phase over the whole arena).
+@Suite struct AdafactorResumeTests {
+    static let tensors = [TensorSpec(name: "conv.weight", shape: [2, 3, 7], role: .weight),
+                          TensorSpec(name: "fc.weight", shape: [5, 9], role: .weight),
+                          TensorSpec(name: "fc.bias", shape: [5], role: .bias)]
+    static let spec = OptimizationSpec(optimizer: PluginSpec(name: "adafactor", params: ["lr": .number(0.5), "weight_decay": .number(0.1)],
+                                                             key: "optimizer"), schedule: ScheduleSpec(unit: .step))
+
+    static func gradient(_ step: Int, _ count: Int, _ tensor: Int) -> [Float] {
+        (0..<count).map { i in Float(((i + 11 * step + 5 * tensor) * 53) % 97) / 48 - 1 }
+    }
+
+    /// Runs `steps` from `start`, on `arena` (fresh when nil); returns the engine.
+    static func run(_ steps: Range<Int>, arena given: ParameterArena? = nil, workers: Int) throws -> UpdateEngine {
+        let arena = try given ?? ParameterArena(specs: tensors)
+        if given == nil {
+            for (t, e) in arena.entries.enumerated() {
+                arena.view(arena.params, e).initialize(from: (0..<e.count).map { i in Float(((i * 37 + t) % 101)) / 50 - 1 })
+            }
+        }
+        let engine = try UpdateEngine(plan: try UpdatePlan(spec, registry: .builtIn(), tensors: tensors), arena: arena,
+                                      kernels: try KernelPath.named("scalar"), workers: workers, chunkElements: 16)
+        engine.restore(step: steps.lowerBound)
+        for s in steps {
+            for (t, e) in arena.entries.enumerated() { arena.view(arena.grads, e).initialize(from: gradient(s, e.count, t)) }
+            engine.apply()
+        }
+        return engine
+    }
+
+    @Test func resumeIsBitIdentical() throws {
+        let straight = try Self.run(0..<6, workers: 1).arena
+        let first = try Self.run(0..<3, workers: 3).arena
+        let copy = try ParameterArena(specs: Self.tensors)
+        copy.params.base.update(from: first.params.base, count: first.capacity)
+        for (name, buffer) in first.slots { copy.slot(name).base.update(from: buffer.base, count: first.capacity) }
+        let resumed = try Self.run(3..<6, arena: copy, workers: 2).arena
+        let a = Array(UnsafeBufferPointer(start: straight.params.base, count: straight.capacity))
+        let b = Array(UnsafeBufferPointer(start: resumed.params.base, count: resumed.capacity))
+        #expect(a.map { $0.bitPattern } == b.map { $0.bitPattern })
+        #expect(straight.slots.keys.sorted() == ["col_var", "row_var", "variance"])
     }
 }

@@ -243,6 +243,7 @@ TORCH_FAMILY = {
     "adamax": ("Adamax", ("betas", "eps")),
     "nadam": ("NAdam", ("betas", "eps", "momentum_decay", "decoupled_weight_decay")),
     "radam": ("RAdam", ("betas", "eps", "decoupled_weight_decay")),
+    "adafactor": ("Adafactor", ("beta2_decay", "eps", "d")),  # eps = (eps1, eps2); weight_decay decoupled
 }
 
 
@@ -252,6 +253,8 @@ def torch_family_optimizer(groups, o):
     import torch
     cls, keys = TORCH_FAMILY[o["name"]]
     kw = {k: o[k] for k in keys if k in o}
+    if o["name"] == "adafactor":
+        kw["eps"] = (o.get("eps1"), o.get("eps2", 1e-3))
     if "betas" in keys:
         kw["betas"] = (o.get("beta1", 0.9), o.get("beta2", 0.999))
     wd = o.get("weight_decay", 0.0)
@@ -307,6 +310,12 @@ def family_cases():
         case("torch-radamw-cosine-nobiasdecay", "PyTorch RAdam(decoupled_weight_decay=True), betas (0.9, 0.95), eps 1e-6, bias group without decay, CosineAnnealingLR.",
              {"name": "radam", "lr": 0.02, "beta2": 0.95, "eps": 1e-6, "weight_decay": 0.1, **dec},
              sched("cosine", t0=30, min_multiplier=0.05), shapes=SHAPES4, bias_wd=0.0),
+        case("torch-adafactor-decay-const", "PyTorch Adafactor (factored second moment for the 2-D weights, full for the bias), its weight_decay (decoupled: p.mul_(1 - lr*wd)), lr 0.05 so rho_t = min(lr, 1/sqrt(t)) switches at t = 400: lr throughout.",
+             {"name": "adafactor", "lr": 0.05, "weight_decay": 0.1}),
+        case("torch-adafactor-3d-eps-d-cosine", "PyTorch Adafactor on a 3-D tensor (factored over the last two dimensions per leading index), eps = (1e-6, 1e-2), d = 1.5 (update clipping), beta2_decay -0.5, lr 2 so rho_t = 1/sqrt(t) from t = 1, CosineAnnealingLR, bias undecayed.",
+             {"name": "adafactor", "lr": 2.0, "beta2_decay": -0.5, "eps1": 1e-6, "eps2": 1e-2, "d": 1.5, "weight_decay": 0.05},
+             sched("cosine", t0=30, min_multiplier=0.1), shapes=[("conv.weight", (2, 3, 4)), ("fc.weight", (3, 5)), ("fc.bias", (3,))],
+             bias_wd=0.0),
     ]
     return C
 

@@ -141,8 +141,8 @@ class TensorConfig:
 # --------------------------------------------------------------------------- replay
 def optimizer_decay_kind(conv: str, name: str, decoupled_switch: bool = False) -> tuple[str, str]:
     """Where `optimizer.weight_decay` goes (docs/config.md table): (coupled|decoupled, scale)."""
-    if conv == "pytorch":
-        return ("decoupled" if name in ("adamw", "sgdw") or decoupled_switch else "coupled"), "lr"
+    if conv == "pytorch":  # PyTorch's Adafactor decays decoupled
+        return ("decoupled" if name in ("adamw", "sgdw", "adafactor") or decoupled_switch else "coupled"), "lr"
     if conv in ("keras", "optax"):
         return "decoupled", "lr"
     if conv == "caffe":
@@ -246,6 +246,9 @@ def _replay_tensor(spec, cfg: TensorConfig, w, G, time_offset=0, variant=()):
             decays = []
             family_state = {} if family_state is None else family_state
             step = _lamb(opt, family_state, g, k + 1, lr_k, w_prev, lam)
+        elif name == "adafactor":  # RMS(w) before the decay sets the step size
+            family_state = {} if family_state is None else family_state
+            step = _adafactor(opt, family_state, g, k + 1, lr_k, w_prev)
         elif name in FAMILY:
             if family_state is None:
                 family_state = {}
@@ -381,6 +384,26 @@ def _lamb(o, st, g, t, lr, w, lam):
     u = m / (1 - b1 ** t) / (np.sqrt(v / (1 - b2 ** t) + eps_root) + eps) + lam * w
     wn, un = np.linalg.norm(w), np.linalg.norm(u)
     return lr * (1.0 if wn == 0 or un == 0 else wn / un) * u
+
+
+def _adafactor(o, st, g, t, lr, w):
+    """torch.optim.Adafactor: factored over the last two dimensions of >= 2-D tensors."""
+    eps1 = o.get("eps1", float(np.finfo(np.float32).eps))
+    eps2, d = float(o.get("eps2", 1e-3)), float(o.get("d", 1.0))
+    b2 = t ** float(o.get("beta2_decay", -0.8))
+    rho = min(lr, 1 / math.sqrt(t))
+    alpha = max(eps2, np.linalg.norm(w) / math.sqrt(w.size)) * rho
+    if g.ndim > 1:
+        r = _zeros(st, "r", (g * g).mean(axis=-1, keepdims=True))
+        c = _zeros(st, "c", (g * g).mean(axis=-2, keepdims=True))
+        r += b2 * ((g * g).mean(axis=-1, keepdims=True) - r)
+        c += b2 * ((g * g).mean(axis=-2, keepdims=True) - c)
+        v = r * c / np.maximum(r.mean(axis=-2, keepdims=True), eps1)
+    else:
+        v = _zeros(st, "v", g)
+        v += b2 * (g * g - v)
+    u = g / np.sqrt(np.maximum(v, eps1 * eps1))
+    return alpha / max(1.0, np.linalg.norm(u) / (math.sqrt(u.size) * d)) * u
 
 
 FAMILY = {"lion": _lion, "adagrad": _adagrad, "rmsprop": _rmsprop, "adadelta": _adadelta, "adamax": _adamax,

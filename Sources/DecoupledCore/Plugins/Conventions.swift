@@ -8,7 +8,7 @@ extension Convention {
     func weightDecay(_ lambda: Double, optimizer: String, isAlias: Bool, l1: Bool, key: String) -> PluginSpec? {
         guard lambda > 0 else { return nil }
         switch self {
-        case .pytorch where !isAlias, .caffe:
+        case .pytorch where !isAlias && optimizer != "adafactor", .caffe:  // PyTorch's Adafactor decays decoupled
             return l1 ? PluginSpec(name: "l1", params: ["lambda": .number(lambda)], key: key)
                 : PluginSpec(name: "l2", params: ["lambda": .number(lambda), "convention": .text("half")], key: key)
         case .pytorch, .keras, .optax:
@@ -64,7 +64,7 @@ extension Convention {
     /// LAMB and Lion are optax's.
     var optimizers: [String] {
         switch self {
-        case .pytorch: return ["sgd", "adam", "adagrad", "rmsprop", "adadelta", "adamax", "nadam", "radam"]
+        case .pytorch: return ["sgd", "adam", "adagrad", "rmsprop", "adadelta", "adamax", "nadam", "radam", "adafactor"]
         case .keras, .paper: return ["sgd", "adam"]
         case .caffe: return ["sgd"]
         case .optax: return ["sgd", "adam", "lamb", "lion"]

@@ -495,7 +495,7 @@ public struct Conversion: Sendable {
         if !r.to.models(base: base) {
             blocker = r.to == .caffe && base == "adam"
                 ? "the caffe convention is Caffe's SGDSolver; Caffe's AdamSolver (ε added to √v, as in Keras) is not one of our conventions"
-                : "the \(r.to.rawValue) convention does not model \(base) (\(r.to.displayName)'s \(base), if it has one, computes differently or is not checked against ours); \(base) is modelled by \(Convention.modelling(base).map(\.rawValue).joined(separator: ", "))"
+                : "the \(r.to.rawValue) convention does not model \(base) (ours computes as \(Convention.modelling(base).map(\.displayName).joined(separator: ", ")) does; \(r.to.displayName) has none or computes differently); \(base) is modelled by \(Convention.modelling(base).map(\.rawValue).joined(separator: ", "))"
         } else if isSGD, momentum > 0, hp.dampening > 0, !r.to.hasDampening {
             blocker = "PyTorch's dampening (buf = μ·buf + (1 − d)·g, not applied on the first step) has no counterpart in \(r.to.displayName)"
         } else if r.nesterov, !r.to.hasNesterov {
@@ -608,9 +608,15 @@ public struct Conversion: Sendable {
 
     static func mismatchReason(source: Effect, base: String) -> String {
         if base != "sgd" && base != "adam" {
+            let scaling = [
+                "adagrad": "is divided by √Σg² + ε", "rmsprop": "is divided by √v + ε", "adadelta": "is scaled by √(u + ε)/√(v + ε)",
+                "adamax": "is divided by max(β2·u, |g| + ε)", "nadam": "is divided by √v̂ + ε", "radam": "is divided by √v̂ + ε (once rectified)",
+                "lamb": "is divided by √v̂ + ε and rescaled by the per-tensor trust ratio",
+                "adafactor": "is divided by the root of the factored second moment", "lion": "enters the sign of the interpolated momentum",
+            ][base] ?? "goes through \(base)'s scaling"
             return source.isCoupled
-                ? "\(base)'s L2 term λ·w is added to the gradient and goes through \(base)'s own scaling of the gradient with it (its state, the per-element or per-tensor normalization); decoupled decay (lr_t·λ·w) skips all of it. No weight_decay makes the same updates."
-                : "decoupled decay (lr_t·λ·w) skips \(base)'s scaling of the gradient; an L2 term in the gradient would go through it. No L2 coefficient makes the same updates."
+                ? "\(base)'s L2 term λ·w is added to the gradient and \(scaling) with it, so a weight's decay depends on its gradients; decoupled decay (lr_t·λ·w) does not. No weight_decay makes the same updates."
+                : "decoupled decay (lr_t·λ·w) does not depend on the gradients; an L2 term in the gradient \(scaling) with it. No L2 coefficient makes the same updates."
         }
         switch (source.isCoupled, base == "sgd") {
         case (true, false):
@@ -775,7 +781,7 @@ public struct Conversion: Sendable {
 
     /// torch.optim's class for each optimizer of the family beyond SGD/Adam.
     static let torchClass = ["adagrad": "Adagrad", "rmsprop": "RMSprop", "adadelta": "Adadelta", "adamax": "Adamax",
-                             "nadam": "NAdam", "radam": "RAdam"]
+                             "nadam": "NAdam", "radam": "RAdam", "adafactor": "Adafactor"]
 
     /// PyTorch's NAdam and RAdam take decoupled_weight_decay=True; the others have no decoupled decay.
     static func torchHasDecoupledSwitch(_ base: String) -> Bool { base == "nadam" || base == "radam" }
@@ -801,6 +807,11 @@ public struct Conversion: Sendable {
         let y = num(y)
         if let cls = torchClass[base] {  // modelled by the pytorch convention only
             let lr = num(hp.lr)
+            if base == "adafactor" {  // its weight_decay is decoupled; PyTorch has no coupled form
+                if decoupled { return ["torch.optim.Adafactor(params, lr=\(lr), weight_decay=\(y))"] }
+                return ["torch.optim.Adafactor(params, lr=\(lr))",
+                        "loss = loss + \(y) / 2 * sum((p ** 2).sum() for p in decayed_params)  # L2 in the loss: PyTorch's Adafactor has no coupled decay"]
+            }
             if !decoupled { return ["torch.optim.\(cls)(params, lr=\(lr), weight_decay=\(y))"] }
             if torchHasDecoupledSwitch(base) { return ["torch.optim.\(cls)(params, lr=\(lr), weight_decay=\(y), decoupled_weight_decay=True)"] }
             return ["torch.optim.\(cls)(params, lr=\(lr))",

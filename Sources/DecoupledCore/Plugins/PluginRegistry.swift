@@ -92,6 +92,7 @@ public final class PluginRegistry {
                                  NAdamOptimizer(),
                                  RAdamOptimizer(),
                                  LambOptimizer(),
+                                 AdafactorOptimizer(),
                                  L2Regularizer(), L1Regularizer(), ElasticRegularizer(), WeightDecayRegularizer()]
             + BuiltinSchedule.all
         for p in plugins { try! r.register(p) }

@@ -12,10 +12,7 @@ public final class AdamaxOptimizer: ElementwiseOptimizer {
     public let summary = "Adamax: Adam with the infinity norm (torch.optim.Adamax semantics)"
     public let hyperParameters: [HyperParameterSpec] = [
         .learningRate(2e-3),
-        .init("beta1", .number(0...1, openUpper: true), default: .number(0.9), "first-moment decay β1"),
-        .init("beta2", .number(0...1, openUpper: true), default: .number(0.999), "decay β2 of the infinity norm"),
-        .init("eps", .number(0...Double.infinity), default: .number(1e-8), "ε added to |g|"),
-    ]
+    ] + HyperParameterSpec.adamMoments(eps: 1e-8, beta2Doc: "decay β2 of the infinity norm", epsDoc: "ε added to |g|")
 
     public init() {}
 

@@ -78,4 +78,12 @@ extension HyperParameterSpec {
     static func learningRate(_ value: Double) -> HyperParameterSpec {
         .init("lr", .number(0...Double.infinity, openLower: true), default: .number(value), "base learning rate")
     }
+
+    /// β1, β2 and ε of the Adam family, with the reference's default ε.
+    static func adamMoments(eps: Double, beta2: Double = 0.999, beta2Doc: String = "second-moment decay β2",
+                            epsDoc: String = "ε added to √v̂") -> [HyperParameterSpec] {
+        [.init("beta1", .number(0...1, openUpper: true), default: .number(0.9), "first-moment decay β1"),
+         .init("beta2", .number(0...1, openUpper: true), default: .number(beta2), beta2Doc),
+         .init("eps", .number(0...Double.infinity), default: .number(eps), epsDoc)]
+    }
 }

@@ -22,9 +22,7 @@ public final class LambOptimizer: OptimizerPlugin {
     public let summary = "LAMB: Adam direction with a per-tensor trust ratio ‖w‖/‖u‖ (optax.lamb semantics)"
     public let hyperParameters: [HyperParameterSpec] = [
         .learningRate(1e-3),
-        .init("beta1", .number(0...1, openUpper: true), default: .number(0.9), "first-moment decay β1"),
-        .init("beta2", .number(0...1, openUpper: true), default: .number(0.999), "second-moment decay β2"),
-        .init("eps", .number(0...Double.infinity), default: .number(1e-6), "ε added to √v̂"),
+    ] + HyperParameterSpec.adamMoments(eps: 1e-6) + [
         .init("eps_root", .number(0...Double.infinity), default: .number(0), "ε_root added to v̂ inside the root"),
     ]
 

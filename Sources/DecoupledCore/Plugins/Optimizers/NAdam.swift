@@ -15,9 +15,7 @@ public final class NAdamOptimizer: ElementwiseOptimizer {
     public let summary = "NAdam: Adam with Nesterov momentum and momentum decay (torch.optim.NAdam semantics)"
     public let hyperParameters: [HyperParameterSpec] = [
         .learningRate(2e-3),
-        .init("beta1", .number(0...1, openUpper: true), default: .number(0.9), "first-moment decay β1"),
-        .init("beta2", .number(0...1, openUpper: true), default: .number(0.999), "second-moment decay β2"),
-        .init("eps", .number(0...Double.infinity), default: .number(1e-8), "ε added to √v̂"),
+    ] + HyperParameterSpec.adamMoments(eps: 1e-8) + [
         .init("momentum_decay", .number(0...Double.infinity), default: .number(4e-3), "ψ in μ_t = β1·(1 − ½·0.96^(t·ψ))"),
     ]
 

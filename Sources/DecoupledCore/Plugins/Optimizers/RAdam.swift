@@ -16,10 +16,7 @@ public final class RAdamOptimizer: ElementwiseOptimizer {
     public let summary = "RAdam: Adam with a rectified warm-up of the adaptive step (torch.optim.RAdam semantics)"
     public let hyperParameters: [HyperParameterSpec] = [
         .learningRate(1e-3),
-        .init("beta1", .number(0...1, openUpper: true), default: .number(0.9), "first-moment decay β1"),
-        .init("beta2", .number(0...1, openUpper: true), default: .number(0.999), "second-moment decay β2"),
-        .init("eps", .number(0...Double.infinity), default: .number(1e-8), "ε added to √v"),
-    ]
+    ] + HyperParameterSpec.adamMoments(eps: 1e-8, epsDoc: "ε added to √v")
 
     public init() {}
 
