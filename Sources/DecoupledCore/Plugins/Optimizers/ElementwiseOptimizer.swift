@@ -73,6 +73,27 @@ public func torchLerp(_ a: Float, _ b: Float, _ weight: Float) -> Float {
     abs(weight) < 0.5 ? a + weight * (b - a) : b - (b - a) * (1 - weight)
 }
 
+/// Adam's moments in slots 0 and 1, updated as PyTorch updates them:
+/// m ← lerp(m, g, 1 − β1), v ← β2·v + (1 − β2)·g².
+public struct AdamMoments {
+    let oneMinusBeta1, beta2, oneMinusBeta2: Float
+
+    public init(_ hp: HyperValues) {
+        oneMinusBeta1 = Float(1 - hp.number("beta1"))
+        beta2 = Float(hp.number("beta2"))
+        oneMinusBeta2 = Float(1 - hp.number("beta2"))
+    }
+
+    @inline(__always)
+    public func update(_ g: Float, _ state: ElementState) -> (m: Float, v: Float) {
+        let m = torchLerp(state[0], g, oneMinusBeta1)
+        let v = state[1] * beta2 + oneMinusBeta2 * g * g
+        state[0] = m
+        state[1] = v
+        return (m, v)
+    }
+}
+
 extension HyperParameterSpec {
     /// The `lr` every optimizer declares (`Group.baseLR` reads it).
     static func learningRate(_ value: Double) -> HyperParameterSpec {

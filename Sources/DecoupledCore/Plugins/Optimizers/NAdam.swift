@@ -24,7 +24,8 @@ public final class NAdamOptimizer: ElementwiseOptimizer {
     public func stateSlots(_ hp: HyperValues) -> [String] { ["exp_avg", "exp_avg_sq"] }
 
     public struct Direction: ElementwiseDirection {
-        let gradScale, avgScale, oneMinusBeta1, beta2, oneMinusBeta2, bc2, eps: Float
+        let moments: AdamMoments
+        let gradScale, avgScale, bc2, eps: Float
 
         public init(_ hp: HyperValues, context: StepContext, regularization: FusedRegularization) {
             let b1 = hp.number("beta1"), psi = hp.number("momentum_decay"), t = Double(context.step)
@@ -35,19 +36,14 @@ public final class NAdamOptimizer: ElementwiseOptimizer {
             let piT = Double(product), next = mu(t + 1)
             gradScale = Float(context.lr * (1 - mu(t)) / (1 - piT))
             avgScale = Float(context.lr * next / (1 - piT * next))
-            oneMinusBeta1 = Float(1 - b1)
-            beta2 = Float(hp.number("beta2"))
-            oneMinusBeta2 = Float(1 - hp.number("beta2"))
+            moments = AdamMoments(hp)
             bc2 = Float(1 - pow(hp.number("beta2"), t))
             eps = Float(hp.number("eps"))
         }
 
         @inline(__always)
         public func step(g: Float, w: Float, state: ElementState) -> Float {
-            let m = torchLerp(state[0], g, oneMinusBeta1)
-            let v = state[1] * beta2 + oneMinusBeta2 * g * g
-            state[0] = m
-            state[1] = v
+            let (m, v) = moments.update(g, state)
             let d = (v / bc2).squareRoot() + eps
             return gradScale * g / d + avgScale * m / d
         }

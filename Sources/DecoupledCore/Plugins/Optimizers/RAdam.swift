@@ -23,7 +23,8 @@ public final class RAdamOptimizer: ElementwiseOptimizer {
     public func stateSlots(_ hp: HyperValues) -> [String] { ["exp_avg", "exp_avg_sq"] }
 
     public struct Direction: ElementwiseDirection {
-        let lr, oneMinusBeta1, beta2, oneMinusBeta2, bc1, sqrtBC2, eps, rect: Float
+        let moments: AdamMoments
+        let lr, bc1, sqrtBC2, eps, rect: Float
         let rectified: Bool
 
         public init(_ hp: HyperValues, context: StepContext, regularization: FusedRegularization) {
@@ -34,9 +35,7 @@ public final class RAdamOptimizer: ElementwiseOptimizer {
             rectified = rhoT > 5
             rect = rectified ? Float(((rhoT - 4) * (rhoT - 2) * rhoInf / ((rhoInf - 4) * (rhoInf - 2) * rhoT)).squareRoot()) : 1
             lr = Float(context.lr)
-            oneMinusBeta1 = Float(1 - b1)
-            beta2 = Float(b2)
-            oneMinusBeta2 = Float(1 - b2)
+            moments = AdamMoments(hp)
             bc1 = Float(1 - pow(b1, t))
             sqrtBC2 = Float(bc2.squareRoot())
             eps = Float(hp.number("eps"))
@@ -44,10 +43,7 @@ public final class RAdamOptimizer: ElementwiseOptimizer {
 
         @inline(__always)
         public func step(g: Float, w: Float, state: ElementState) -> Float {
-            let m = torchLerp(state[0], g, oneMinusBeta1)
-            let v = state[1] * beta2 + oneMinusBeta2 * g * g
-            state[0] = m
-            state[1] = v
+            let (m, v) = moments.update(g, state)
             let corrected = m / bc1 * lr
             guard rectified else { return corrected }
             return corrected * (sqrtBC2 / (v.squareRoot() + eps)) * rect
