@@ -1,8 +1,8 @@
 import Foundation
 
 /// Times whole optimizer steps through the engine (registry → plan → `UpdateEngine.apply`), so
-/// optimizers on the generic element-wise path (`ElementwiseOptimizer`) can be compared with
-/// the fused SGD/Adam kernels in the same run. Every optimizer gets decoupled weight decay
+/// optimizers on the generic element-wise and whole-tensor paths (`ElementwiseOptimizer`,
+/// `TensorOptimizer`) can be compared with the fused SGD/Adam kernels in the same run. Every optimizer gets decoupled weight decay
 /// (λ = 1e-2, lr-scaled) under the first convention that models it.
 public struct OptimizerBenchmark {
     public struct Result: Codable, Sendable {

@@ -8,7 +8,8 @@ struct BenchOptimizersCommand: ParsableCommand {
         abstract: "Whole engine steps of any optimizer, relative to Adam's fused kernel in the same run.",
         discussion: """
         Times UpdateEngine.apply() for each optimizer (decoupled weight decay λ = 1e-2) on one
-        tensor: the fused SGD/Adam kernels against the generic element-wise path of the others.
+        tensor: the fused SGD/Adam kernels against the generic element-wise path (ElementwiseOptimizer)
+        and the whole-tensor path (TensorOptimizer: lamb, adafactor; one worker per tensor) of the others.
         Build in release mode for meaningful figures.
 
         Examples:
@@ -23,7 +24,7 @@ struct BenchOptimizersCommand: ParsableCommand {
     var workers: String?
 
     @Option(help: "Optimizers or aliases, comma-separated (adam, the reference, is always timed).")
-    var optimizers: String = "sgd,adamw,adagrad,rmsprop,adadelta,adamax,nadam,radam,lamb"
+    var optimizers: String = "sgd,adamw,adagrad,rmsprop,adadelta,adamax,nadam,radam,lamb,adafactor"
 
     @Option(help: "Kernel path of the fused kernels; default: $DECOUPLED_KERNELS or the best for this CPU.")
     var kernel: String?
