@@ -85,8 +85,9 @@ public struct KernelBenchmark {
         }
     }
 
-    /// Median seconds per call of `body`, each sample long enough to be timed reliably.
-    private func time(_ chunks: Int, _ body: () -> Void) -> Double {
+    /// Median seconds per call of `body`, each sample long enough to be timed reliably
+    /// (`OptimizerBenchmark` times engine steps with it too).
+    func time(_ chunks: Int, _ body: () -> Void) -> Double {
         body()  // warm-up: page faults, thread pool start
         var perCall: [Double] = []
         for _ in 0..<repetitions {

@@ -128,9 +128,12 @@ public enum ArenaError: Error, CustomStringConvertible {
 /// How much state a slot keeps per tensor: one float per element, per row, per column, or
 /// one per tensor. Rows are the elements sharing the first index (`TensorInfo.rows`); a
 /// column is every row's element at one position, so `.rows` and `.columns` together hold
-/// a factored second moment (Adafactor) of a matrix.
+/// a factored second moment of a matrix. `matrixRows` and `matrixColumns` factor over the
+/// last two dimensions instead, as torch.optim.Adafactor does for a tensor of any rank ≥ 2
+/// (shape [B…, R, C]: [B…, R] and [B…, C]; for a 2-D tensor the same as `rows` and
+/// `columns`; one float for a tensor of rank < 2, which has no matrix).
 public enum StateLayout: String, Sendable, CaseIterable {
-    case element, rows, columns, scalar
+    case element, rows, columns, scalar, matrixRows = "matrix_rows", matrixColumns = "matrix_columns"
 
     /// Floats per tensor.
     public func count(of spec: TensorSpec) -> Int { shape(of: spec).reduce(1, *) }
@@ -143,6 +146,8 @@ public enum StateLayout: String, Sendable, CaseIterable {
         case .rows: return [rows]
         case .columns: return [spec.count / rows]
         case .scalar: return []
+        case .matrixRows: return spec.shape.count >= 2 ? Array(spec.shape.dropLast()) : []
+        case .matrixColumns: return spec.shape.count >= 2 ? Array(spec.shape.dropLast(2)) + [spec.shape.last!] : []
         }
     }
 }

@@ -7,7 +7,7 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Benchmarks, measured against a reference taken in the same run.",
         subcommands: [BenchKernelsCommand.self, BenchDataCommand.self, BenchTrainCommand.self, BenchCheckpointCommand.self,
-                       BenchSubnormalsCommand.self])
+                       BenchSubnormalsCommand.self, BenchOptimizersCommand.self])
 }
 
 struct BenchKernelsCommand: ParsableCommand {
@@ -42,9 +42,8 @@ struct BenchKernelsCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let sizeList = try parseList(sizes, "--sizes") { Double($0).flatMap { $0 >= 1 ? Int($0) : nil } }
-        let workerList = try workers.map { try parseList($0, "--workers") { Int($0).flatMap { $0 >= 1 ? $0 : nil } } }
-            ?? Array(1...Sharder.activeCores)
+        let sizeList = try parseSizes(sizes)
+        let workerList = try parseWorkers(workers)
         let cases = try parseList(optimizers, "--optimizers") { KernelBenchmark.Case(rawValue: $0) }
         let path = try kernel.map { try KernelPath.named($0) }
             ?? KernelPath.fromEnvironment(ProcessInfo.processInfo.environment)
@@ -75,6 +74,16 @@ struct BenchKernelsCommand: ParsableCommand {
             print(String(decoding: try enc.encode(results), as: UTF8.self))
         }
     }
+}
+
+/// `--sizes`: parameter counts ≥ 1, scientific notation allowed.
+func parseSizes(_ text: String) throws -> [Int] {
+    try parseList(text, "--sizes") { Double($0).flatMap { $0 >= 1 ? Int($0) : nil } }
+}
+
+/// `--workers`: counts ≥ 1; by default 1 up to the active cores.
+func parseWorkers(_ text: String?) throws -> [Int] {
+    try text.map { try parseList($0, "--workers") { Int($0).flatMap { $0 >= 1 ? $0 : nil } } } ?? Array(1...Sharder.activeCores)
 }
 
 /// Parses a comma-separated option, naming the option and the bad element on failure.

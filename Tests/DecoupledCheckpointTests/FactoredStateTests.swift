@@ -53,6 +53,17 @@ final class FactoredProbe: RegularizerPlugin {
         let spec = OptimizationSpec(optimizer: PluginSpec(name: "adam", params: ["lr": .number(0.01)], key: "optimizer"),
                                     regularizers: [PluginSpec(name: "factored_probe", params: [:], key: "regularizers[0]")],
                                     schedule: ScheduleSpec(unit: .step))
+        return try engine(spec, registry, workers: workers)
+    }
+
+    /// Adafactor, whose row_var/col_var factor the last two dimensions (matrixRows/matrixColumns).
+    static func adafactor(workers: Int) throws -> UpdateEngine {
+        let spec = OptimizationSpec(optimizer: PluginSpec(name: "adafactor", params: ["lr": .number(0.05), "weight_decay": .number(0.1)],
+                                                          key: "optimizer"), schedule: ScheduleSpec(unit: .step))
+        return try engine(spec, .builtIn(), workers: workers)
+    }
+
+    static func engine(_ spec: OptimizationSpec, _ registry: PluginRegistry, workers: Int) throws -> UpdateEngine {
         let arena = try ParameterArena(specs: specs)
         for e in arena.entries {
             for (i, x) in arena.view(arena.params, e).indices.enumerated() { arena.view(arena.params, e)[x] = Float((i * 13 + e.index) % 17) / 8 - 1 }
@@ -86,26 +97,41 @@ final class FactoredProbe: RegularizerPlugin {
         #expect(Array(a.stateView("probe.row_sq", conv)) == [1, 1, 1] && a.stateView("probe.steps", conv)[0] == 0.5)
     }
 
+    @Test func adafactorStateFactorsTheLastTwoDimensions() throws {
+        let a = try Self.adafactor(workers: 1).arena, fc1 = a.entries[0], conv = a.entries[1], scalar = a.entries[2]
+        #expect(a.stateShape("row_var", fc1) == [5] && a.stateShape("col_var", fc1) == [7])
+        #expect(a.stateShape("row_var", conv) == [3, 2] && a.stateShape("col_var", conv) == [3, 4])
+        #expect(a.stateShape("row_var", scalar) == [] && a.stateShape("variance", conv) == [3, 2, 4])
+    }
+
     /// 2N steps in one go equal N steps, a checkpoint, a fresh arena and engine (another worker
     /// count) restored from it, and N more: parameters and every state bit for bit.
     @Test func resumeThroughACheckpointIsBitIdentical() throws {
-        let whole = try Self.engine(workers: 1)
+        try Self.checkResume(Self.engine)
+    }
+
+    @Test func adafactorResumesThroughACheckpointBitIdentically() throws {
+        try Self.checkResume(Self.adafactor)
+    }
+
+    static func checkResume(_ engine: (_ workers: Int) throws -> UpdateEngine) throws {
+        let whole = try engine(1)
         Self.steps(whole, 0..<8)
 
-        let first = try Self.engine(workers: 2)
+        let first = try engine(2)
         Self.steps(first, 0..<4)
         let dir = TempDir()
         let store = try CheckpointStore(runDirectory: dir.path)
         let meta = CheckpointMeta(step: 4, epoch: 0, config: "", plugins: [:], runState: Data())
         let path = try store.save(arena: first.arena, slots: first.plan.stateSlots, meta: meta)
 
-        let second = try Self.engine(workers: 3)
+        let second = try engine(3)
         _ = try store.load(path, into: second.arena, slots: second.plan.stateSlots)
         second.restore(step: 4)
         #expect(Self.bits(second) == Self.bits(first), "the checkpoint round trip")
         Self.steps(second, 4..<8)
         #expect(Self.bits(second) == Self.bits(whole))
-        #expect(Self.bits(second) != Self.bits(try Self.engine(workers: 1)), "the state moved")
+        #expect(Self.bits(second) != Self.bits(try engine(1)), "the state moved")
     }
 
     @Test func aSlotOfAnotherLayoutIsAMismatch() throws {

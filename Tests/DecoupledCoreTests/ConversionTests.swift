@@ -113,7 +113,7 @@ import Testing
     @Test(arguments: [
         ([.from: "tensorflow"], [], "--from: unknown convention 'tensorflow'; expected pytorch | keras | caffe | optax | paper"),
         ([.from: nil], [], "--from: missing; expected pytorch | keras | caffe | optax | paper"),
-        ([.optimizer: "rmsprop"], [], "--optimizer: unknown optimizer 'rmsprop'; expected sgd | sgdw | adam | adamw"),
+        ([.optimizer: "adabelief"], [], "--optimizer: unknown optimizer 'adabelief'; expected sgd | sgdw | adam | adamw | adagrad | adagradw | rmsprop | rmspropw | adadelta | adadeltaw | adamax | adamaxw | nadam | nadamw | radam | radamw | adafactor | lamb | lion"),
         ([.lr: "-0.01"], [], "--lr: expected a number > 0, got '-0.01'"),
         ([.lr: "fast"], [], "--lr: expected a number > 0, got 'fast'"),
         ([.lr: nil], [], "--lr: missing; expected a number > 0 (the base learning rate)"),
@@ -129,7 +129,7 @@ import Testing
         ([.from: "caffe", .optimizer: "sgdw"], [], "--optimizer: sgdw with --from caffe: Caffe has no decoupled weight decay (its weight_decay is L2); use sgd"),
         ([.from: "paper"], [], "--weight-decay: the paper defines weight decay for sgdw and adamw only; for sgd with L2 use --l2"),
         ([.optimizer: "sgdw", .weightDecay: nil, .l2: "1e-4"], [], "--l2: sgdw decays through --weight-decay; for an L2 penalty use --optimizer sgd"),
-        ([.toOptimizer: "adamw"], [], "--to-optimizer: adamw is not in the family of --optimizer sgd; convert within sgd/sgdw or adam/adamw"),
+        ([.toOptimizer: "adamw"], [], "--to-optimizer: adamw is not in the family of --optimizer sgd; convert within one family (sgd and its decoupled alias)"),
         ([:], [.normalized], "--normalized: is the paper's normalized weight decay: needs --from paper, --optimizer sgdw or adamw and --weight-decay"),
         ([.from: "paper", .optimizer: "adamw", .batchSize: "128"], [.normalized], "--train-size: missing; --normalized needs --batch-size, --train-size and --epochs (λ = λ_norm·√(b/(B·T)))"),
         ([.batchSize: "128", .epochs: "3"], [], "--train-size: missing; --batch-size, --train-size and --epochs go together (the paper's normalized decay)"),
@@ -170,6 +170,35 @@ import Testing
         return zip(a, b).map { abs($0 - $1) }.max()! / scale
     }
 
+    /// The built-in optimizers beyond SGD/Adam with their decoupled aliases (lion, a plugin, is
+    /// left to ConformanceTests).
+    static let family = ["adagrad", "adagradw", "rmsprop", "rmspropw", "adadelta", "adadeltaw", "adamax", "adamaxw",
+                         "nadam", "nadamw", "radam", "radamw", "lamb", "adafactor"]
+
+    /// PyTorch NAdam's decoupled_weight_decay=True converts to itself; Adagrad, which has no
+    /// such switch, gets AdamW's p.mul_ line; coupled to decoupled has no equivalent; optax's
+    /// LAMB carries its weight_decay; Keras does not model torch's Adagrad.
+    @Test func theOptimizerFamilyConverts() throws {
+        let nadamw = Conversion(try Self.request([.from: "pytorch", .to: "pytorch", .optimizer: "nadamw", .lr: "0.01", .weightDecay: "0.1"]))
+        #expect(nadamw.verdict == .exact && Self.weightDecay(nadamw) == 0.1)
+        #expect(nadamw.frameworkLines == ["torch.optim.NAdam(params, lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)"])
+        let adagradw = Conversion(try Self.request([.from: "pytorch", .to: "pytorch", .optimizer: "adagradw", .lr: "0.01", .weightDecay: "0.1"]))
+        #expect(adagradw.verdict == .exact && adagradw.frameworkLines.count == 2 && adagradw.frameworkLines[1].hasPrefix("p.mul_(1 - group[\"lr\"] * 0.1)"))
+        let crossing = Conversion(try Self.request([.from: "pytorch", .to: "pytorch", .optimizer: "rmsprop", .lr: "0.01",
+                                                    .weightDecay: "0.1", .toOptimizer: "rmspropw"]))
+        #expect(crossing.verdict == .none && crossing.why.contains("rmsprop"))
+        let lamb = Conversion(try Self.request([.from: "optax", .to: "optax", .optimizer: "lamb", .lr: "0.01", .weightDecay: "0.1"]))
+        #expect(lamb.verdict == .exact && lamb.frameworkLines == ["optax.lamb(learning_rate=0.01, weight_decay=0.1)"])
+        let toKeras = Conversion(try Self.request([.from: "pytorch", .to: "keras", .optimizer: "adagradw", .lr: "0.01", .weightDecay: "0.1"]))
+        #expect(toKeras.verdict == .none && toKeras.why.contains("modelled by pytorch"))
+        #expect(throws: ConversionError.self) {
+            try Self.request([.from: "keras", .to: "pytorch", .optimizer: "adagrad", .lr: "0.01", .weightDecay: "0.1"])
+        }
+        #expect(throws: ConversionError.self) {
+            try Self.request([.from: "pytorch", .to: "pytorch", .optimizer: "nadam", .lr: "0.01", .weightDecay: "0.1", .beta1: "0.8"])
+        }
+    }
+
     /// Every source setting the CLI accepts, converted to every convention: a target config
     /// must build a plan and make the source's updates as its verdict says.
     @Test func everyVerdictHoldsInTheEngine() throws {
@@ -180,14 +209,15 @@ import Testing
         var checked = 0
         for from in Convention.allCases {
             for to in Convention.allCases {
-                for opt in ["sgd", "sgdw", "adam", "adamw"] {
+                for opt in ["sgd", "sgdw", "adam", "adamw"] + Self.family {
                     let isSGD = opt.hasPrefix("sgd")
+                    let base = opt.hasSuffix("w") ? String(opt.dropLast()) : opt  // no base optimizer's name ends in w
                     let variants: [([ConversionOption: String], Set<ConversionOption>)] = isSGD
                         ? [([:], []), ([.momentum: "0.9"], []), ([.momentum: "0.9"], [.nesterov]), ([.momentum: "0.8", .dampening: "0.3"], [])]
-                        : [([:], []), ([.beta2: "0.99", .eps: "1e-06"], []), ([:], [.amsgrad])]
+                        : base == "adam" ? [([:], []), ([.beta2: "0.99", .eps: "1e-06"], []), ([:], [.amsgrad])] : [([:], [])]
                     for decay in [ConversionOption.weightDecay, .l2] {
                         for (extra, switches) in variants {
-                            for target in [nil] + (isSGD ? ["sgd", "sgdw"] : ["adam", "adamw"]) {
+                            for target in [nil] + (["lamb", "adafactor"].contains(base) ? [base] : [base, base + "w"]) {
                                 var values: [ConversionOption: String] = [.from: from.rawValue, .to: to.rawValue, .optimizer: opt,
                                                                           .lr: isSGD ? "0.1" : "0.01", decay: "0.05"]
                                 values.merge(extra) { _, e in e }

@@ -10,7 +10,8 @@ import Testing
 ///
 /// `DECOUPLED_EXTRA_FIXTURES=DIR` adds every `DIR/*.h5` to the committed set, e.g. fresh
 /// random PyTorch cases from `scripts/reference/check_random.sh` (CI has no torch: unset, only
-/// the committed fixtures run).
+/// the committed fixtures run). Fixtures of an external plugin's optimizer replay through the
+/// shipped plugin, compiled here (`shippedPlugins`).
 @Suite struct ConformanceTests {
     static let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/reference")
     static let extraVariable = "DECOUPLED_EXTRA_FIXTURES"
@@ -56,6 +57,42 @@ import Testing
         return worst
     }
 
+    /// The shipped external plugins (plugins/*/*.c but test.c), compiled once into a temporary
+    /// directory, so fixtures of a plugin's optimizer (optax-lion-*: plugins/lion) replay too.
+    static let shippedPlugins: Result<[String], PluginError> = {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let include = root.appendingPathComponent("Sources/CDecoupledPluginABI/include").path
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("conformance-plugins-\(getpid())")
+        var libraries: [String] = []
+        do {
+            try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+            for dir in try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("plugins").path).sorted() {
+                let d = root.appendingPathComponent("plugins/\(dir)")
+                for c in (try? FileManager.default.contentsOfDirectory(atPath: d.path))?.sorted() ?? []
+                where c.hasSuffix(".c") && c != "test.c" {
+                    let so = out.appendingPathComponent("lib\(dir)-\(c.dropLast(2)).so").path
+                    let p = Process()
+                    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+                    p.arguments = ["cc", "-O2", "-std=c11", "-shared", "-fPIC", "-I", include, "-o", so, d.appendingPathComponent(c).path, "-lm"]
+                    try p.run()
+                    p.waitUntilExit()
+                    guard p.terminationStatus == 0 else { return .failure(.library(path: d.appendingPathComponent(c).path, message: "cc failed")) }
+                    libraries.append(so)
+                }
+            }
+        } catch {
+            return .failure(.library(path: out.path, message: "\(error)"))
+        }
+        return .success(libraries)
+    }()
+
+    /// The built-in registry plus the shipped plugins.
+    static func registry() throws -> PluginRegistry {
+        let r = PluginRegistry.builtIn()
+        for lib in try shippedPlugins.get() { try ExternalPluginLoader.load(lib, into: r) }
+        return r
+    }
+
     @Test func fixturesArePresent() {
         #expect(Self.h5Files(Self.dir).count >= 30, "expected the committed reference fixtures in \(Self.dir.path)")
         // A set variable naming an empty or missing directory must not pass as "all matched".
@@ -74,7 +111,7 @@ import Testing
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("replay-\(getpid())-\(UUID().uuidString)-\(name)").path
         defer { try? FileManager.default.removeItem(atPath: out) }
         for kernels in [KernelPath.best, try KernelPath.named("scalar")] {
-            let replay = Replay(registry: .builtIn(), kernels: kernels, workers: 2)
+            let replay = Replay(registry: try Self.registry(), kernels: kernels, workers: 2)
             let result = try replay.run(specText: spec, specFile: "\(name):spec", input: path, output: out)
             let ours = try H5File(out)
             defer { try? ours.close() }

@@ -169,7 +169,9 @@ def torch_scheduler(opt, s: dict, lr: float):
     return main
 
 
-def run_torch(make_opt, s: dict, lr: float):
+def run_torch(make_opt, s: dict, lr: float, decoupled_by_hand: bool = False):
+    """decoupled_by_hand: weight_decay is applied as torch's AdamW/NAdamW/RAdamW apply it,
+    p.mul_(1 - lr_t * weight_decay) before opt.step(), for an optimizer made without it."""
     def run(params, grads):
         import torch
         torch.use_deterministic_algorithms(True)
@@ -181,6 +183,11 @@ def run_torch(make_opt, s: dict, lr: float):
         for k in range(steps):
             for n, p in ps.items():
                 p.grad = torch.from_numpy(grads[n][k].copy())
+            if decoupled_by_hand:
+                with torch.no_grad():
+                    for group in opt.param_groups:
+                        for p in group["params"]:
+                            p.mul_(1 - group["lr"] * group["decoupled_decay"])
             opt.step()
             if sch is not None:
                 sch.step()  # after optimizer.step(): update k uses eta(k)
@@ -210,6 +217,8 @@ def torch_case(cid, desc, opt_spec: dict, s: dict, shapes=SHAPES3, steps=55, bia
             return torch.optim.SGD(groups, lr=o["lr"], momentum=o.get("momentum", 0.0),
                                    dampening=o.get("dampening", 0.0), nesterov=o.get("nesterov", False),
                                    weight_decay=o.get("weight_decay", 0.0), foreach=False)
+        if import_name in TORCH_FAMILY:
+            return torch_family_optimizer(groups, o)
         cls = torch.optim.Adam if import_name == "adam" else torch.optim.AdamW
         return cls(groups, lr=o["lr"], betas=(o["beta1"], o["beta2"]), eps=o["eps"],
                    weight_decay=o["weight_decay"], amsgrad=o.get("amsgrad", False), foreach=False)
@@ -219,8 +228,96 @@ def torch_case(cid, desc, opt_spec: dict, s: dict, shapes=SHAPES3, steps=55, bia
     if bias_wd is not None:
         spec["groups"] = [{"name": "no_decay", "match": {"role": ["bias"]},
                            "optimizer": {"weight_decay": float(bias_wd)}}]
-    return Case(cid, "torch", desc, spec, run_torch(make_opt, s, o["lr"]), shapes, steps,
+    by_hand = import_name in TORCH_FAMILY and o.get("decoupled_weight_decay", False) \
+        and "decoupled_weight_decay" not in TORCH_FAMILY[import_name][1]
+    return Case(cid, "torch", desc, spec, run_torch(make_opt, s, o["lr"], by_hand), shapes, steps,
                 random=random, seed=seed)
+
+
+# The torch.optim family beyond SGD/Adam: class name and the keyword arguments it takes
+# (ours are named as PyTorch names them, except betas = (beta1, beta2)).
+TORCH_FAMILY = {
+    "adagrad": ("Adagrad", ("lr_decay", "initial_accumulator_value", "eps")),
+    "rmsprop": ("RMSprop", ("alpha", "eps", "momentum", "centered")),
+    "adadelta": ("Adadelta", ("rho", "eps")),
+    "adamax": ("Adamax", ("betas", "eps")),
+    "nadam": ("NAdam", ("betas", "eps", "momentum_decay", "decoupled_weight_decay")),
+    "radam": ("RAdam", ("betas", "eps", "decoupled_weight_decay")),
+    "adafactor": ("Adafactor", ("beta2_decay", "eps", "d")),  # eps = (eps1, eps2); weight_decay decoupled
+}
+
+
+def torch_family_optimizer(groups, o):
+    """torch.optim.<class> for a spec's optimizer table. Without a decoupled_weight_decay
+    keyword, a decoupled weight_decay goes to the groups' `decoupled_decay` for run_torch."""
+    import torch
+    cls, keys = TORCH_FAMILY[o["name"]]
+    kw = {k: o[k] for k in keys if k in o}
+    if o["name"] == "adafactor":
+        kw["eps"] = (o.get("eps1"), o.get("eps2", 1e-3))
+    if "betas" in keys:
+        kw["betas"] = (o.get("beta1", 0.9), o.get("beta2", 0.999))
+    wd = o.get("weight_decay", 0.0)
+    by_hand = o.get("decoupled_weight_decay", False) and "decoupled_weight_decay" not in keys
+    opt = getattr(torch.optim, cls)(groups, lr=o["lr"], weight_decay=wd, foreach=False, **kw)
+    for g in opt.param_groups:  # a group's own weight_decay (torch_groups' bias_wd) included
+        g["decoupled_decay"] = g["weight_decay"] if by_hand else 0.0
+        if by_hand:
+            g["weight_decay"] = 0.0
+    return opt
+
+
+def family_cases():
+    """Every optimizer of TORCH_FAMILY with coupled and decoupled weight_decay, every flag
+    that changes the math at least once; 30 steps keep the files small."""
+    def case(cid, desc, o, s=None, shapes=SHAPES3, bias_wd=None):
+        return torch_case(cid, desc, o, s or sched(), shapes=shapes, steps=30, bias_wd=bias_wd)
+    dec = {"decoupled_weight_decay": True}
+    C = [
+        case("torch-adagrad-l2-const", "PyTorch Adagrad weight_decay (coupled: g += wd*w), defaults otherwise.",
+             {"name": "adagrad", "lr": 0.05, "weight_decay": 0.02}),
+        case("torch-adagrad-decoupled-lrdecay-init-cosine", "PyTorch Adagrad with lr_decay, initial_accumulator_value and eps=1e-3; decoupled decay applied by hand as AdamW does (p.mul_(1 - lr_t*wd) before step), CosineAnnealingLR.",
+             {"name": "adagrad", "lr": 0.05, "lr_decay": 0.05, "initial_accumulator_value": 0.3, "eps": 1e-3,
+              "weight_decay": 0.1, **dec}, sched("cosine", t0=30, min_multiplier=0.1)),
+        case("torch-rmsprop-l2-const", "PyTorch RMSprop weight_decay (coupled), alpha=0.9.",
+             {"name": "rmsprop", "lr": 0.01, "alpha": 0.9, "weight_decay": 0.05}),
+        case("torch-rmsprop-centered-l2-step", "PyTorch RMSprop centered (denominator sqrt(v - mean(g)^2)), eps=1e-4, coupled weight_decay, StepLR(10, 0.5).",
+             {"name": "rmsprop", "lr": 0.005, "alpha": 0.95, "eps": 1e-4, "centered": True, "weight_decay": 0.02},
+             sched("step", step_size=10, gamma=0.5)),
+        case("torch-rmsprop-momentum-decoupled", "PyTorch RMSprop momentum 0.8 (buf = mu*buf + g/avg), decoupled decay by hand, bias group without decay.",
+             {"name": "rmsprop", "lr": 0.003, "momentum": 0.8, "weight_decay": 0.1, **dec},
+             shapes=SHAPES4, bias_wd=0.0),
+        case("torch-rmsprop-centered-momentum-decoupled-cosine", "PyTorch RMSprop centered with momentum 0.5, decoupled decay by hand, CosineAnnealingLR.",
+             {"name": "rmsprop", "lr": 0.004, "alpha": 0.98, "centered": True, "momentum": 0.5, "weight_decay": 0.2, **dec},
+             sched("cosine", t0=30, min_multiplier=0.2)),
+        case("torch-adadelta-l2-const", "PyTorch Adadelta (lr 1.0, rho 0.9, eps 1e-6) with coupled weight_decay.",
+             {"name": "adadelta", "lr": 1.0, "weight_decay": 0.2}),
+        case("torch-adadelta-decoupled-exponential", "PyTorch Adadelta rho 0.8, eps 1e-3, lr 0.5, decoupled decay by hand, ExponentialLR(0.95).",
+             {"name": "adadelta", "lr": 0.5, "rho": 0.8, "eps": 1e-3, "weight_decay": 0.05, **dec},
+             sched("exponential", gamma=0.95)),
+        case("torch-adamax-l2-const", "PyTorch Adamax with coupled weight_decay.",
+             {"name": "adamax", "lr": 0.01, "weight_decay": 0.05}),
+        case("torch-adamax-decoupled-cosine", "PyTorch Adamax betas (0.8, 0.99), eps 1e-3, decoupled decay by hand, CosineAnnealingLR.",
+             {"name": "adamax", "lr": 0.02, "beta1": 0.8, "beta2": 0.99, "eps": 1e-3, "weight_decay": 0.1, **dec},
+             sched("cosine", t0=30, min_multiplier=0.1)),
+        case("torch-nadam-l2-const", "PyTorch NAdam (momentum_decay 4e-3) with coupled weight_decay.",
+             {"name": "nadam", "lr": 0.01, "weight_decay": 0.05}),
+        case("torch-nadamw-momentumdecay-step", "PyTorch NAdam(decoupled_weight_decay=True) with momentum_decay 0.05, betas (0.85, 0.99), eps 1e-4, StepLR(10, 0.5).",
+             {"name": "nadam", "lr": 0.01, "beta1": 0.85, "beta2": 0.99, "eps": 1e-4, "momentum_decay": 0.05,
+              "weight_decay": 0.1, **dec}, sched("step", step_size=10, gamma=0.5)),
+        case("torch-radam-l2-const", "PyTorch RAdam with coupled weight_decay, beta2 0.99 so the rectified branch starts at step 6.",
+             {"name": "radam", "lr": 0.01, "beta2": 0.99, "weight_decay": 0.05}),
+        case("torch-radamw-cosine-nobiasdecay", "PyTorch RAdam(decoupled_weight_decay=True), betas (0.9, 0.95), eps 1e-6, bias group without decay, CosineAnnealingLR.",
+             {"name": "radam", "lr": 0.02, "beta2": 0.95, "eps": 1e-6, "weight_decay": 0.1, **dec},
+             sched("cosine", t0=30, min_multiplier=0.05), shapes=SHAPES4, bias_wd=0.0),
+        case("torch-adafactor-decay-const", "PyTorch Adafactor (factored second moment for the 2-D weights, full for the bias), its weight_decay (decoupled: p.mul_(1 - lr*wd)), lr 0.05 so rho_t = min(lr, 1/sqrt(t)) switches at t = 400: lr throughout.",
+             {"name": "adafactor", "lr": 0.05, "weight_decay": 0.1}),
+        case("torch-adafactor-3d-eps-d-cosine", "PyTorch Adafactor on a 3-D tensor (factored over the last two dimensions per leading index), eps = (1e-6, 1e-2), d = 1.5 (update clipping), beta2_decay -0.5, lr 2 so rho_t = 1/sqrt(t) from t = 1, CosineAnnealingLR, bias undecayed.",
+             {"name": "adafactor", "lr": 2.0, "beta2_decay": -0.5, "eps1": 1e-6, "eps2": 1e-2, "d": 1.5, "weight_decay": 0.05},
+             sched("cosine", t0=30, min_multiplier=0.1), shapes=[("conv.weight", (2, 3, 4)), ("fc.weight", (3, 5)), ("fc.bias", (3,))],
+             bias_wd=0.0),
+    ]
+    return C
 
 
 def adam_opt(name, lr, wd, b1=0.9, b2=0.999, eps=1e-8, amsgrad=False):
@@ -576,6 +673,36 @@ def optax_cases():
             spec["groups"] = [{"name": "no_decay", "match": {"role": ["bias"]}, "regularizers": []}]
         return Case(cid, "optax", desc, spec, run_optax(make_tx), shapes, steps)
 
+    def family_case(cid, desc, o, s, masked, shapes=SHAPES3, steps=30):
+        """optax.lamb / optax.lion with their own weight_decay (decoupled, inside lamb's ratio)."""
+        def make_tx(p):
+            mask = mask_fn if masked else None
+            lr = optax_schedule(s, o["lr"])
+            if o["name"] == "lamb":
+                return optax.lamb(lr, b1=o["beta1"], b2=o["beta2"], eps=o["eps"], eps_root=o.get("eps_root", 0.0),
+                                  weight_decay=o["weight_decay"], mask=mask)
+            return optax.lion(lr, b1=o["beta1"], b2=o["beta2"], weight_decay=o["weight_decay"], mask=mask)
+        spec = {"name": cid, "convention": "optax", "decay_bias": not masked, "optimizer": o, "schedule": s}
+        if masked:
+            spec["groups"] = [{"name": "no_decay", "match": {"role": ["bias"]}, "regularizers": [],
+                               "optimizer": {"weight_decay": 0.0}}]
+        return Case(cid, "optax", desc, spec, run_optax(make_tx), shapes, steps)
+
+    C.append(family_case("optax-lamb-const", "optax.lamb (scale_by_adam, add_decayed_weights, scale_by_trust_ratio, lr): the decay inside the per-tensor trust ratio, bias decayed.",
+                         {"name": "lamb", "lr": 0.01, "beta1": 0.9, "beta2": 0.999, "eps": 1e-6, "weight_decay": 0.1},
+                         sched(), masked=False))
+    C.append(family_case("optax-lamb-mask-epsroot-cosine", "optax.lamb with eps_root 1e-8, betas (0.85, 0.99), a bias mask and cosine_decay_schedule.",
+                         {"name": "lamb", "lr": 0.02, "beta1": 0.85, "beta2": 0.99, "eps": 1e-4, "eps_root": 1e-8,
+                          "weight_decay": 0.2}, sched("cosine", t0=30, min_multiplier=0.1), masked=True, shapes=SHAPES4))
+    C.append(family_case("optax-lamb-nodecay-step", "optax.lamb without weight decay (trust ratio of Adam's direction alone), staircase exponential_decay == step(10, 0.5).",
+                         {"name": "lamb", "lr": 0.01, "beta1": 0.9, "beta2": 0.99, "eps": 1e-6, "weight_decay": 0.0},
+                         sched("step", step_size=10, gamma=0.5), masked=False))
+    # lion is the external plugin plugins/lion (ConformanceTests compiles the shipped plugins)
+    C.append(family_case("optax-lion-const", "optax.lion (sign of (1-b1)*g + b1*m; m = b2*m + (1-b2)*g) with weight_decay 0.1 (decoupled, lr-scaled), bias decayed; replayed through the external plugin plugins/lion.",
+                         {"name": "lion", "lr": 0.003, "beta1": 0.9, "beta2": 0.99, "weight_decay": 0.1}, sched(), masked=False))
+    C.append(family_case("optax-lion-mask-cosine", "optax.lion betas (0.95, 0.98), weight_decay 0.3 with a bias mask, cosine_decay_schedule; replayed through plugins/lion.",
+                         {"name": "lion", "lr": 0.002, "beta1": 0.95, "beta2": 0.98, "weight_decay": 0.3},
+                         sched("cosine", t0=30, min_multiplier=0.1), masked=True, shapes=SHAPES4))
     C.append(sgd_case("optax-chain-decay-sgd-momentum-const", "optax.chain(add_decayed_weights(0.01), sgd(momentum=0.9)): decay added to the gradient before the trace, i.e. coupled L2.",
                       0.03, 0.9, False, sched(), wd=0.01))
     C.append(sgd_case("optax-chain-decay-sgd-nesterov-restarts", "optax.chain(add_decayed_weights(0.02, mask=no bias), sgd(nesterov)) with cosine restarts built by join_schedules (T_0=10, T_mult=2).",
@@ -819,7 +946,7 @@ def paper_cases():
 # =========================================================================== driver
 def all_cases(kinds):
     cases = []
-    builders = {"torch": torch_cases, "keras": keras_cases, "optax": optax_cases,
+    builders = {"torch": lambda: torch_cases() + family_cases(), "keras": keras_cases, "optax": optax_cases,
                 "caffe": caffe_cases, "paper": paper_cases}
     for k in kinds:
         cases += builders[k]()

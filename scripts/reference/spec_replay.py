@@ -139,10 +139,10 @@ class TensorConfig:
 
 
 # --------------------------------------------------------------------------- replay
-def optimizer_decay_kind(conv: str, name: str) -> tuple[str, str]:
+def optimizer_decay_kind(conv: str, name: str, decoupled_switch: bool = False) -> tuple[str, str]:
     """Where `optimizer.weight_decay` goes (docs/config.md table): (coupled|decoupled, scale)."""
-    if conv == "pytorch":
-        return ("decoupled" if name in ("adamw", "sgdw") else "coupled"), "lr"
+    if conv == "pytorch":  # PyTorch's Adafactor decays decoupled
+        return ("decoupled" if name in ("adamw", "sgdw", "adafactor") or decoupled_switch else "coupled"), "lr"
     if conv in ("keras", "optax"):
         return "decoupled", "lr"
     if conv == "caffe":
@@ -198,7 +198,7 @@ def _replay_tensor(spec, cfg: TensorConfig, w, G, time_offset=0, variant=()):
         mconv = {"pytorch": "caffe", "optax": "caffe", "keras": "pytorch",
                  "caffe": "pytorch", "paper": "pytorch"}[conv]
 
-    wd_kind, wd_scale = optimizer_decay_kind(conv, name)
+    wd_kind, wd_scale = optimizer_decay_kind(conv, name, bool(opt.get("decoupled_weight_decay", False)))
 
     if "swap_coupling" in variant:
         wd_kind = "decoupled" if wd_kind == "coupled" else "coupled"
@@ -209,6 +209,7 @@ def _replay_tensor(spec, cfg: TensorConfig, w, G, time_offset=0, variant=()):
     traj = np.empty((steps + 1,) + w.shape)
     traj[0] = w
     buf = None
+    family_state = None
     m = np.zeros_like(w)
     v = np.zeros_like(w)
     vmax = np.zeros_like(w)
@@ -240,7 +241,19 @@ def _replay_tensor(spec, cfg: TensorConfig, w, G, time_offset=0, variant=()):
             else:
                 raise ValueError(f"unknown regularizer {r!r}")
         # 2. direction and 4. apply (the step does not depend on w, so order is free)
-        if adam:
+        if name == "lamb":  # the decoupled decay is part of u, inside the trust ratio
+            lam = sum({"lr": lr_k, "schedule": eta, "constant": 1.0}[sc] * l for sc, l in decays) / lr_k
+            decays = []
+            family_state = {} if family_state is None else family_state
+            step = _lamb(opt, family_state, g, k + 1, lr_k, w_prev, lam)
+        elif name == "adafactor":  # RMS(w) before the decay sets the step size
+            family_state = {} if family_state is None else family_state
+            step = _adafactor(opt, family_state, g, k + 1, lr_k, w_prev)
+        elif name in FAMILY:
+            if family_state is None:
+                family_state = {}
+            step = FAMILY[name](opt, family_state, g, k + 1, lr_k)
+        elif adam:
             t = k + 1
             m = b1 * m + (1 - b1) * g
             v = b2 * v + (1 - b2) * g * g
@@ -275,6 +288,126 @@ def _replay_tensor(spec, cfg: TensorConfig, w, G, time_offset=0, variant=()):
         w = w - step
         traj[k + 1] = w
     return traj
+
+
+# --------------------------------------------------------------------------- the torch.optim family
+# Each returns the step (w <- w - step) from the gradient with its coupled terms, keeping
+# its state in `st`; the formulas are PyTorch's _single_tensor_<name> (torch/optim/<name>.py).
+def _zeros(st, key, g, init=0.0):
+    if key not in st:
+        st[key] = np.full_like(g, init)
+    return st[key]
+
+
+def _adagrad(o, st, g, t, lr):
+    s = _zeros(st, "sum", g, float(o.get("initial_accumulator_value", 0.0)))
+    s += g * g
+    clr = lr / (1 + (t - 1) * float(o.get("lr_decay", 0.0)))
+    return clr * g / (np.sqrt(s) + float(o.get("eps", 1e-10)))
+
+
+def _rmsprop(o, st, g, t, lr):
+    a, eps, mu = float(o.get("alpha", 0.99)), float(o.get("eps", 1e-8)), float(o.get("momentum", 0.0))
+    v = _zeros(st, "v", g)
+    v[...] = a * v + (1 - a) * g * g
+    if o.get("centered", False):
+        ga = _zeros(st, "ga", g)
+        ga[...] = a * ga + (1 - a) * g
+        avg = np.sqrt(v - ga * ga) + eps
+    else:
+        avg = np.sqrt(v) + eps
+    if mu > 0:
+        b = _zeros(st, "buf", g)
+        b[...] = mu * b + g / avg
+        return lr * b
+    return lr * g / avg
+
+
+def _adadelta(o, st, g, t, lr):
+    rho, eps = float(o.get("rho", 0.9)), float(o.get("eps", 1e-6))
+    v, u = _zeros(st, "v", g), _zeros(st, "u", g)
+    v[...] = rho * v + (1 - rho) * g * g
+    d = np.sqrt(u + eps) / np.sqrt(v + eps) * g
+    u[...] = rho * u + (1 - rho) * d * d
+    return lr * d
+
+
+def _adamax(o, st, g, t, lr):
+    b1, b2, eps = float(o.get("beta1", 0.9)), float(o.get("beta2", 0.999)), float(o.get("eps", 1e-8))
+    m, u = _zeros(st, "m", g), _zeros(st, "u", g)
+    m[...] = b1 * m + (1 - b1) * g
+    u[...] = np.maximum(b2 * u, np.abs(g) + eps)
+    return lr / (1 - b1 ** t) * m / u
+
+
+def _nadam(o, st, g, t, lr):
+    b1, b2, eps = float(o.get("beta1", 0.9)), float(o.get("beta2", 0.999)), float(o.get("eps", 1e-8))
+    psi = float(o.get("momentum_decay", 4e-3))
+    m, v = _zeros(st, "m", g), _zeros(st, "v", g)
+    mu = lambda s: b1 * (1 - 0.5 * 0.96 ** (s * psi))  # noqa: E731
+    st["prod"] = st.get("prod", 1.0) * mu(t)
+    m[...] = b1 * m + (1 - b1) * g
+    v[...] = b2 * v + (1 - b2) * g * g
+    d = np.sqrt(v / (1 - b2 ** t)) + eps
+    return lr * (1 - mu(t)) / (1 - st["prod"]) * g / d + lr * mu(t + 1) / (1 - st["prod"] * mu(t + 1)) * m / d
+
+
+def _radam(o, st, g, t, lr):
+    b1, b2, eps = float(o.get("beta1", 0.9)), float(o.get("beta2", 0.999)), float(o.get("eps", 1e-8))
+    m, v = _zeros(st, "m", g), _zeros(st, "v", g)
+    m[...] = b1 * m + (1 - b1) * g
+    v[...] = b2 * v + (1 - b2) * g * g
+    mh = m / (1 - b1 ** t)
+    rho_inf = 2 / (1 - b2) - 1
+    rho_t = rho_inf - 2 * t * b2 ** t / (1 - b2 ** t)
+    if rho_t <= 5:
+        return lr * mh
+    r = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+    return lr * mh * math.sqrt(1 - b2 ** t) / (np.sqrt(v) + eps) * r
+
+
+def _lion(o, st, g, t, lr):
+    b1, b2 = float(o.get("beta1", 0.9)), float(o.get("beta2", 0.99))
+    m = _zeros(st, "m", g)
+    c = b1 * m + (1 - b1) * g
+    m[...] = b2 * m + (1 - b2) * g
+    return lr * np.sign(c)
+
+
+def _lamb(o, st, g, t, lr, w, lam):
+    """optax.lamb: Adam's u plus lam*w, scaled by the trust ratio |w|/|u| per tensor."""
+    b1, b2 = float(o.get("beta1", 0.9)), float(o.get("beta2", 0.999))
+    eps, eps_root = float(o.get("eps", 1e-6)), float(o.get("eps_root", 0.0))
+    m, v = _zeros(st, "m", g), _zeros(st, "v", g)
+    m[...] = b1 * m + (1 - b1) * g
+    v[...] = b2 * v + (1 - b2) * g * g
+    u = m / (1 - b1 ** t) / (np.sqrt(v / (1 - b2 ** t) + eps_root) + eps) + lam * w
+    wn, un = np.linalg.norm(w), np.linalg.norm(u)
+    return lr * (1.0 if wn == 0 or un == 0 else wn / un) * u
+
+
+def _adafactor(o, st, g, t, lr, w):
+    """torch.optim.Adafactor: factored over the last two dimensions of >= 2-D tensors."""
+    eps1 = o.get("eps1", float(np.finfo(np.float32).eps))
+    eps2, d = float(o.get("eps2", 1e-3)), float(o.get("d", 1.0))
+    b2 = t ** float(o.get("beta2_decay", -0.8))
+    rho = min(lr, 1 / math.sqrt(t))
+    alpha = max(eps2, np.linalg.norm(w) / math.sqrt(w.size)) * rho
+    if g.ndim > 1:
+        r = _zeros(st, "r", (g * g).mean(axis=-1, keepdims=True))
+        c = _zeros(st, "c", (g * g).mean(axis=-2, keepdims=True))
+        r += b2 * ((g * g).mean(axis=-1, keepdims=True) - r)
+        c += b2 * ((g * g).mean(axis=-2, keepdims=True) - c)
+        v = r * c / np.maximum(r.mean(axis=-2, keepdims=True), eps1)
+    else:
+        v = _zeros(st, "v", g)
+        v += b2 * (g * g - v)
+    u = g / np.sqrt(np.maximum(v, eps1 * eps1))
+    return alpha / max(1.0, np.linalg.norm(u) / (math.sqrt(u.size) * d)) * u
+
+
+FAMILY = {"lion": _lion, "adagrad": _adagrad, "rmsprop": _rmsprop, "adadelta": _adadelta, "adamax": _adamax,
+          "nadam": _nadam, "radam": _radam}
 
 
 def _rel(a: dict, b: dict) -> float:
@@ -313,7 +446,7 @@ def sensitivity(spec: dict, params: dict, grads: dict, traj: dict) -> dict:
                     r["convention"] = "half" if cur == "full" else "full"
             out["swap_l2_convention"] = _rel(replay(v, params, grads), traj)
     o = spec["optimizer"]
-    kind, _ = optimizer_decay_kind(spec.get("convention", "pytorch"), o["name"])
+    kind, _ = optimizer_decay_kind(spec.get("convention", "pytorch"), o["name"], bool(o.get("decoupled_weight_decay", False)))
     wd = float(o.get("weight_decay", 0.0))
     plain_sgd = o["name"] in ("sgd", "sgdw") and not float(o.get("momentum", 0.0))
     if wd and not plain_sgd:  # for plain SGD coupled and lr-scaled decoupled decay coincide
@@ -324,7 +457,7 @@ def sensitivity(spec: dict, params: dict, grads: dict, traj: dict) -> dict:
     varying_lr = sch.get("name", "constant") != "constant" or bool(sch.get("warmup"))
     if o["name"] in ("adam", "adamw"):
         out["swap_eps_placement"] = _rel(replay(spec, params, grads, variant=("swap_eps",)), traj)
-    elif float(o.get("momentum", 0.0)) and (varying_lr or float(o.get("dampening", 0.0))):
+    elif o["name"] in ("sgd", "sgdw") and float(o.get("momentum", 0.0)) and (varying_lr or float(o.get("dampening", 0.0))):
         # with a constant lr and no dampening the two forms are the same algorithm
         out["swap_momentum_form"] = _rel(replay(spec, params, grads, variant=("swap_momentum",)), traj)
     if varying_lr:

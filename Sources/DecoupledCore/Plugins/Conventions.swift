@@ -8,7 +8,7 @@ extension Convention {
     func weightDecay(_ lambda: Double, optimizer: String, isAlias: Bool, l1: Bool, key: String) -> PluginSpec? {
         guard lambda > 0 else { return nil }
         switch self {
-        case .pytorch where !isAlias, .caffe:
+        case .pytorch where !isAlias && optimizer != "adafactor", .caffe:  // PyTorch's Adafactor decays decoupled
             return l1 ? PluginSpec(name: "l1", params: ["lambda": .number(lambda)], key: key)
                 : PluginSpec(name: "l2", params: ["lambda": .number(lambda), "convention": .text("half")], key: key)
         case .pytorch, .keras, .optax:
@@ -56,9 +56,26 @@ extension Convention {
         preconditionFailure("AdamOptimizer declares eps")
     }
 
-    /// The optimizer families the convention models: the caffe convention is Caffe's
-    /// `SGDSolver` (Caffe's `AdamSolver` adds ε to √v like Keras and is not modelled).
-    func models(base: String) -> Bool { self != .caffe || base == "sgd" }
+    /// The built-in optimizers (and the shipped `lion` plugin) whose math is this framework's
+    /// own, each checked by replay fixtures: the caffe convention is Caffe's `SGDSolver`
+    /// (Caffe's `AdamSolver` adds ε to √v like Keras and is not modelled); Adagrad … RAdam
+    /// compute as torch.optim's do (Keras's and optax's versions differ: Keras's Adagrad
+    /// starts its accumulator at 0.1 and adds ε inside, optax's nadam has no momentum decay);
+    /// LAMB and Lion are optax's.
+    var optimizers: [String] {
+        switch self {
+        case .pytorch: return ["sgd", "adam", "adagrad", "rmsprop", "adadelta", "adamax", "nadam", "radam", "adafactor"]
+        case .keras, .paper: return ["sgd", "adam"]
+        case .caffe: return ["sgd"]
+        case .optax: return ["sgd", "adam", "lamb", "lion"]
+        }
+    }
+
+    /// Whether the convention models the optimizer family `base` (see `optimizers`).
+    func models(base: String) -> Bool { optimizers.contains(base) }
+
+    /// The conventions that model `base`, for messages.
+    static func modelling(_ base: String) -> [Convention] { allCases.filter { $0.models(base: base) } }
 
     /// Whether the optimizer's own `weight_decay` means anything: the paper defines weight
     /// decay for SGDW and AdamW only (SGD and Adam take an L2 term in g_t). `UpdatePlan`

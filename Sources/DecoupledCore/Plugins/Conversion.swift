@@ -76,7 +76,7 @@ public enum ConversionOption: String, CaseIterable, Sendable {
         switch self {
         case .from: return "Convention the setting is written in: pytorch | keras | caffe | optax | paper."
         case .to: return "Convention to write it in (the same one, with --to-optimizer, switches L2 ↔ decoupled)."
-        case .optimizer: return "sgd | sgdw | adam | adamw, as the source framework calls it (caffe: sgd, its SGDSolver)."
+        case .optimizer: return "sgd | sgdw | adam | adamw | adagrad(w) | rmsprop(w) | adadelta(w) | adamax(w) | nadam(w) | radam(w) | lamb | lion, as the source framework calls it (caffe: sgd, its SGDSolver)."
         case .toOptimizer: return "Optimizer wanted in the target (default: whichever makes the same updates)."
         case .lr: return "Base learning rate (the paper's α); a schedule multiplies it the same way everywhere."
         case .weightDecay: return "The framework's own weight_decay (paper: λ of SGDW/AdamW), meaning per docs/config.md."
@@ -130,7 +130,7 @@ public struct ConversionRequest: Sendable {
     public let from: Convention
     /// The convention to write it in.
     public let to: Convention
-    /// sgd | sgdw | adam | adamw.
+    /// An optimizer some convention models, or its decoupled alias (`ConversionRequest.optimizers`).
     public let optimizer: String
     /// The optimizer wanted in the target; nil: whichever makes the same updates.
     public let targetOptimizer: String?
@@ -163,7 +163,13 @@ public struct ConversionRequest: Sendable {
     /// η_t for the per-step line, when given.
     public let scheduleMultiplier: Double?
 
-    static let optimizers = ["sgd", "sgdw", "adam", "adamw"]
+    /// Every optimizer a convention models (`Convention.optimizers`), each followed by its
+    /// decoupled aliases: sgd, sgdw, adam, adamw, adagrad, adagradw, …
+    static let optimizers: [String] = {
+        var bases: [String] = []
+        for c in Convention.allCases { for o in c.optimizers where !bases.contains(o) { bases.append(o) } }
+        return bases.flatMap { b in [b] + Conversion.aliases.values.filter { $0.base == b }.map(\.name).sorted() }
+    }()
 
     /// Validates option values as typed (`values` for options with a value, `switches` for
     /// the switches given); each error names the option and what it expects.
@@ -209,14 +215,17 @@ public struct ConversionRequest: Sendable {
         let base = Conversion.base(of: name)
         let isAlias = name != base
         guard from.models(base: base) else {
-            throw ConversionError(.optimizer, "\(name) with --from \(from.rawValue): the \(from.rawValue) convention is Caffe's SGDSolver, sgd only")
+            if from == .caffe {
+                throw ConversionError(.optimizer, "\(name) with --from \(from.rawValue): the \(from.rawValue) convention is Caffe's SGDSolver, sgd only")
+            }
+            throw ConversionError(.optimizer, "\(name) with --from \(from.rawValue): the \(from.rawValue) convention models \(from.optimizers.joined(separator: ", ")); \(base) is modelled by \(Convention.modelling(base).map(\.rawValue).joined(separator: ", "))")
         }
         if isAlias, case .coupled = Conversion.unitEffect(from, optimizer: name, knob: .weightDecay) {
             throw ConversionError(.optimizer, "\(name) with --from \(from.rawValue): \(from.displayName) has no decoupled weight decay (its weight_decay is L2); use \(base)")
         }
         targetOptimizer = try optimizerName(.toOptimizer)
         if let t = targetOptimizer, Conversion.base(of: t) != base {
-            throw ConversionError(.toOptimizer, "\(t) is not in the family of --optimizer \(name); convert within sgd/sgdw or adam/adamw")
+            throw ConversionError(.toOptimizer, "\(t) is not in the family of --optimizer \(name); convert within one family (\(base) and its decoupled alias)")
         }
         guard let lr = try number(.lr, "a number > 0", { $0 > 0 }) else {
             throw ConversionError(.lr, "missing; expected a number > 0 (the base learning rate)")
@@ -244,7 +253,9 @@ public struct ConversionRequest: Sendable {
         func only(_ o: ConversionOption, sgd: Bool) throws {
             guard values[o] != nil || switches.contains(o) else { return }
             if sgd && !isSGD { throw ConversionError(o, "applies to sgd and sgdw\(o == .momentum ? "; Adam's first-moment decay is --beta1" : "")") }
-            if !sgd && isSGD { throw ConversionError(o, "applies to adam and adamw") }
+            if !sgd && base != "adam" {
+                throw ConversionError(o, "applies to adam and adamw\(isSGD ? "" : "; \(base)'s own hyper-parameters carry over unchanged, set them in the config")")
+            }
         }
         for o in [ConversionOption.momentum, .dampening, .nesterov] { try only(o, sgd: true) }
         for o in [ConversionOption.beta1, .beta2, .eps, .amsgrad] { try only(o, sgd: false) }
@@ -482,16 +493,18 @@ public struct Conversion: Sendable {
         // Features the target framework lacks: no setting there can make the same updates.
         var blocker: String?
         if !r.to.models(base: base) {
-            blocker = "the caffe convention is Caffe's SGDSolver; Caffe's AdamSolver (ε added to √v, as in Keras) is not one of our conventions"
+            blocker = r.to == .caffe && base == "adam"
+                ? "the caffe convention is Caffe's SGDSolver; Caffe's AdamSolver (ε added to √v, as in Keras) is not one of our conventions"
+                : "the \(r.to.rawValue) convention does not model \(base) (ours computes as \(Convention.modelling(base).map(\.displayName).joined(separator: ", ")) does; \(r.to.displayName) has none or computes differently); \(base) is modelled by \(Convention.modelling(base).map(\.rawValue).joined(separator: ", "))"
         } else if isSGD, momentum > 0, hp.dampening > 0, !r.to.hasDampening {
             blocker = "PyTorch's dampening (buf = μ·buf + (1 − d)·g, not applied on the first step) has no counterpart in \(r.to.displayName)"
         } else if r.nesterov, !r.to.hasNesterov {
             blocker = "\(r.to.displayName) has no Nesterov momentum"
-        } else if !isSGD, r.amsgrad, !r.to.hasAMSGrad {
+        } else if base == "adam", r.amsgrad, !r.to.hasAMSGrad {
             blocker = r.to.amsgradAbsence
         }
 
-        let names = r.targetOptimizer.map { [$0] } ?? (isSGD ? ["sgd", "sgdw"] : ["adam", "adamw"])
+        let names = r.targetOptimizer.map { [$0] } ?? ConversionRequest.optimizers.filter { Self.base(of: $0) == base }
         let offered = blocker == nil ? names.flatMap { Self.candidates(r.to, optimizer: $0) } : []
         let matches = offered.compactMap { c in
             Self.relation(sourceEffect, c.effect, sgdWithoutMomentum: isSGD && momentum == 0).map { (c, $0) }
@@ -524,7 +537,7 @@ public struct Conversion: Sendable {
                 why = "\(r.to.displayName) has no decoupled weight decay (its weight_decay is L2, g += λ·w), so no \(wanted) setting there decays the weights directly."
                 closest = nil
             } else {
-                why = Self.mismatchReason(source: sourceEffect, isSGD: isSGD)
+                why = Self.mismatchReason(source: sourceEffect, base: base)
                 closest = isSGD ? Self.closest(source: sourceEffect, target: offered[0], convention: r.to, momentum: momentum,
                                                dampening: hp.dampening, x: x, lr: r.lr) : nil
             }
@@ -557,7 +570,7 @@ public struct Conversion: Sendable {
                 because += " \(r.from.displayName) keeps the learning rate \(place(sf)) the momentum buffer, \(r.to.displayName) \(place(tf)): after an lr change their buffers weigh past gradients differently."
             }
         }
-        if !isSGD, r.from.epsMode != r.to.epsMode {
+        if base == "adam", r.from.epsMode != r.to.epsMode {
             v = .approximate
             let t1 = 1 / (1 - hp.beta2).squareRoot()
             because += " ε does not convert: Keras adds ε to √v before bias correction, ε/√(1 − β2ᵗ) in PyTorch's terms (\(Self.num(Double(String(format: "%.3g", t1))!))·ε at t = 1 for β2 = \(Self.num(hp.beta2)), → ε later), so no constant ε matches; it matters only while ε is not small against √v̂."
@@ -593,8 +606,19 @@ public struct Conversion: Sendable {
 
     // MARK: Why
 
-    static func mismatchReason(source: Effect, isSGD: Bool) -> String {
-        switch (source.isCoupled, isSGD) {
+    static func mismatchReason(source: Effect, base: String) -> String {
+        if base != "sgd" && base != "adam" {
+            let scaling = [
+                "adagrad": "is divided by √Σg² + ε", "rmsprop": "is divided by √v + ε", "adadelta": "is scaled by √(u + ε)/√(v + ε)",
+                "adamax": "is divided by max(β2·u, |g| + ε)", "nadam": "is divided by √v̂ + ε", "radam": "is divided by √v̂ + ε (once rectified)",
+                "lamb": "is divided by √v̂ + ε and rescaled by the per-tensor trust ratio",
+                "adafactor": "is divided by the root of the factored second moment", "lion": "enters the sign of the interpolated momentum",
+            ][base] ?? "goes through \(base)'s scaling"
+            return source.isCoupled
+                ? "\(base)'s L2 term λ·w is added to the gradient and \(scaling) with it, so a weight's decay depends on its gradients; decoupled decay (lr_t·λ·w) does not. No weight_decay makes the same updates."
+                : "decoupled decay (lr_t·λ·w) does not depend on the gradients; an L2 term in the gradient \(scaling) with it. No L2 coefficient makes the same updates."
+        }
+        switch (source.isCoupled, base == "sgd") {
         case (true, false):
             return "Adam's L2 term λ·w is added to the gradient and divided by √v̂ + ε with it, so a weight is decayed less the larger its gradients have been; decoupled decay (lr_t·λ·w) skips that division. No weight_decay makes the same updates."
         case (false, false):
@@ -641,6 +665,17 @@ public struct Conversion: Sendable {
     /// What the knob is called in its framework.
     static func knobName(_ c: Convention, optimizer: String, knob: Knob) -> String {
         let base = base(of: optimizer), isAlias = base != optimizer
+        if let cls = torchClass[base] {  // the torch.optim family (pytorch only)
+            switch knob {
+            case .weightDecay:
+                if !isAlias { return "\(cls) weight_decay" }
+                return torchHasDecoupledSwitch(base) ? "\(cls)(decoupled_weight_decay=True) weight_decay" : "\(cls) with decoupled decay"
+            case .l2: return "L2 loss term λ/2·‖w‖²"
+            }
+        }
+        if base == "lamb" || base == "lion" {  // optax only
+            return knob == .weightDecay ? "optax.\(base) weight_decay" : "add_decayed_weights before optax.\(base)"
+        }
         switch (c, knob) {
         case (.pytorch, .weightDecay):
             return isAlias ? (base == "adam" ? "AdamW weight_decay" : "SGD with decoupled decay") : "\(base == "adam" ? "Adam" : "SGD") weight_decay"
@@ -687,7 +722,7 @@ public struct Conversion: Sendable {
             if hp.momentum > 0 { params["momentum"] = .number(hp.momentum) }
             if hp.dampening > 0 { params["dampening"] = .number(hp.dampening) }
             if hp.nesterov { params["nesterov"] = .flag(true) }
-        } else {
+        } else if base == "adam" {
             if hp.betasGiven {
                 params["beta1"] = .number(hp.beta1)
                 params["beta2"] = .number(hp.beta2)
@@ -744,6 +779,13 @@ public struct Conversion: Sendable {
 
     // MARK: Framework words
 
+    /// torch.optim's class for each optimizer of the family beyond SGD/Adam.
+    static let torchClass = ["adagrad": "Adagrad", "rmsprop": "RMSprop", "adadelta": "Adadelta", "adamax": "Adamax",
+                             "nadam": "NAdam", "radam": "RAdam", "adafactor": "Adafactor"]
+
+    /// PyTorch's NAdam and RAdam take decoupled_weight_decay=True; the others have no decoupled decay.
+    static func torchHasDecoupledSwitch(_ base: String) -> Bool { base == "nadam" || base == "radam" }
+
     static func kerasClass(_ optimizer: String) -> String {
         switch optimizer {
         case "adamw": return "AdamW"
@@ -763,6 +805,23 @@ public struct Conversion: Sendable {
         }
         func opt(_ x: Double, when: Bool) -> String? { when ? num(x) : nil }
         let y = num(y)
+        if let cls = torchClass[base] {  // modelled by the pytorch convention only
+            let lr = num(hp.lr)
+            if base == "adafactor" {  // its weight_decay is decoupled; PyTorch has no coupled form
+                if decoupled { return ["torch.optim.Adafactor(params, lr=\(lr), weight_decay=\(y))"] }
+                return ["torch.optim.Adafactor(params, lr=\(lr))",
+                        "loss = loss + \(y) / 2 * sum((p ** 2).sum() for p in decayed_params)  # L2 in the loss: PyTorch's Adafactor has no coupled decay"]
+            }
+            if !decoupled { return ["torch.optim.\(cls)(params, lr=\(lr), weight_decay=\(y))"] }
+            if torchHasDecoupledSwitch(base) { return ["torch.optim.\(cls)(params, lr=\(lr), weight_decay=\(y), decoupled_weight_decay=True)"] }
+            return ["torch.optim.\(cls)(params, lr=\(lr))",
+                    "p.mul_(1 - group[\"lr\"] * \(y))  # each decayed p of each group, before opt.step() (as AdamW does it): PyTorch's \(cls) has no decoupled decay"]
+        }
+        if base == "lamb" || base == "lion" {  // modelled by the optax convention only
+            let lr = num(hp.lr)
+            if decoupled { return ["optax.\(base)(learning_rate=\(lr), weight_decay=\(y))"] }
+            return ["optax.chain(optax.add_decayed_weights(\(y)), optax.\(base)(learning_rate=\(lr), weight_decay=0))"]
+        }
         switch c {
         case .pytorch:
             if isSGD {

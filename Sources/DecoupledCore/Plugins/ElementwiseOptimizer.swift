@@ -91,7 +91,13 @@ extension TensorOptimizer {
     }
 
     public func tensorUpdate(_ hp: HyperValues, context: StepContext, regularization: FusedRegularization) -> TensorUpdate? {
-        let c = coefficients(hp, context: context)
+        wholeTensorUpdate(coefficients(hp, context: context), regularization: regularization)
+    }
+
+    /// The engine's pipeline around `direction` with coefficients `c`: for an optimizer that
+    /// takes part of `regularization` into its own direction (LAMB's decay inside the trust
+    /// ratio) and hands the engine the rest.
+    public func wholeTensorUpdate(_ c: Coefficients, regularization: FusedRegularization) -> TensorUpdate {
         let (l2, l1, keep) = regularization.elementTerms
         return { t in
             let n = t.info.count

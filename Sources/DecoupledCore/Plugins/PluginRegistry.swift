@@ -85,6 +85,14 @@ public final class PluginRegistry {
     public static func builtIn() -> PluginRegistry {
         let r = PluginRegistry()
         let plugins: [Plugin] = [SGDOptimizer(), AdamOptimizer(),
+                                 AdagradOptimizer(),
+                                 RMSpropOptimizer(),
+                                 AdadeltaOptimizer(),
+                                 AdamaxOptimizer(),
+                                 NAdamOptimizer(),
+                                 RAdamOptimizer(),
+                                 LambOptimizer(),
+                                 AdafactorOptimizer(),
                                  L2Regularizer(), L1Regularizer(), ElasticRegularizer(), WeightDecayRegularizer()]
             + [GroupLassoRegularizer(), GradientNormClipping()]  // tensor phases (Regularizers/)
             + BuiltinSchedule.all
@@ -93,6 +101,12 @@ public final class PluginRegistry {
                                             summary: "adam + decoupled weight decay (AdamW)"))
         try! r.registerAlias(OptimizerAlias(name: "sgdw", base: "sgd", defaultDecay: 0,
                                             summary: "sgd + decoupled weight decay (SGDW)"))
+        // The torch.optim family with decoupled decay: PyTorch's decoupled_weight_decay = true
+        // (NAdam, RAdam) or, where PyTorch has no switch, AdamW's p.mul_(1 − lr·λ) before the step.
+        for base in ["adagrad", "rmsprop", "adadelta", "adamax", "nadam", "radam"] {
+            try! r.registerAlias(OptimizerAlias(name: base + "w", base: base, defaultDecay: 0,
+                                                summary: "\(base) + decoupled weight decay"))
+        }
         return r
     }
 

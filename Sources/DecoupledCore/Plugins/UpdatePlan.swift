@@ -47,6 +47,19 @@ public final class UpdatePlan {
             }
             wd = x
         }
+        // PyTorch's NAdam/RAdam/Adam switch: weight_decay decoupled (w ← w(1 − lr_t λ)) instead
+        // of coupled, for any optimizer under the pytorch convention.
+        var decoupledSwitch = false
+        if let d = optParams.removeValue(forKey: "decoupled_weight_decay") {
+            guard case .flag(let b) = d else {
+                throw PluginError.wrongType(key: "\(spec.optimizer.key).decoupled_weight_decay", value: d, expected: "true or false")
+            }
+            guard convention == .pytorch || !b else {
+                throw PluginError.invalid(key: "\(spec.optimizer.key).decoupled_weight_decay",
+                                          message: "is PyTorch's switch and needs convention = \"pytorch\" (here weight_decay already means what the \(convention.rawValue) convention says); use a weight_decay regularizer")
+            }
+            decoupledSwitch = b
+        }
         var l1Decay = false
         if let rt = optParams.removeValue(forKey: "regularization_type") {
             guard convention == .caffe, case .text(let t) = rt, t == "L1" || t == "L2" else {
@@ -54,6 +67,16 @@ public final class UpdatePlan {
                                           message: "is Caffe's \"L1\" | \"L2\" and needs convention = \"caffe\", got \(rt)")
             }
             l1Decay = t == "L1"
+        }
+        // A built-in optimizer computes one framework's math; under a convention whose
+        // framework computes it differently, its keys would not mean what they say there.
+        // An optimizer no convention models (a Swift plugin registered by its host) is
+        // accepted under any, as external plugins are.
+        let modelling = Convention.modelling(baseName)
+        if optimizer.source == "built-in", !modelling.isEmpty, !convention.models(base: baseName) {
+            let homes = modelling.map { "\"\($0.rawValue)\"" }.joined(separator: " or ")
+            throw PluginError.invalid(key: "\(spec.optimizer.key).name",
+                                      message: "\(spec.optimizer.name) computes as the \(homes) convention's framework does; the \(convention.rawValue) convention models \(convention.optimizers.joined(separator: ", ")). Use convention = \(homes) (then weight_decay means what it says there, or give a decay as [[regularizers]])")
         }
         if convention == .paper && alias == nil && wd > 0 {
             throw PluginError.invalid(key: "\(spec.optimizer.key).weight_decay",
@@ -70,7 +93,7 @@ public final class UpdatePlan {
         }
 
         func implied(_ lambda: Double, key: String) -> [PluginSpec] {
-            convention.weightDecay(lambda, optimizer: baseName, isAlias: alias != nil, l1: l1Decay, key: key).map { [$0] } ?? []
+            convention.weightDecay(lambda, optimizer: baseName, isAlias: alias != nil || decoupledSwitch, l1: l1Decay, key: key).map { [$0] } ?? []
         }
         let topRegs = implied(wd, key: "\(spec.optimizer.key).weight_decay") + spec.regularizers
         func resolveRegs(_ specs: [PluginSpec]) throws -> [Regularizer] {
