@@ -71,7 +71,10 @@ final class ModeProbe: RegularizerPlugin {
     }
 }
 
-@Suite(.enabled(if: FloatingPointMode.canFlushSubnormals, "flushing is a no-op on this architecture"))
+/// Serialized: each rendezvous holds a Dispatch pool thread while it waits for a second one, and
+/// the pool is as wide as the cores (2 in CI), so cases run side by side starved each other of
+/// the second thread until the rendezvous timed out (seen under full-suite load).
+@Suite(.serialized, .enabled(if: FloatingPointMode.canFlushSubnormals, "flushing is a no-op on this architecture"))
 struct SubnormalTests {
     /// `rows`×`inner` times `inner`×`cols`, every factor `value`, on the calling thread's BLAS.
     static func sgemm(rows: Int, inner: Int, cols: Int, value: Float, into c: UnsafeMutablePointer<Float>) {
