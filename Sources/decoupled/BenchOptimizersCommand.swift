@@ -7,10 +7,10 @@ struct BenchOptimizersCommand: ParsableCommand {
         commandName: "optimizers",
         abstract: "Whole engine steps of any optimizer, relative to Adam's fused kernel in the same run.",
         discussion: """
-        Times UpdateEngine.apply() for each optimizer (decoupled weight decay λ = 1e-2) on one
-        tensor: the fused SGD/Adam kernels against the generic element-wise path (ElementwiseOptimizer)
-        and the whole-tensor path (TensorOptimizer: lamb, adafactor; one worker per tensor) of the others.
-        Build in release mode for meaningful figures.
+        Times UpdateEngine.apply() for each optimizer (decoupled weight decay λ = 1e-2) on one \
+        tensor: the fused SGD/Adam kernels against the generic element-wise path \
+        (ElementwiseOptimizer) and the whole-tensor path (TensorOptimizer: lamb, adafactor; one \
+        worker per tensor) of the others. Build in release mode for meaningful figures.
 
         Examples:
           decoupled bench optimizers --sizes 1e7 --workers 1,2
@@ -23,8 +23,10 @@ struct BenchOptimizersCommand: ParsableCommand {
     @Option(help: "Worker counts, comma-separated (default: 1 up to the active cores).")
     var workers: String?
 
-    @Option(help: "Optimizers or aliases, comma-separated (adam, the reference, is always timed).")
-    var optimizers: String = "sgd,adamw,adagrad,rmsprop,adadelta,adamax,nadam,radam,lamb,adafactor"
+    static let family = "sgd,adamw,adagrad,rmsprop,adadelta,adamax,nadam,radam,lamb,adafactor"
+
+    @Option(help: "Optimizers or aliases, comma-separated (default: sgd, adamw, adagrad, rmsprop, adadelta, adamax, nadam, radam, lamb, adafactor; adam, the reference, is always timed).")
+    var optimizers: String?
 
     @Option(help: "Kernel path of the fused kernels; default: $DECOUPLED_KERNELS or the best for this CPU.")
     var kernel: String?
@@ -36,7 +38,7 @@ struct BenchOptimizersCommand: ParsableCommand {
         let sizeList = try parseSizes(sizes)
         let workerList = try parseWorkers(workers)
         let registry = PluginRegistry.builtIn()
-        let names = try parseList(optimizers, "--optimizers") { n in
+        let names = try parseList(optimizers ?? Self.family, "--optimizers") { n in
             (try? registry.optimizer(named: registry.alias(named: n)?.base ?? n)) != nil ? n : nil
         }
         let path = try kernel.map { try KernelPath.named($0) } ?? KernelPath.fromEnvironment(ProcessInfo.processInfo.environment)
