@@ -1,5 +1,8 @@
 # Decoupled — the two commands of the quick start are `make run` and `make test`.
 SWIFT     ?= swift
+# Swift through scripts/swift.sh: the same command, without SwiftPM's warnings about files in
+# dependencies' checkouts that only those packages could exclude.
+SWIFTQ     = SWIFT=$(SWIFT) scripts/swift.sh
 JOBS      ?= $(shell nproc)
 RELEASE    = .build/release/decoupled
 
@@ -11,10 +14,10 @@ deps:
 	@scripts/install-deps.sh
 
 build: deps
-	$(SWIFT) build
+	$(SWIFTQ) build
 
 release: deps
-	$(SWIFT) build -c release --product decoupled
+	$(SWIFTQ) build -c release --product decoupled
 
 # The full Fashion-MNIST (60 000 + 10 000) as HDF5, from the Debian package dataset-fashion-mnist
 # that `make deps` installs; git-ignored. Chunked without compression: decoding gzip would
@@ -40,8 +43,8 @@ plugins:
 
 test: deps plugins
 	@for p in $(PLUGINS); do $(MAKE) -s -C $$p test || exit 1; done
-	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	$(SWIFTQ) build --build-tests
+	$(SWIFTQ) test --skip-build
 	@# A replay job that loads both external plugins by name from a config, no recompilation.
 	.build/debug/decoupled replay examples/replay-adamw-l1.toml --input $(REPLAY_INPUT) --output .build/replay-adamw-l1.h5
 	.build/debug/decoupled replay examples/replay-lion.toml --input $(REPLAY_INPUT) --output .build/replay-lion.h5
