@@ -156,20 +156,7 @@ struct ImportCSVCommand: ParsableCommand {
     @Option(help: "Feature type: float32, or uint8 for integers 0-255.")
     var features: String = "float32"
 
-    @Option(help: "Scale stored features by this factor when loading (default 1/255 for uint8, 1 for float32).")
-    var scale: Double?
-
-    @Option(help: "Number of classes (default: largest label + 1).")
-    var numClasses: Int?
-
-    @Option(help: "Seed of the test split selection.")
-    var seed: UInt64 = 0
-
-    @Option(help: "Text of the source attribute.")
-    var source: String?
-
-    @Option(help: "Text of the license attribute.")
-    var license: String?
+    @OptionGroup var dataset: ImportedDatasetOptions
 
     @OptionGroup var storage: DataStorageOptions
 
@@ -190,11 +177,11 @@ struct ImportCSVCommand: ParsableCommand {
         o.header = h
         o.delimiter = d
         o.featureType = ft
-        o.scale = scale
-        o.numClasses = numClasses
-        o.seed = seed
-        o.source = source
-        o.license = license
+        o.scale = dataset.scale
+        o.numClasses = dataset.numClasses
+        o.seed = dataset.seed
+        o.source = dataset.source
+        o.license = dataset.license
         // Row bytes are unknown until the file is scanned; size chunks for a typical 100-column row
         // unless --chunk-rows is given.
         o.storage = try storage.storage(rowBytes: 100 * ft.byteSize)
@@ -202,17 +189,9 @@ struct ImportCSVCommand: ParsableCommand {
     }
 }
 
-/// Options shared by `data import npy` and `data import npz`.
-struct NumPyImportArguments: ParsableArguments {
-    @Option(name: [.short, .long], help: "Output HDF5 file.")
-    var output: String
-
-    @Option(help: "Without test arrays: the fraction of the samples held out as the test split.")
-    var testFraction: Double = 0.2
-
-    @Option(help: "Feature type: uint8 or float32 (default: uint8 for uint8 images, else float32).")
-    var features: String?
-
+/// The dataset attributes and split seed every `data import` from the user's files takes
+/// (csv, npy, npz).
+struct ImportedDatasetOptions: ParsableArguments {
     @Option(help: "Scale stored features by this factor when loading (default 1/255 for uint8, 1 for float32).")
     var scale: Double?
 
@@ -227,6 +206,20 @@ struct NumPyImportArguments: ParsableArguments {
 
     @Option(help: "Text of the license attribute.")
     var license: String?
+}
+
+/// Options shared by `data import npy` and `data import npz`.
+struct NumPyImportArguments: ParsableArguments {
+    @Option(name: [.short, .long], help: "Output HDF5 file.")
+    var output: String
+
+    @Option(help: "Without test arrays: the fraction of the samples held out as the test split.")
+    var testFraction: Double = 0.2
+
+    @Option(help: "Feature type: uint8 or float32 (default: uint8 for uint8 images, else float32).")
+    var features: String?
+
+    @OptionGroup var dataset: ImportedDatasetOptions
 
     @OptionGroup var storage: DataStorageOptions
 
@@ -238,12 +231,12 @@ struct NumPyImportArguments: ParsableArguments {
             }
             o.featureType = t
         }
-        o.scale = scale
-        o.numClasses = numClasses
+        o.scale = dataset.scale
+        o.numClasses = dataset.numClasses
         o.testFraction = testFraction
-        o.seed = seed
-        o.source = source
-        o.license = license
+        o.seed = dataset.seed
+        o.source = dataset.source
+        o.license = dataset.license
         // Check the layout options now; chunks are sized once the arrays' sample size is known.
         _ = try storage.storage(rowBytes: 1)
         let layout = storage
