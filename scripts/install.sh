@@ -11,7 +11,9 @@
 #   DEST/share/decoupled/examples/         experiment configs, sweep and replay specs
 #   DEST/share/decoupled/datasets/         the shipped Fashion-MNIST subset (and the full set
 #                                          when `make data` made it), datasets/README.md
-#   DEST/share/decoupled/scripts/bench/    the PyTorch and h5py benchmark scripts
+#   DEST/share/decoupled/scripts/bench/    the PyTorch and h5py benchmark scripts (and
+#                                          scripts/reference/deepobs_quadratic.py, which
+#                                          torch_train.py imports for quadratic_deep)
 # Every installed file is listed (relative to DEST) in DEST/share/decoupled/installed-files,
 # which `uninstall` reads, so it removes exactly what was installed and nothing a user added.
 set -euo pipefail
@@ -40,7 +42,7 @@ install)
     put 755 "$binary" bin/decoupled
     for lib in "$@"; do put 644 "$lib" "lib/decoupled/plugins/$(basename "$lib")"; done
     for f in examples/*.toml; do put 644 "$f" "share/decoupled/$f"; done
-    for f in datasets/README.md datasets/fashion-mnist-small.h5 scripts/bench/*.py; do put 644 "$f" "share/decoupled/$f"; done
+    for f in datasets/README.md datasets/fashion-mnist-small.h5 scripts/bench/*.py scripts/reference/deepobs_quadratic.py; do put 644 "$f" "share/decoupled/$f"; done
     # The full Fashion-MNIST only when `make data` made it (about 55 MB).
     if [ -f datasets/fashion-mnist.h5 ]; then put 644 datasets/fashion-mnist.h5 share/decoupled/datasets/fashion-mnist.h5; fi
     printf '%s\n' "${installed[@]}" share/decoupled/installed-files >"$manifest"
@@ -55,7 +57,7 @@ uninstall)
         if [ -e "$dest/$rel" ] || [ -L "$dest/$rel" ]; then rm -f -- "$dest/$rel"; count=$((count + 1)); fi
     done <"$manifest"
     # Directories the installation made, only once empty (a user's own plugins stay).
-    for d in share/decoupled/scripts/bench share/decoupled/scripts share/decoupled/datasets share/decoupled/examples \
+    for d in share/decoupled/scripts/bench share/decoupled/scripts/reference share/decoupled/scripts share/decoupled/datasets share/decoupled/examples \
              share/decoupled lib/decoupled/plugins lib/decoupled; do
         rmdir -- "$dest/$d" 2>/dev/null || true
     done

@@ -289,7 +289,7 @@ final class SweepExpansion {
         let shape: (Int, Int)
         if let s = dataShapes[file] { shape = s } else {
             do {
-                let data = try DatasetFile(path: file)
+                let data = try SyntheticData.open(file)
                 shape = (data.featureCount, data.numClasses)
             } catch {
                 throw errorAt("data.file", "cannot open '\(config.data.file)' (looked for \(file)): \(error)")

@@ -47,9 +47,14 @@ public final class DatasetFile {
 
     /// Opens and validates `path`; each violation is a `DatasetFormatError` (or an
     /// `HDF5Error` for files HDF5 cannot read) that names file, object, expectation and finding.
-    public init(path: String, labelScanBlock: Int = 1 << 16) throws {
+    public convenience init(path: String, labelScanBlock: Int = 1 << 16) throws {
+        try self.init(file: try H5File(path, mode: .readOnly), path: path, labelScanBlock: labelScanBlock)
+    }
+
+    /// Validates a file that is already open (a data set generated in memory); `path` names it
+    /// in messages.
+    public init(file: H5File, path: String, labelScanBlock: Int = 1 << 16) throws {
         self.path = path
-        let file = try H5File(path, mode: .readOnly)
         self.file = file
         func formatError(_ object: String, _ expected: String, _ found: String) -> DatasetFormatError {
             DatasetFormatError(file: path, object: object, expected: expected, found: found)

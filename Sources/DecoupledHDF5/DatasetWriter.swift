@@ -53,6 +53,7 @@ public final class DatasetWriter {
     public let sampleShape: [Int]
     public let counts: [DatasetSplit: Int]
     private let tmpPath: String
+    private let inMemory: Bool
     private var file: H5File?
     private var x: [DatasetSplit: H5Dataset] = [:]
     private var y: [DatasetSplit: H5Dataset] = [:]
@@ -64,8 +65,23 @@ public final class DatasetWriter {
     ///   - labelType: any integer type wide enough for the classes (importers use uint8 for
     ///     ≤ 256 classes, else int32).
     ///   - counts: samples per split, known up front so the datasets have fixed shapes.
-    public init(path: String, featureType: H5ScalarType, labelType: H5ScalarType = .int32, sampleShape: [Int],
-                counts: [DatasetSplit: Int], storage: DatasetStorage) throws {
+    public convenience init(path: String, featureType: H5ScalarType, labelType: H5ScalarType = .int32, sampleShape: [Int],
+                            counts: [DatasetSplit: Int], storage: DatasetStorage) throws {
+        try self.init(path: path, inMemory: false, featureType: featureType, labelType: labelType,
+                      sampleShape: sampleShape, counts: counts, storage: storage)
+    }
+
+    /// A writer whose file lives in memory only (HDF5's core driver without a backing store):
+    /// `finishInMemory` hands it over as an open `DatasetFile`, and nothing touches the disk.
+    /// `name` stands for the file in messages. For generated data sets (`synthetic:…`).
+    public convenience init(memoryNamed name: String, featureType: H5ScalarType, labelType: H5ScalarType = .int32,
+                            sampleShape: [Int], counts: [DatasetSplit: Int]) throws {
+        try self.init(path: name, inMemory: true, featureType: featureType, labelType: labelType,
+                      sampleShape: sampleShape, counts: counts, storage: .contiguous)
+    }
+
+    private init(path: String, inMemory: Bool, featureType: H5ScalarType, labelType: H5ScalarType, sampleShape: [Int],
+                 counts: [DatasetSplit: Int], storage: DatasetStorage) throws {
         guard featureType == .uint8 || featureType == .float32 else {
             throw DataInputError("dataset features must be uint8 or float32, not \(featureType)")
         }
@@ -78,11 +94,19 @@ public final class DatasetWriter {
         self.labelType = labelType
         self.sampleShape = sampleShape
         self.counts = counts
+        self.inMemory = inMemory
         tmpPath = path + FS.temporarySuffix
-        // A leftover PATH.tmp (or a link planted there) is removed, not followed; the exclusive
-        // create (O_EXCL) then refuses whatever appears at that name meanwhile.
-        FS.unlinkIfPresent(tmpPath)
-        let f = try H5File(tmpPath, mode: .createExclusive)
+        let f: H5File
+        if inMemory {
+            // HDF5 keeps one namespace of open files, memory ones included: a unique name lets
+            // two sessions (or tests) hold the same generated data set at once.
+            f = try H5File("\(path)#\(UUID().uuidString)", mode: .memory)
+        } else {
+            // A leftover PATH.tmp (or a link planted there) is removed, not followed; the exclusive
+            // create (O_EXCL) then refuses whatever appears at that name meanwhile.
+            FS.unlinkIfPresent(tmpPath)
+            f = try H5File(tmpPath, mode: .createExclusive)
+        }
         file = f
         for split in DatasetSplit.allCases {
             let n = counts[split] ?? 0
@@ -108,7 +132,7 @@ public final class DatasetWriter {
             x = [:]; y = [:]
             try? file?.close()
             file = nil
-            FS.unlinkIfPresent(tmpPath)
+            if !inMemory { FS.unlinkIfPresent(tmpPath) }
         }
     }
 
@@ -141,6 +165,27 @@ public final class DatasetWriter {
     /// the classes 0..<numClasses in order (the `class_names` attribute).
     public func finish(numClasses: Int, scale: Double, source: String, license: String,
                        classNames: [String]? = nil) throws {
+        guard !inMemory else { throw DataInputError("writing \(path): a data set in memory ends with finishInMemory") }
+        let f = try completeFile(numClasses: numClasses, scale: scale, source: source, license: license, classNames: classNames)
+        try f.close()
+        // rename(2) replaces an existing file (or a link at PATH, not its target) atomically:
+        // readers see the old or the new dataset.
+        do { try FS.renameFile(tmpPath, path) } catch {
+            throw DataInputError("writing \(path): \(error)")
+        }
+    }
+
+    /// Writes the attributes of a writer made with `init(memoryNamed:…)` and opens the result.
+    public func finishInMemory(numClasses: Int, scale: Double, source: String, license: String,
+                               classNames: [String]? = nil) throws -> DatasetFile {
+        guard inMemory else { throw DataInputError("writing \(path): a data set on disk ends with finish") }
+        let f = try completeFile(numClasses: numClasses, scale: scale, source: source, license: license, classNames: classNames)
+        return try DatasetFile(file: f, path: path)
+    }
+
+    /// Checks the counts, writes the root attributes and closes the datasets; the file stays open.
+    private func completeFile(numClasses: Int, scale: Double, source: String, license: String,
+                              classNames: [String]?) throws -> H5File {
         guard let f = file else { throw DataInputError("writing \(path): already finished") }
         for split in DatasetSplit.allCases where written[split]! != (counts[split] ?? 0) {
             throw DataInputError("writing \(path): split \(split.rawValue) declared \(counts[split] ?? 0) samples, \(written[split]!) written")
@@ -161,12 +206,7 @@ public final class DatasetWriter {
         try f.setAttribute("format_version", Int64(1))
         for d in Array(x.values) + Array(y.values) { try d.close() }
         x = [:]; y = [:]
-        try f.close()
         file = nil
-        // rename(2) replaces an existing file (or a link at PATH, not its target) atomically:
-        // readers see the old or the new dataset.
-        do { try FS.renameFile(tmpPath, path) } catch {
-            throw DataInputError("writing \(path): \(error)")
-        }
+        return f
     }
 }

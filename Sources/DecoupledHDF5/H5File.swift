@@ -182,6 +182,9 @@ public final class H5File: H5Container {
         case create
         /// Create a file, failing if it exists.
         case createExclusive
+        /// Create a file that lives in memory only (HDF5's core driver without a backing
+        /// store): nothing is written to disk, and the contents are gone when it is closed.
+        case memory
     }
 
     public let mode: Mode
@@ -238,11 +241,14 @@ public final class H5File: H5Container {
                 e.reason = H5File.explain(e.reason, stack: e.stack, path: path)
                 throw e
             }
-        case .create, .createExclusive:
-            let flags = mode == .create ? dc_h5f_acc_trunc() : dc_h5f_acc_excl()
+        case .create, .createExclusive, .memory:
+            let flags = mode == .createExclusive ? dc_h5f_acc_excl() : dc_h5f_acc_trunc()
             let fapl = try H5.call("create file access list", where_) { H5Pcreate(dc_h5p_file_access()) }
             defer { H5.unchecked { _ = H5Pclose(fapl) } }
             try H5.call("disable file locking", where_) { H5Pset_file_locking(fapl, false, true) }
+            if mode == .memory {
+                try H5.call("keep the file in memory", where_) { H5Pset_fapl_core(fapl, 1 << 20, false) }
+            }
             if checksummedMetadata {
                 try H5.call("select the HDF5 1.8 file format", where_) {
                     H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18)
@@ -252,7 +258,7 @@ public final class H5File: H5Container {
                 let id = try H5.call("create file", where_) {
                     H5Fcreate(path, flags, dc_h5p_default(), fapl)
                 }
-                H5File.setCloseOnExec(id)
+                if mode != .memory { H5File.setCloseOnExec(id) }  // no descriptor: the core driver's handle is its memory
                 return id
             }
         }

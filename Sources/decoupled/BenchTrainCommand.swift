@@ -48,7 +48,8 @@ struct BenchTrainCommand: ParsableCommand {
     /// data.file of the user's, the shipped subset stands in.
     func withShippedSubset(_ load: ([ConfigOverride]) throws -> ExperimentConfig) throws -> ExperimentConfig {
         let cfg = try load([])
-        guard !overrides.contains(where: { $0.hasPrefix("data.file=") }), !FileManager.default.fileExists(atPath: cfg.data.resolvedFile) else { return cfg }
+        guard !overrides.contains(where: { $0.hasPrefix("data.file=") }), !SyntheticData.isSynthetic(cfg.data.resolvedFile),
+              !FileManager.default.fileExists(atPath: cfg.data.resolvedFile) else { return cfg }
         return try load([try ConfigOverride("data.file=datasets/fashion-mnist-small.h5")])
     }
 

@@ -153,6 +153,8 @@ private func referenceLoss(_ s: ModelState, _ b: Batch, layers: [Int], activatio
                 let d = h[j] - Double(b.values[r * c + j])
                 total += d * d
             }
+        case .quadratic:
+            Issue.record("an MLP has no quadratic loss")
         }
     }
     let denominator = b.loss == .crossEntropy ? b.batch : b.batch * layers.last!

@@ -13,6 +13,8 @@ Needs torch and h5py (not needed by CI).
 """
 import argparse
 import json
+import os
+import sys
 import time
 
 import h5py
@@ -60,6 +62,19 @@ def sequential(description, sample):
     return model
 
 
+class NoisyQuadratic(nn.Module):
+    """θ (starting at 1) and the per-sample losses ½·(θ − x)ᵀQ(θ − x), in double as Decoupled computes them."""
+
+    def __init__(self, hessian):
+        super().__init__()
+        self.theta = nn.Parameter(torch.ones(hessian.shape[0]))
+        self.hessian = hessian
+
+    def forward(self, x):
+        d = (self.theta - x).double()
+        return 0.5 * ((d @ self.hessian) * d).sum(dim=1)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("data")
@@ -70,18 +85,31 @@ def main():
     ap.add_argument("--layers", help="a layer model as JSON ({inputShape, layers}) instead of --hidden")
     args = ap.parse_args()
     description = json.loads(args.layers) if args.layers else None
-    with h5py.File(args.data, "r") as f:
-        scale = float(f.attrs.get("scale", 1.0))
-        x = torch.from_numpy(f["train/x"][...].reshape(len(f["train/y"]), -1).astype(np.float32) * scale)
-        y = torch.from_numpy(f["train/y"][...].astype(np.int64))
-        classes = int(f.attrs["num_classes"])
+    quadratic = args.data == "synthetic:quadratic_deep"
+    if quadratic:
+        # DeepOBS's noisy quadratic, built as scripts/reference/deepobs_quadratic.py builds it.
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reference"))
+        from deepobs_quadratic import instance
+        _, hessian, x_train, _ = instance()
+        hessian = torch.tensor(hessian)
+        x = torch.from_numpy(x_train)
+        y = torch.zeros(len(x), dtype=torch.int64)
+        classes = 1
+    else:
+        with h5py.File(args.data, "r") as f:
+            scale = float(f.attrs.get("scale", 1.0))
+            x = torch.from_numpy(f["train/x"][...].reshape(len(f["train/y"]), -1).astype(np.float32) * scale)
+            y = torch.from_numpy(f["train/y"][...].astype(np.int64))
+            classes = int(f.attrs["num_classes"])
     if description and description.get("inputShape"):
         x = x.reshape([len(y)] + description["inputShape"])
     sizes = [x.shape[1]] + [int(h) for h in args.hidden.split(",") if h] + [classes]
     for threads in [int(t) for t in args.threads.split(",")]:
         torch.set_num_threads(threads)
         torch.manual_seed(0)
-        if description:
+        if quadratic:
+            model = NoisyQuadratic(hessian)
+        elif description:
             model = sequential(description, x[:2])
         else:
             layers = []
@@ -91,7 +119,7 @@ def main():
                     layers.append(torch.nn.ReLU())
             model = torch.nn.Sequential(*layers)
         opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-2)
-        loss_fn = torch.nn.CrossEntropyLoss()
+        loss_fn = (lambda losses, _: losses.mean()) if quadratic else torch.nn.CrossEntropyLoss()
         perm = torch.randperm(len(y))
         cursor = 0
 

@@ -223,7 +223,7 @@ public struct ExperimentConfig {
     /// when none does, the path is the working directory's and `searched` lists all of them.
     static func resolve(_ path: String, configFile: String, workingDirectory: String = FileManager.default.currentDirectoryPath,
                         resourceRoot: String? = InstallLayout.current?.resourceRoot) -> (path: String, searched: [String]) {
-        if path.hasPrefix("/") { return (path, [path]) }
+        if path.hasPrefix("/") || SyntheticData.isSynthetic(path) { return (path, [path]) }
         let configDir = (configFile as NSString).deletingLastPathComponent
         var bases = [workingDirectory,
                      configDir.hasPrefix("/") ? configDir : (workingDirectory as NSString).appendingPathComponent(configDir)]

@@ -45,6 +45,11 @@ public struct TestProblem: Sendable {
             origin: "this project: fmnist_2c2d plus BatchNorm2d/BatchNorm1d (momentum 0.1, eps 1e-5) before each ReLU",
             dataFile: "datasets/fashion-mnist.h5", batchSize: 128, epochs: 100,
             model: twoConvTwoDense(batchNorm: true)),
+        TestProblem(
+            name: "quadratic_deep", summary: "noisy quadratic ½(θ − x)ᵀQ(θ − x) in 100 dimensions, generated data",
+            origin: "DeepOBS quadratic_deep (the same Hessian and samples: NumPy RandomState 42/43, θ starts at 1)",
+            dataFile: SyntheticData.scheme + "quadratic_deep", batchSize: 128, epochs: 100,
+            model: #"kind = "quadratic_deep""#),
     ]
 
     public static func named(_ name: String) -> TestProblem? { all.first { $0.name == name } }

@@ -116,6 +116,9 @@ public enum LossKind: String, Codable, CaseIterable, Sendable {
     case logistic
     /// Squared error (`nn.MSELoss`), mean over all batch·outputCount elements.
     case mse
+    /// The model's own quadratic form ½·(θ − x)ᵀQ(θ − x), mean over the samples; no targets
+    /// (`quadratic_deep`, `NoisyQuadraticModel`).
+    case quadratic
 }
 
 /// Seeded weight initialisation (biases always start at zero).

@@ -8,17 +8,20 @@ public enum ModelKind: String, Codable, CaseIterable, Sendable {
     case linear
     /// A list of layers (`layers = [...]`): dense, conv2d, pooling, batch norm, dropout, …
     case sequential
+    /// DeepOBS's noisy quadratic ½·(θ − x)ᵀQ(θ − x) in 100 dimensions (`NoisyQuadraticModel`);
+    /// its data are `data.file = "synthetic:quadratic_deep"`.
+    case quadraticDeep = "quadratic_deep"
 }
 
 /// The `[model]` table of an experiment config.
 ///
 /// ```toml
 /// [model]
-/// kind       = "mlp"            # mlp | softmax | linear                     (required)
+/// kind       = "mlp"            # mlp | softmax | linear | sequential | quadratic_deep (required)
 /// hidden     = [256, 128]       # hidden sizes, mlp only; default []          (input/output come from the data)
 /// activation = "relu"           # relu | tanh | gelu (exact erf GELU); default relu; ignored without hidden layers
 /// init       = "he"             # he | xavier; default: he for mlp with relu/gelu, xavier otherwise
-/// loss       = "cross_entropy"  # cross_entropy | logistic | mse; default: cross_entropy (mlp, softmax), mse (linear)
+/// loss       = "cross_entropy"  # cross_entropy | logistic | mse | quadratic; default: cross_entropy (mlp, softmax), mse (linear), quadratic (quadratic_deep)
 /// ```
 ///
 /// - `init`: `he` draws w ~ N(0, 2/fan_in) (Kaiming normal, fan_in); `xavier` draws
@@ -83,7 +86,11 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     /// The loss after applying the kind's default.
     public var resolvedLoss: LossKind {
         if let loss { return loss }
-        return kind == .linear ? .mse : .crossEntropy
+        switch kind {
+        case .linear: return .mse
+        case .quadraticDeep: return .quadratic
+        case .mlp, .softmax, .sequential: return .crossEntropy
+        }
     }
 
     /// The initialisation after applying the default (He for ReLU/GELU MLPs, Xavier otherwise).
@@ -103,9 +110,19 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         if kind != .sequential && (layers != nil || inputShape != nil) {
             throw ModelError.invalidConfig("model.layers and model.input_shape are only allowed for kind = \"sequential\"")
         }
+        if (loss == .quadratic) != (kind == .quadraticDeep) {
+            throw ModelError.invalidConfig(kind == .quadraticDeep
+                ? "model.loss must be \"quadratic\" (or omitted) for kind = \"quadratic_deep\", got \"\(loss.rawValue)\""
+                : "model.loss = \"quadratic\" belongs to kind = \"quadratic_deep\" only")
+        }
         switch kind {
         case .mlp:
             break
+        case .quadraticDeep:
+            guard hidden.isEmpty else { throw ModelError.invalidConfig("model.hidden is only allowed for kind = \"mlp\"") }
+            guard inputCount == NoisyQuadratic.dimension else {
+                throw ModelError.invalidConfig("kind = \"quadratic_deep\" needs \(NoisyQuadratic.dimension) features per sample (data.file = \"synthetic:quadratic_deep\"), got \(inputCount)")
+            }
         case .sequential:
             guard hidden.isEmpty else { throw ModelError.invalidConfig("model.hidden is only allowed for kind = \"mlp\"; give the layers in model.layers") }
         case .softmax:
@@ -145,6 +162,8 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         case .linear:
             return LinearRegression(inputs: inputCount, outputs: outputCount, loss: resolvedLoss,
                                     init: resolvedInit, maxBatch: batch, partitionRows: rows)
+        case .quadraticDeep:
+            return NoisyQuadraticModel(outputCount: outputCount)
         }
     }
 }

@@ -127,6 +127,8 @@ enum ModelKernels {
             return BatchResult(loss: sum / Double(batch * c), correct: correct, count: batch, predictions: batch * c)
         case .mse:
             return BatchResult(loss: sum / Double(batch * c), correct: 0, count: batch, predictions: 0)
+        case .quadratic:
+            return BatchResult(loss: sum / Double(batch), correct: 0, count: batch, predictions: 0)
         }
     }
 

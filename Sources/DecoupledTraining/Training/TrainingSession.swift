@@ -61,7 +61,7 @@ public final class TrainingSession {
         self.threads = requested > 0 ? requested : ProcessInfo.processInfo.activeProcessorCount
         floatingPointMode = config.train.flushSubnormals ? .flushSubnormals : .ieee
         do {
-            dataset = try DatasetFile(path: config.data.resolvedFile)
+            dataset = try SyntheticData.open(config.data.resolvedFile)
         } catch {
             let looked = config.data.searchedFiles.count > 1 ? "looked for \(config.data.searchedFiles.joined(separator: ", "))" : "looked for \(config.data.resolvedFile)"
             throw TrainingError("data.file: cannot open '\(config.data.file)' (\(looked)): \(error)"
