@@ -81,10 +81,13 @@ struct BenchKernelsCommand: ParsableCommand {
         var results: [KernelBenchmark.Result] = []
         if !json {
             print("kernel path: \(path.name) (\(path.vectorWidth) lanes); runnable here: \(KernelPath.runnable.map(\.name).joined(separator: ", ")); medians of \(rounds) round\(rounds == 1 ? "" : "s")")
-            print(String(format: "%-9@ %11@ %7@ %9@ %8@ %6@ %8@ %7@%@", "optimizer" as NSString, "params" as NSString,
-                         "workers" as NSString, "ns/param" as NSString, "GB/s" as NSString, "probe" as NSString,
-                         "GB/s" as NSString, "ratio" as NSString,
-                         (torch == nil ? "" : String(format: " %11@ %8@", "torch ns/p", "vs torch")) as NSString))
+            // Swift's String(format:) does not pad %@ on Linux: the header is padded by hand.
+            let header = [("optimizer", -9), ("params", 11), ("workers", 7), ("ns/param", 9), ("GB/s", 8), ("probe", 6),
+                          ("GB/s", 8), ("ratio", 7)] + (torch == nil ? [] : [("torch ns/p", 11), ("vs torch", 8)])
+            print(header.map { name, width in
+                let fill = String(repeating: " ", count: max(0, abs(width) - name.count))
+                return width < 0 ? name + fill : fill + name
+            }.joined(separator: " "))
         }
         for n in sizeList {
             for w in workerList {
@@ -93,7 +96,8 @@ struct BenchKernelsCommand: ParsableCommand {
                 if !json {
                     for r in rs {
                         let theirs = r.referenceNsPerParameter.map { String(format: " %11.3f %7.2f×", $0, r.speedupOverReference!) } ?? ""
-                        print(String(format: "%-9@ %11d %7d %9.3f %8.2f %5dB %8.2f %6.1f%%%@", r.optimizer as NSString,
+                        let name = r.optimizer.padding(toLength: max(9, r.optimizer.count), withPad: " ", startingAt: 0)
+                        print(String(format: "%@ %11d %7d %9.3f %8.2f %5dB %8.2f %6.1f%%%@", name as NSString,
                                      r.parameters, r.workers, r.nsPerParameter, r.gbPerSecond, r.probeBytesPerParameter,
                                      r.probeGBPerSecond, r.ratioToProbe * 100, theirs as NSString))
                     }
