@@ -79,12 +79,22 @@ dc_step_stats dc_adam_step_scalar(const dc_adam_params *hp, float *w, const floa
     return s;
 }
 
-void dc_probe_scalar(float *w, const float *g, float *m, float *v, size_t n) {
-    DC_NO_VECTORIZE
-    for (size_t i = 0; i < n; i++) {
-        const float gi = g[i];
-        w[i] += gi;
-        m[i] += gi;
-        v[i] += gi;
+/* One probe loop per state count, so the count is a constant inside each loop; `st` holds the state arrays. */
+#define DC_PROBE_SCALAR_LOOP(k)                                            \
+    DC_NO_VECTORIZE                                                        \
+    for (size_t i = 0; i < n; i++) {                                       \
+        const float gi = g[i];                                             \
+        w[i] += gi;                                                        \
+        for (int32_t j = 0; j < (k); j++) st[j][i] += gi;                  \
+    }
+
+void dc_probe_scalar(float *w, const float *g, float *const *states, int32_t state_count, size_t n) {
+    float *st[DC_PROBE_MAX_STATES] = {NULL}; /* local: stores through w cannot change them */
+    for (int32_t j = 0; j < state_count && j < DC_PROBE_MAX_STATES; j++) st[j] = states[j];
+    switch (state_count) {
+    case 0: DC_PROBE_SCALAR_LOOP(0) break;
+    case 1: DC_PROBE_SCALAR_LOOP(1) break;
+    case 2: DC_PROBE_SCALAR_LOOP(2) break;
+    default: DC_PROBE_SCALAR_LOOP(3) break;
     }
 }

@@ -1,20 +1,25 @@
 import CDecoupledKernels
 import Foundation
 
-/// Measures the fused update kernels against a bandwidth probe run on the same arrays in the
-/// same process, so the ratio says how close an optimizer step gets to the memory limit.
+/// Measures the fused update kernels against in-place bandwidth probes run on the same arrays
+/// in the same process, so the ratio says how close an optimizer step gets to the memory
+/// limit, and optionally against a reference implementation (PyTorch's fused optimizers)
+/// timed in alternation with ours, round by round, so both see the same machine state.
 public struct KernelBenchmark {
     /// An optimizer configuration the benchmark times, with the bytes it must move per parameter.
     public enum Case: String, CaseIterable, Codable, Sendable {
         case sgd, momentum, nesterov, adam, adamw, amsgrad
 
         /// Bytes of memory traffic per parameter: every array read once, every state written once.
-        public var bytesPerParameter: Int {
+        public var bytesPerParameter: Int { 12 + 8 * stateArrays }
+
+        /// State arrays besides w and g: the momentum buffer; m and v; m, v and v̂max.
+        public var stateArrays: Int {
             switch self {
-            case .sgd: return 12                  // read w, g; write w
-            case .momentum, .nesterov: return 20  // + read/write buf
-            case .adam, .adamw: return 28         // read w, g, m, v; write w, m, v
-            case .amsgrad: return 36              // + read/write vmax
+            case .sgd: return 0                  // read w, g; write w
+            case .momentum, .nesterov: return 1  // + read/write buf
+            case .adam, .adamw: return 2         // + read/write m, v
+            case .amsgrad: return 3              // + read/write v̂max
             }
         }
     }
@@ -24,53 +29,89 @@ public struct KernelBenchmark {
         public let optimizer: String
         public let parameters: Int
         public let workers: Int
+        /// Rounds measured; every time below is the median over them.
+        public let rounds: Int
         public let nsPerParameter: Double
         /// Traffic actually moved per second, from `bytesPerParameter`.
         public let gbPerSecond: Double
-        /// The probe's GB/s on the same arrays and workers, measured right before.
+        /// The traffic of this case's own probe (= the case's `bytesPerParameter`).
+        public let probeBytesPerParameter: Int
+        /// That probe's GB/s on the same arrays and workers, measured in the same rounds.
         public let probeGBPerSecond: Double
         /// gbPerSecond / probeGBPerSecond.
         public let ratioToProbe: Double
+        /// The reference's (PyTorch's) ns/param in the same rounds; nil without one.
+        public let referenceNsPerParameter: Double?
+        /// Reference time / our time: above 1 we are faster. nil without a reference.
+        public let speedupOverReference: Double?
     }
 
+    /// Seconds per step of each case on `parameters` elements and `workers` threads, measured
+    /// by someone else (PyTorch) right after our round.
+    public typealias Reference = (_ parameters: Int, _ workers: Int, _ cases: [Case]) throws -> [Case: Double]
+
     public var kernel: KernelPath
+    /// Timed seconds per measurement, split over `repetitions` samples.
     public var minSeconds: Double = 0.25
     public var repetitions = 5
+    /// Rounds per size and worker count: probes, our cases, then the reference, each round.
+    public var rounds = 3
 
     public init(kernel: KernelPath) { self.kernel = kernel }
 
-    /// Times every case at one size on `workers` threads; the probe is timed first on the same arrays.
-    public func run(parameters: Int, workers: Int, cases: [Case]) throws -> [Result] {
+    /// Times every case at one size on `workers` threads, `rounds` times: each round times the
+    /// probes of the traffics the cases need, then every case, then calls `reference`.
+    public func run(parameters: Int, workers: Int, cases: [Case], reference: Reference? = nil) throws -> [Result] {
         let arena = try ParameterArena(specs: [TensorSpec(name: "w", shape: [parameters], role: .weight)])
         let sharder = Sharder(arena: arena, workers: workers)
-        fillRandom(arena)
         let w = arena.params.base, g = arena.grads.base
-        let m = arena.slot("m").base, v = arena.slot("v").base, vmax = arena.slot("vmax").base
-
-        let probeSeconds = time(sharder.chunkCount) {
-            sharder.forEachPiece { p in kernel.probe(w + p.offset, g + p.offset, m + p.offset, v + p.offset, p.count) }
-        }
-        // Bring w/m/v back to a realistic range after the probe's additions.
+        let states = ["m", "v", "vmax"].map { arena.slot($0).base }
+        let probeStateCounts = Set(cases.map(\.stateArrays)).sorted()
+        var probeSeconds: [Int: [Double]] = [:], ourSeconds: [Case: [Double]] = [:], referenceSeconds: [Case: [Double]] = [:]
+        var step = 0
         fillRandom(arena)
-        let probeGBs = Double(28 * parameters) / probeSeconds / 1e9
-
-        return cases.map { c in
-            var step = 0
-            let seconds = time(sharder.chunkCount) {
-                step += 1
-                _ = sharder.run { p in self.step(c, step: step, w + p.offset, g + p.offset,
-                                                 m + p.offset, v + p.offset, vmax + p.offset, p.count) }
+        for _ in 0..<max(1, rounds) {
+            for k in probeStateCounts {
+                probeSeconds[k, default: []].append(time(sharder.chunkCount) {
+                    sharder.forEachPiece { p in
+                        withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<Float>?.self, capacity: k) { piece in
+                            for j in 0..<k { piece[j] = states[j] + p.offset }
+                            kernel.probe(w + p.offset, g + p.offset, UnsafeBufferPointer(piece), p.count)
+                        }
+                    }
+                })
             }
+            // Bring w and the states back to a realistic range after the probes' additions.
+            fillRandom(arena)
+            for c in cases {
+                ourSeconds[c, default: []].append(time(sharder.chunkCount) {
+                    step += 1
+                    _ = sharder.run { p in self.step(c, step: step, w + p.offset, g + p.offset, states[0] + p.offset,
+                                                     states[1] + p.offset, states[2] + p.offset, p.count) }
+                })
+            }
+            if let reference {
+                let theirs = try reference(parameters, sharder.workers, cases)
+                for c in cases { if let t = theirs[c] { referenceSeconds[c, default: []].append(t) } }
+            }
+        }
+        return cases.map { c in
+            let seconds = median(ourSeconds[c]!)
             let gbs = Double(c.bytesPerParameter * parameters) / seconds / 1e9
-            return Result(kernel: kernel.name, optimizer: c.rawValue, parameters: parameters,
-                          workers: sharder.workers, nsPerParameter: seconds / Double(parameters) * 1e9,
-                          gbPerSecond: gbs, probeGBPerSecond: probeGBs, ratioToProbe: gbs / probeGBs)
+            let probeGBs = Double(c.bytesPerParameter * parameters) / median(probeSeconds[c.stateArrays]!) / 1e9
+            let theirs = referenceSeconds[c].map(median)
+            return Result(kernel: kernel.name, optimizer: c.rawValue, parameters: parameters, workers: sharder.workers,
+                          rounds: max(1, rounds), nsPerParameter: seconds / Double(parameters) * 1e9, gbPerSecond: gbs,
+                          probeBytesPerParameter: c.bytesPerParameter, probeGBPerSecond: probeGBs, ratioToProbe: gbs / probeGBs,
+                          referenceNsPerParameter: theirs.map { $0 / Double(parameters) * 1e9 },
+                          speedupOverReference: theirs.map { $0 / seconds })
         }
     }
 
     private func step(_ c: Case, step: Int, _ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>,
                       _ m: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>,
-                      _ vmax: UnsafeMutablePointer<Float>, _ n: Int) -> dc_step_stats {
+                      _ vmax: UnsafeMutablePointer<Float>, _ n: Int) -> StepStatistics {
+        // The hyperparameters scripts/bench/torch_kernels.py gives PyTorch's optimizers.
         let reg = dc_reg_terms(l2: c == .adam ? 1e-4 : 0, l1: 0, decay_keep: c == .adamw ? 1 - 1e-3 * 1e-2 : 1)
         switch c {
         case .sgd, .momentum, .nesterov:
@@ -84,6 +125,8 @@ public struct KernelBenchmark {
             return kernel.adam(&hp, w, g, m, v, c == .amsgrad ? vmax : nil, n)
         }
     }
+
+    private func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
 
     /// Median seconds per call of `body`, each sample long enough to be timed reliably
     /// (`OptimizerBenchmark` times engine steps with it too).
@@ -101,7 +144,7 @@ public struct KernelBenchmark {
             } while Double(elapsed) < minSeconds / Double(repetitions) * 1e9
             perCall.append(Double(elapsed) / 1e9 / Double(calls))
         }
-        return perCall.sorted()[perCall.count / 2]
+        return median(perCall)
     }
 
     private func fillRandom(_ arena: ParameterArena) {

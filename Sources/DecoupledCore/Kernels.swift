@@ -63,8 +63,8 @@ public struct KernelPath: CustomStringConvertible, @unchecked Sendable {
     @inline(__always)
     public func sgd(_ hp: UnsafePointer<dc_sgd_params>, _ w: UnsafeMutablePointer<Float>,
                     _ g: UnsafePointer<Float>, _ buffer: UnsafeMutablePointer<Float>?,
-                    _ n: Int) -> dc_step_stats {
-        table.pointee.sgd(hp, w, g, buffer, n)
+                    _ n: Int) -> StepStatistics {
+        StepStatistics(table.pointee.sgd(hp, w, g, buffer, n))
     }
 
     /// Adam step over `n` elements (`dc_adam_params`); `vmax` may be nil unless AMSGrad.
@@ -72,15 +72,21 @@ public struct KernelPath: CustomStringConvertible, @unchecked Sendable {
     public func adam(_ hp: UnsafePointer<dc_adam_params>, _ w: UnsafeMutablePointer<Float>,
                      _ g: UnsafePointer<Float>, _ m: UnsafeMutablePointer<Float>,
                      _ v: UnsafeMutablePointer<Float>, _ vmax: UnsafeMutablePointer<Float>?,
-                     _ n: Int) -> dc_step_stats {
-        table.pointee.adam(hp, w, g, m, v, vmax, n)
+                     _ n: Int) -> StepStatistics {
+        StepStatistics(table.pointee.adam(hp, w, g, m, v, vmax, n))
     }
 
-    /// The bandwidth probe: Adam's memory traffic with no arithmetic to speak of.
+    /// Most state arrays `probe` moves besides w and g (`DC_PROBE_MAX_STATES`).
+    public static let probeMaxStates = Int(DC_PROBE_MAX_STATES)
+
+    /// The bandwidth probe: reads g, w and `states`, writes w and `states` back, no math to
+    /// speak of — 12 + 8·states.count bytes per element, an optimizer's traffic without its
+    /// arithmetic. `states` holds at most `probeMaxStates` arrays of `n` floats each.
     @inline(__always)
     public func probe(_ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>,
-                      _ m: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>, _ n: Int) {
-        table.pointee.probe(w, g, m, v, n)
+                      _ states: UnsafeBufferPointer<UnsafeMutablePointer<Float>?>, _ n: Int) {
+        precondition(states.count <= KernelPath.probeMaxStates, "the probe moves at most \(KernelPath.probeMaxStates) state arrays")
+        table.pointee.probe(w, g, states.baseAddress, Int32(states.count), n)
     }
 }
 
@@ -101,18 +107,6 @@ public enum KernelError: Error, CustomStringConvertible {
     }
 }
 
-extension dc_step_stats {
-    /// Adds another piece's statistics (used in a fixed order, so totals are deterministic).
-    @inline(__always)
-    public mutating func accumulate(_ other: dc_step_stats) {
-        nonfinite_grads += other.nonfinite_grads
-        zero_params += other.zero_params
-        param_sumsq += other.param_sumsq
-    }
-
-    public static var zero: dc_step_stats { dc_step_stats(nonfinite_grads: 0, zero_params: 0, param_sumsq: 0) }
-}
-
 extension dc_adam_params {
     /// Kernel parameters for Adam step `t` (from 1): bias corrections computed in double and
     /// rounded once, as PyTorch computes them in Python floats.
@@ -126,7 +120,7 @@ extension dc_adam_params {
 }
 
 extension StepStatistics {
-    /// A fused kernel's statistics.
+    /// A fused kernel's statistics (the C type stays inside DecoupledCore).
     @inline(__always)
     init(_ s: dc_step_stats) {
         self.init(nonfiniteGradients: s.nonfinite_grads, zeroParameters: s.zero_params, parameterSumSquares: s.param_sumsq)

@@ -1,4 +1,3 @@
-import CDecoupledKernels
 import Foundation
 
 /// Splits an arena into fixed, cache-sized, aligned chunks and runs per-piece work on them
@@ -60,12 +59,12 @@ public final class Sharder: @unchecked Sendable {
 
     /// Runs `body` on every piece, chunk by chunk, on `workers` threads, each taking a
     /// contiguous block of chunks; returns the statistics reduced in piece order.
-    public func run(_ body: (Piece) -> dc_step_stats) -> dc_step_stats {
-        var perPiece = [dc_step_stats](repeating: .zero, count: pieces.count)
+    public func run(_ body: (Piece) -> StepStatistics) -> StepStatistics {
+        var perPiece = [StepStatistics](repeating: .zero, count: pieces.count)
         perPiece.withUnsafeMutableBufferPointer { out in
             forEachPieceIndex { p in out[p] = body(pieces[p]) }
         }
-        var total = dc_step_stats.zero
+        var total = StepStatistics.zero
         for s in perPiece { total.accumulate(s) }
         return total
     }

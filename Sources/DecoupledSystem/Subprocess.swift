@@ -127,7 +127,7 @@ public struct Subprocess: Sendable {
 
     public let pid: pid_t
 
-    /// Starts `executable` (a path) with `arguments` (argv[1...]). `.capture` is for `run`; here
+    /// Starts `executable` (a path, or a name looked up on PATH) with `arguments` (argv[1...]). `.capture` is for `run`; here
     /// it means /dev/null.
     public static func spawn(_ executable: String, _ arguments: [String], options: Options = Options()) throws -> Subprocess {
         try spawn(executable, arguments, options: options, captureInto: nil)
@@ -266,8 +266,9 @@ public struct Subprocess: Sendable {
             for p in envp ?? [] { free(p) }
         }
         var pid: pid_t = 0
-        let rc = envp.map { posix_spawn(&pid, executable, &actions, &attributes, argv, $0) }
-            ?? posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
+        // posix_spawnp: a bare name ("python3") is looked up on our PATH, as a shell would.
+        let rc = envp.map { posix_spawnp(&pid, executable, &actions, &attributes, argv, $0) }
+            ?? posix_spawnp(&pid, executable, &actions, &attributes, argv, environ)
         guard rc == 0 else { throw SubprocessError.cannotStart(executable: executable, reason: FS.errnoText(rc)) }
         return Subprocess(pid: pid)
     }

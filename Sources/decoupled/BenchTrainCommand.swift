@@ -1,6 +1,5 @@
 import ArgumentParser
 import DecoupledCore
-import DecoupledSystem
 import DecoupledTraining
 import Foundation
 
@@ -107,19 +106,10 @@ struct BenchTrainCommand: ParsableCommand {
 
     func torchSamplesPerSecond(python: String, data: String, threads: Int, batch: Int, model: [String]) throws -> (mean: Double, median: Double) {
         let script = try InstallLayout.require("scripts/bench/torch_train.py", for: "--torch")
-        // Through the one process runner: stdout captured (the JSON line), stderr kept for the error.
-        let r: Subprocess.Result
-        do {
-            r = try Subprocess.run(python, [script, data, "--threads", String(threads), "--batch", String(batch), "--seconds", String(seconds)]
-                                   + model)
-        } catch {
-            throw ValidationError("--torch: cannot run \(python): \(error)")
-        }
-        guard r.exit == .exited(0),
-              let obj = try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any],
-              let sps = obj["samples_per_s"] as? Double, let median = obj["median_samples_per_s"] as? Double else {
-            let why = r.stderr.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").last.map { ": \($0)" } ?? ""
-            throw ValidationError("--torch: \(python) \(script) failed (\(r.exit))\(why); it needs torch and h5py")
+        let obj = try runTorchScript(python: python, script: script, needs: "torch and h5py",
+                                     [data, "--threads", String(threads), "--batch", String(batch), "--seconds", String(seconds)] + model)
+        guard let sps = obj["samples_per_s"] as? Double, let median = obj["median_samples_per_s"] as? Double else {
+            throw ValidationError("--torch: \(python) \(script) printed no samples_per_s and median_samples_per_s: \(obj)")
         }
         return (sps, median)
     }

@@ -38,9 +38,9 @@ import Testing
     struct Arrays: Equatable { var w, m, v, x: [Float] }
 
     static func runAdam(_ path: KernelPath, _ a: Arrays, _ g: [Float], amsgrad: Bool, reg: dc_reg_terms,
-                        steps: Int) -> (Arrays, dc_step_stats) {
+                        steps: Int) -> (Arrays, StepStatistics) {
         var a = a
-        var stats = dc_step_stats.zero
+        var stats = StepStatistics.zero
         for t in 1...steps {
             var hp = dc_adam_params(lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, amsgrad: amsgrad, step: t, reg: reg)
             stats = a.w.withUnsafeMutableBufferPointer { w in
@@ -57,10 +57,10 @@ import Testing
     }
 
     static func runSGD(_ path: KernelPath, _ w: [Float], _ g: [Float], momentum: Float, nesterov: Bool,
-                       lrIn: Bool, reg: dc_reg_terms, steps: Int) -> ([Float], [Float], dc_step_stats) {
+                       lrIn: Bool, reg: dc_reg_terms, steps: Int) -> ([Float], [Float], StepStatistics) {
         var w = w
         var b = [Float](repeating: 0, count: w.count)
-        var stats = dc_step_stats.zero
+        var stats = StepStatistics.zero
         for t in 1...steps {
             var hp = dc_sgd_params(lr: 0.01, momentum: momentum, dampening: 0.1, nesterov: nesterov ? 1 : 0,
                                    first_step: t == 1 && !lrIn ? 1 : 0, lr_in_momentum: lrIn ? 1 : 0, reg: reg)
@@ -103,9 +103,9 @@ import Testing
                     }
                     // Same operations in the same order: the paths are bit-identical, not just close.
                     #expect(ref.w.map(\.bitPattern) == got.w.map(\.bitPattern), "\(name) n=\(n)")
-                    #expect(rs.nonfinite_grads == gs.nonfinite_grads && rs.zero_params == gs.zero_params)
+                    #expect(rs.nonfiniteGradients == gs.nonfiniteGradients && rs.zeroParameters == gs.zeroParameters)
                     // Σw² is summed in another order per path: close, and NaN/Inf alike.
-                    let (sa, sb) = (rs.param_sumsq, gs.param_sumsq)
+                    let (sa, sb) = (rs.parameterSumSquares, gs.parameterSumSquares)
                     #expect(sa == sb || (sa.isNaN && sb.isNaN) || abs(sa - sb) <= 1e-12 * abs(sa), "\(name): Σw² \(sb) vs \(sa)")
                 }
             }
@@ -130,7 +130,37 @@ import Testing
                         return
                     }
                     #expect(rw.map(\.bitPattern) == ow.map(\.bitPattern))
-                    #expect(rs.nonfinite_grads == os.nonfinite_grads && rs.zero_params == os.zero_params)
+                    #expect(rs.nonfiniteGradients == os.nonfiniteGradients && rs.zeroParameters == os.zeroParameters)
+                }
+            }
+        }
+    }
+
+    /// The probe moves exactly the traffic it is asked for: g is added to w and to the first
+    /// `k` state arrays (tails included), and any further array is neither read into nor written.
+    @Test(arguments: KernelPath.runnable.map(\.name))
+    func probeMovesTheRequestedStateArrays(_ name: String) throws {
+        let path = try KernelPath.named(name)
+        for n in [1, 15, 16, 17, 100] {
+            for k in 0...KernelPath.probeMaxStates {
+                let g = Self.nastyValues(n, seed: UInt64(n * 5 + k), scale: 2)
+                let w0 = (0..<n).map { Float($0) * 0.5 }
+                var w = w0
+                let starts = (0..<KernelPath.probeMaxStates).map { j in (0..<n).map { Float($0 + 1000 * (j + 1)) } }
+                let states = starts.map { s -> UnsafeMutablePointer<Float> in
+                    let p = UnsafeMutablePointer<Float>.allocate(capacity: n)
+                    p.initialize(from: s, count: n)
+                    return p
+                }
+                defer { states.forEach { $0.deallocate() } }
+                let passed: [UnsafeMutablePointer<Float>?] = Array(states.prefix(k))
+                w.withUnsafeMutableBufferPointer { wp in
+                    passed.withUnsafeBufferPointer { sp in path.probe(wp.baseAddress!, g, sp, n) }
+                }
+                #expect(w == zip(w0, g).map { $0 + $1 }, "\(name) n=\(n) k=\(k): w")
+                for j in 0..<KernelPath.probeMaxStates {
+                    let expected = j < k ? zip(starts[j], g).map { $0 + $1 } : starts[j]
+                    #expect(Array(UnsafeBufferPointer(start: states[j], count: n)) == expected, "\(name) n=\(n) k=\(k): state \(j)")
                 }
             }
         }

@@ -157,8 +157,8 @@ import Testing
             let stats = ww.withUnsafeMutableBufferPointer { wp in
                 path.sgd(&hp, wp.baseAddress!, g, &b, wp.count)
             }
-            #expect(stats.nonfinite_grads == 3, "\(path)")
-            #expect(stats.zero_params == 1, "\(path)")  // 0.25 − 0.25·1 = 0
+            #expect(stats.nonfiniteGradients == 3, "\(path)")
+            #expect(stats.zeroParameters == 1, "\(path)")  // 0.25 − 0.25·1 = 0
             #expect(ww[3] == 0)
         }
         w[0] = 0

@@ -24,13 +24,13 @@ import Testing
     /// Three AdamW steps (with coupled L1 and L2 too) through the sharder; returns flattened
     /// params and state in element order, plus the reduced statistics.
     static func adamW(specs: [TensorSpec], path: KernelPath, workers: Int, chunk: Int) throws
-        -> ([UInt32], [UInt32], dc_step_stats) {
+        -> ([UInt32], [UInt32], StepStatistics) {
         let arena = try ParameterArena(specs: specs)
         fill(arena)
         let sharder = Sharder(arena: arena, chunkElements: chunk, workers: workers)
         let w = arena.params.base, g = arena.grads.base
         let m = arena.slot("m").base, v = arena.slot("v").base
-        var stats = dc_step_stats.zero
+        var stats = StepStatistics.zero
         for t in 1...3 {
             var hp = dc_adam_params(lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, amsgrad: false, step: t,
                                     reg: dc_reg_terms(l2: 1e-3, l1: 1e-4, decay_keep: 1 - 1e-4))
@@ -59,7 +59,7 @@ import Testing
             #expect(p == p1, "\(name): params differ with \(workers) workers")
             #expect(m == m1, "\(name): optimizer state differs with \(workers) workers")
             // statistics are reduced in piece order, so they are bit-identical too
-            #expect(s.param_sumsq.bitPattern == s1.param_sumsq.bitPattern && s.zero_params == s1.zero_params)
+            #expect(s.parameterSumSquares.bitPattern == s1.parameterSumSquares.bitPattern && s.zeroParameters == s1.zeroParameters)
         }
     }
 

@@ -71,8 +71,17 @@ typedef dc_step_stats (*dc_sgd_fn)(const dc_sgd_params *hp, float *w, const floa
                                    float *buf, size_t n);
 typedef dc_step_stats (*dc_adam_fn)(const dc_adam_params *hp, float *w, const float *g,
                                     float *m, float *v, float *vmax, size_t n);
-/** The bandwidth probe: the same traffic as Adam (read+write w, m, v; read g), no math. */
-typedef void (*dc_probe_fn)(float *w, const float *g, float *m, float *v, size_t n);
+/** Most state arrays a bandwidth probe moves (AMSGrad's m, v, v̂max). */
+#define DC_PROBE_MAX_STATES 3
+
+/**
+ * The bandwidth probe: an optimizer's memory traffic with no math to speak of. Reads g and
+ * `state_count` state arrays besides w, and writes w and the state arrays back (each gets g
+ * added), one pass: 12 + 8·state_count bytes per element, the traffic of SGD (0 states),
+ * momentum (1), Adam (2) or AMSGrad (3). `state_count` must be at most DC_PROBE_MAX_STATES.
+ */
+typedef void (*dc_probe_fn)(float *w, const float *g, float *const *states, int32_t state_count,
+                            size_t n);
 
 /** One instruction-set path: every kernel compiled for it. */
 typedef struct dc_kernel_table {

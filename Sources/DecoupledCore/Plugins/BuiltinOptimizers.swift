@@ -43,7 +43,7 @@ public final class SGDOptimizer: OptimizerPlugin {
                                    lr_in_momentum: lrInside ? 1 : 0, reg: regularization.kernelTerms))
         let w = arena.params.base, g = arena.grads.base
         let buf = momentum > 0 ? arena.slot("momentum_buffer").base : nil
-        return { p in StepStatistics(kernels.sgd(params.pointer, w + p.offset, g + p.offset, buf.map { $0 + p.offset }, p.count)) }
+        return { p in kernels.sgd(params.pointer, w + p.offset, g + p.offset, buf.map { $0 + p.offset }, p.count) }
     }
 }
 
@@ -85,8 +85,8 @@ public final class AdamOptimizer: OptimizerPlugin {
         let m = arena.slot("exp_avg").base, v = arena.slot("exp_avg_sq").base
         let vmax = amsgrad ? arena.slot("max_exp_avg_sq").base : nil
         return { p in
-            StepStatistics(kernels.adam(params.pointer, w + p.offset, g + p.offset, m + p.offset, v + p.offset,
-                                        vmax.map { $0 + p.offset }, p.count))
+            kernels.adam(params.pointer, w + p.offset, g + p.offset, m + p.offset, v + p.offset,
+                         vmax.map { $0 + p.offset }, p.count)
         }
     }
 }
