@@ -1,8 +1,9 @@
 import Foundation
 
 /// Times whole optimizer steps through the engine (registry → plan → `UpdateEngine.apply`), so
-/// optimizers on the generic element-wise and whole-tensor paths (`ElementwiseOptimizer`,
-/// `TensorOptimizer`) can be compared with the fused SGD/Adam kernels in the same run. Every optimizer gets decoupled weight decay
+/// optimizers on any path (fused kernels, the generic element-wise path of a plugin's
+/// `ElementwiseOptimizer`, whole-tensor `TensorOptimizer`s) can be compared with the fused
+/// Adam kernel in the same run. Every optimizer gets decoupled weight decay
 /// (λ = 1e-2, lr-scaled) under the first convention that models it.
 ///
 /// Each optimizer is also measured against an in-place bandwidth probe with its own traffic
