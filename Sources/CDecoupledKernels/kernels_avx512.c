@@ -48,6 +48,7 @@ static inline double acc_total(const dc_acc *a) {
 }
 
 #include "kernels_simd.h"
+#include "kernels_family_simd.h"
 
 #pragma clang attribute pop
 #endif

@@ -21,4 +21,5 @@ DC_DECLARE_PATH(avx512)
 #define DC_HAVE_NEON 1
 DC_DECLARE_PATH(neon)
 #endif
+#include "kernels_family_internal.h"
 #endif

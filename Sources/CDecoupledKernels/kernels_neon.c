@@ -43,4 +43,5 @@ static inline double acc_total(const dc_acc *a) {
 }
 
 #include "kernels_simd.h"
+#include "kernels_family_simd.h"
 #endif

@@ -5,12 +5,15 @@ import Foundation
 struct BenchOptimizersCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "optimizers",
-        abstract: "Whole engine steps of any optimizer, relative to Adam's fused kernel in the same run.",
+        abstract: "Whole engine steps of any optimizer, relative to Adam's fused kernel and to a probe of its own traffic.",
         discussion: """
         Times UpdateEngine.apply() for each optimizer (decoupled weight decay λ = 1e-2) on one \
-        tensor: the fused SGD/Adam kernels against the generic element-wise path \
-        (ElementwiseOptimizer) and the whole-tensor path (TensorOptimizer: lamb, adafactor; one \
-        worker per tensor) of the others. Build in release mode for meaningful figures.
+        tensor: the fused kernels (SGD, Adam, Adagrad, RMSprop, Adadelta, Adamax, NAdam, RAdam) \
+        and the whole-tensor path (TensorOptimizer: lamb, adafactor; one worker per tensor). \
+        Each step alternates with an in-place bandwidth probe that moves the same bytes per \
+        parameter (read w, g and every element state; write w and the states) on the same \
+        arrays and workers; "of probe" is the probe's time over the step's, 1.00 at the \
+        memory limit. Build in release mode for meaningful figures.
 
         Examples:
           decoupled bench optimizers --sizes 1e7 --workers 1,2
@@ -46,8 +49,9 @@ struct BenchOptimizersCommand: ParsableCommand {
         var results: [OptimizerBenchmark.Result] = []
         if !json {
             print("fused kernel path: \(path.name)")
-            print(String(format: "%-9@ %11@ %7@ %9@ %8@", "optimizer" as NSString, "params" as NSString,
-                         "workers" as NSString, "ns/param" as NSString, "vs adam" as NSString))
+            print(String(format: "%-9@ %11@ %7@ %9@ %8@ %7@ %9@ %8@", "optimizer" as NSString, "params" as NSString,
+                         "workers" as NSString, "ns/param" as NSString, "vs adam" as NSString, "B/param" as NSString,
+                         "probe ns" as NSString, "of probe" as NSString))
         }
         for n in sizeList {
             for w in workerList {
@@ -55,8 +59,11 @@ struct BenchOptimizersCommand: ParsableCommand {
                 results += rs
                 if !json {
                     for r in rs {
-                        print(String(format: "%-9@ %11d %7d %9.3f %7.2fx", r.optimizer as NSString, r.parameters, r.workers,
-                                     r.nsPerParameter, r.relativeToAdam))
+                        let probe = r.probeNsPerParameter.map { String(format: "%9.3f", $0) } ?? String(repeating: " ", count: 8) + "-"
+                        let fraction = r.fractionOfProbe.map { String(format: "%8.2f", $0) } ?? String(repeating: " ", count: 7) + "-"
+                        let bytes = r.bytesPerParameter.map { String(format: "%7d", $0) } ?? String(repeating: " ", count: 6) + "-"
+                        print(String(format: "%-9@ %11d %7d %9.3f %7.2fx %@ %@ %@", r.optimizer as NSString, r.parameters, r.workers,
+                                     r.nsPerParameter, r.relativeToAdam, bytes as NSString, probe as NSString, fraction as NSString))
                     }
                 }
             }

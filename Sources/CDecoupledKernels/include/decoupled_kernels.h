@@ -83,6 +83,8 @@ typedef dc_step_stats (*dc_adam_fn)(const dc_adam_params *hp, float *w, const fl
 typedef void (*dc_probe_fn)(float *w, const float *g, float *const *states, int32_t state_count,
                             size_t n);
 
+#include "decoupled_kernels_family.h"
+
 /** One instruction-set path: every kernel compiled for it. */
 typedef struct dc_kernel_table {
     const char *name;     /**< "scalar", "avx2", "avx512", "neon" */
@@ -90,6 +92,14 @@ typedef struct dc_kernel_table {
     dc_sgd_fn sgd;
     dc_adam_fn adam;
     dc_probe_fn probe;
+    /* The rest of the torch.optim family (decoupled_kernels_family.h). */
+    dc_adagrad_fn adagrad;
+    dc_rmsprop_fn rmsprop;
+    dc_adadelta_fn adadelta;
+    dc_adamax_fn adamax;
+    dc_nadam_fn nadam;
+    dc_radam_fn radam;
+    dc_probe_states_fn probe_states;
 } dc_kernel_table;
 
 /** The path named `name` if this build has it and this CPU can run it, else NULL. */

@@ -36,8 +36,17 @@ public struct ElementState {
 func kernelSign(_ w: Float) -> Float { (w > 0 ? 1 : 0) - (w < 0 ? 1 : 0) }
 
 extension ElementwiseOptimizer {
+    /// The generic element-wise path; a built-in with a fused kernel (FusedFamily.swift)
+    /// overrides `update`, and FusedFamilyTests holds that kernel to this path bit for bit.
     public func update(_ hp: HyperValues, context: StepContext, regularization: FusedRegularization,
                        arena: ParameterArena, kernels: KernelPath) -> PieceUpdate {
+        elementwiseUpdate(hp, context: context, regularization: regularization, arena: arena)
+    }
+
+    /// The engine's pipeline around `direction`, one element at a time in Swift: what every
+    /// `ElementwiseOptimizer` runs unless it brings a fused kernel.
+    public func elementwiseUpdate(_ hp: HyperValues, context: StepContext, regularization: FusedRegularization,
+                                  arena: ParameterArena) -> PieceUpdate {
         let c = coefficients(hp, context: context)
         let (l2, l1, keep) = regularization.elementTerms
         let slots = PinnedArray(state(hp).filter { $0.layout == .element }.map { arena.slot($0.name).base })

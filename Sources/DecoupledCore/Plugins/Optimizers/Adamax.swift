@@ -32,7 +32,10 @@ public final class AdamaxOptimizer: ElementwiseOptimizer {
         @inline(__always)
         public func step(g: Float, w: Float, state: ElementState) -> Float {
             let m = torchLerp(state[0], g, oneMinusBeta1)
-            let u = max(state[1] * beta2, abs(g) + eps)
+            // max(u·β2, |g| + ε) as the fused kernel's vmax_keep selects it (Swift's `max` picks
+            // the second operand on a tie, which differs only for −0 against +0).
+            let decayed = state[1] * beta2, norm = abs(g) + eps
+            let u = norm > decayed ? norm : decayed
             state[0] = m
             state[1] = u
             return clr * m / u
