@@ -16,13 +16,12 @@
     dc_step_stats dc_nadam_step_##isa(const dc_nadam_params *, float *, const float *, float *,   \
                                       float *, size_t);                                           \
     dc_step_stats dc_radam_step_##isa(const dc_radam_params *, float *, const float *, float *,   \
-                                      float *, size_t);                                           \
-    void dc_probe_states_##isa(float, float *, const float *, float *, float *, float *, size_t);
+                                      float *, size_t);
 
 /* The table entries, in the order of dc_kernel_table's fields after `probe`. */
 #define DC_FAMILY_ENTRIES(isa)                                                                    \
     dc_adagrad_step_##isa, dc_rmsprop_step_##isa, dc_adadelta_step_##isa, dc_adamax_step_##isa,   \
-        dc_nadam_step_##isa, dc_radam_step_##isa, dc_probe_states_##isa
+        dc_nadam_step_##isa, dc_radam_step_##isa
 
 DC_DECLARE_FAMILY(scalar)
 #if DC_HAVE_AVX2

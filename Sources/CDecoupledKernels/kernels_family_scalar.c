@@ -157,15 +157,3 @@ dc_step_stats dc_radam_step_scalar(const dc_radam_params *hp, float *w, const fl
     }
     return s;
 }
-
-void dc_probe_states_scalar(float scale, float *w, const float *g, float *s0, float *s1,
-                            float *s2, size_t n) {
-    DC_NO_VECTORIZE
-    for (size_t i = 0; i < n; i++) {
-        const float x = scale * g[i];
-        w[i] += x;
-        if (s0) s0[i] += x;
-        if (s1) s1[i] += x;
-        if (s2) s2[i] += x;
-    }
-}

@@ -306,29 +306,3 @@ dc_step_stats DC_FN(dc_radam_step)(const dc_radam_params *hp, float *w, const fl
     return hp->rectified ? DC_FN(family_drive)(DC_FN(radam_rectified_vec), &c, w, g, s, 2, n)
                          : DC_FN(family_drive)(DC_FN(radam_warmup_vec), &c, w, g, s, 2, n);
 }
-
-/* ---- The in-place probe with the traffic of 0–3 element states ---- */
-DC_ALWAYS_INLINE void DC_FN(probe_states_n)(float scale, float *w, const float *g, float *const *s,
-                                            int states, size_t n) {
-    const dc_v k = vset(scale);
-    size_t i = 0;
-    for (; i + DC_VW <= n; i += DC_VW) {
-        const dc_v x = vmul(k, vload(g + i));
-        vstore(w + i, vadd(vload(w + i), x));
-        for (int j = 0; j < states; j++) vstore(s[j] + i, vadd(vload(s[j] + i), x));
-    }
-    for (; i < n; i++) {
-        const float x = scale * g[i];
-        w[i] += x;
-        for (int j = 0; j < states; j++) s[j][i] += x;
-    }
-}
-
-void DC_FN(dc_probe_states)(float scale, float *w, const float *g, float *s0, float *s1, float *s2,
-                            size_t n) {
-    float *const s[DC_FAMILY_MAX_STATES] = {s0, s1, s2};
-    if (s2) DC_FN(probe_states_n)(scale, w, g, s, 3, n);
-    else if (s1) DC_FN(probe_states_n)(scale, w, g, s, 2, n);
-    else if (s0) DC_FN(probe_states_n)(scale, w, g, s, 1, n);
-    else DC_FN(probe_states_n)(scale, w, g, s, 0, n);
-}

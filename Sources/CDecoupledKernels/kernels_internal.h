@@ -8,7 +8,7 @@
                                     size_t);                                                 \
     dc_step_stats dc_adam_step_##isa(const dc_adam_params *, float *, const float *, float *, \
                                      float *, float *, size_t);                              \
-    void dc_probe_##isa(float *, const float *, float *const *, int32_t, size_t);
+    void dc_probe_##isa(float, float *, const float *, float *const *, int32_t, size_t);
 
 DC_DECLARE_PATH(scalar)
 #if defined(__x86_64__)

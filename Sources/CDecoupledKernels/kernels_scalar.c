@@ -61,12 +61,12 @@ dc_step_stats dc_adam_step_scalar(const dc_adam_params *hp, float *w, const floa
 #define DC_PROBE_SCALAR_LOOP(k)                                            \
     DC_NO_VECTORIZE                                                        \
     for (size_t i = 0; i < n; i++) {                                       \
-        const float gi = g[i];                                             \
+        const float gi = scale * g[i];                                     \
         w[i] += gi;                                                        \
         for (int32_t j = 0; j < (k); j++) st[j][i] += gi;                  \
     }
 
-void dc_probe_scalar(float *w, const float *g, float *const *states, int32_t state_count, size_t n) {
+void dc_probe_scalar(float scale, float *w, const float *g, float *const *states, int32_t state_count, size_t n) {
     float *st[DC_PROBE_MAX_STATES] = {NULL}; /* local: stores through w cannot change them */
     for (int32_t j = 0; j < state_count && j < DC_PROBE_MAX_STATES; j++) st[j] = states[j];
     switch (state_count) {

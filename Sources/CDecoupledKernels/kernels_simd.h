@@ -150,26 +150,28 @@ dc_step_stats DC_FN(dc_adam_step)(const dc_adam_params *hp, float *w, const floa
 
 /* The probe's body for a constant number of state arrays (inlined once per count). */
 static inline __attribute__((always_inline)) void DC_FN(probe_states)(
-    float *w, const float *g, float *const *states, const int32_t k, size_t n) {
+    float scale, float *w, const float *g, float *const *states, const int32_t k, size_t n) {
     float *st[DC_PROBE_MAX_STATES] = {NULL}; /* local: stores through w cannot change them */
     for (int32_t j = 0; j < k && j < DC_PROBE_MAX_STATES; j++) st[j] = states[j];
+    const dc_v sv = vset(scale);
     size_t i = 0;
     for (; i + DC_VW <= n; i += DC_VW) {
-        const dc_v gi = vload(g + i);
+        const dc_v gi = vmul(sv, vload(g + i));
         vstore(w + i, vadd(vload(w + i), gi));
         for (int32_t j = 0; j < k; j++) vstore(st[j] + i, vadd(vload(st[j] + i), gi));
     }
     for (; i < n; i++) {
-        w[i] += g[i];
-        for (int32_t j = 0; j < k; j++) st[j][i] += g[i];
+        const float gi = scale * g[i];
+        w[i] += gi;
+        for (int32_t j = 0; j < k; j++) st[j][i] += gi;
     }
 }
 
-void DC_FN(dc_probe)(float *w, const float *g, float *const *states, int32_t state_count, size_t n) {
+void DC_FN(dc_probe)(float scale, float *w, const float *g, float *const *states, int32_t state_count, size_t n) {
     switch (state_count) {
-    case 0: DC_FN(probe_states)(w, g, states, 0, n); break;
-    case 1: DC_FN(probe_states)(w, g, states, 1, n); break;
-    case 2: DC_FN(probe_states)(w, g, states, 2, n); break;
-    default: DC_FN(probe_states)(w, g, states, 3, n); break;
+    case 0: DC_FN(probe_states)(scale, w, g, states, 0, n); break;
+    case 1: DC_FN(probe_states)(scale, w, g, states, 1, n); break;
+    case 2: DC_FN(probe_states)(scale, w, g, states, 2, n); break;
+    default: DC_FN(probe_states)(scale, w, g, states, 3, n); break;
     }
 }

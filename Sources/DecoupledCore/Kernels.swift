@@ -79,14 +79,15 @@ public struct KernelPath: CustomStringConvertible, @unchecked Sendable {
     /// Most state arrays `probe` moves besides w and g (`DC_PROBE_MAX_STATES`).
     public static let probeMaxStates = Int(DC_PROBE_MAX_STATES)
 
-    /// The bandwidth probe: reads g, w and `states`, writes w and `states` back, no math to
-    /// speak of — 12 + 8·states.count bytes per element, an optimizer's traffic without its
-    /// arithmetic. `states` holds at most `probeMaxStates` arrays of `n` floats each.
+    /// The bandwidth probe: reads g, w and `states`, writes w and `states` back with scale·g
+    /// added, no other math — 12 + 8·states.count bytes per element, an optimizer's traffic
+    /// without its arithmetic. Scale 0 leaves the data unchanged (for a probe that alternates
+    /// with steps on the same arrays). `states` holds at most `probeMaxStates` arrays of `n` floats.
     @inline(__always)
-    public func probe(_ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>,
+    public func probe(scale: Float = 1, _ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>,
                       _ states: UnsafeBufferPointer<UnsafeMutablePointer<Float>?>, _ n: Int) {
         precondition(states.count <= KernelPath.probeMaxStates, "the probe moves at most \(KernelPath.probeMaxStates) state arrays")
-        table.pointee.probe(w, g, states.baseAddress, Int32(states.count), n)
+        table.pointee.probe(scale, w, g, states.baseAddress, Int32(states.count), n)
     }
 }
 

@@ -7,7 +7,7 @@ import Foundation
 /// (λ = 1e-2, lr-scaled) under the first convention that models it.
 ///
 /// Each optimizer is also measured against an in-place bandwidth probe with its own traffic
-/// (`KernelPath.probeStates`: read w, g and every element state, write w and the states) on
+/// (`KernelPath.probe` with scale 0: read w, g and every element state, write w and the states) on
 /// the engine's own arrays, pieces and workers, the probe and the step timed in alternation
 /// so both see the same machine load.
 public struct OptimizerBenchmark {
@@ -81,8 +81,11 @@ public struct OptimizerBenchmark {
         let states = engine.plan.stateDeclarations.filter { $0.layout == .element }.map { arena.slot($0.name).base }
         let kernel = self.kernel
         // Scale 0: the probe moves the step's bytes but leaves weights and state as they were.
-        let probe: (() -> Void)? = states.count > 3 ? nil : {
-            engine.sharder.forEachPiece { p in kernel.probeStates(scale: 0, w, g, states, offset: p.offset, p.count) }
+        let probe: (() -> Void)? = states.count > KernelPath.probeMaxStates ? nil : {
+            engine.sharder.forEachPiece { p in
+                let piece = states.map { Optional($0 + p.offset) }
+                piece.withUnsafeBufferPointer { kernel.probe(scale: 0, w + p.offset, g + p.offset, $0, p.count) }
+            }
         }
         var timer = KernelBenchmark(kernel: kernel)
         timer.minSeconds = minSeconds / Double(repetitions)

@@ -76,12 +76,14 @@ typedef dc_step_stats (*dc_adam_fn)(const dc_adam_params *hp, float *w, const fl
 
 /**
  * The bandwidth probe: an optimizer's memory traffic with no math to speak of. Reads g and
- * `state_count` state arrays besides w, and writes w and the state arrays back (each gets g
- * added), one pass: 12 + 8·state_count bytes per element, the traffic of SGD (0 states),
- * momentum (1), Adam (2) or AMSGrad (3). `state_count` must be at most DC_PROBE_MAX_STATES.
+ * `state_count` state arrays besides w, and writes w and the state arrays back (each gets
+ * scale·g added), one pass: 12 + 8·state_count bytes per element, the traffic of SGD (0
+ * states), momentum (1), Adam (2), AMSGrad or a three-state optimizer (3). With scale 0 the
+ * data stay as they were, so the probe can alternate with steps on the same arrays.
+ * `state_count` must be at most DC_PROBE_MAX_STATES.
  */
-typedef void (*dc_probe_fn)(float *w, const float *g, float *const *states, int32_t state_count,
-                            size_t n);
+typedef void (*dc_probe_fn)(float scale, float *w, const float *g, float *const *states,
+                            int32_t state_count, size_t n);
 
 #include "decoupled_kernels_family.h"
 
@@ -99,7 +101,6 @@ typedef struct dc_kernel_table {
     dc_adamax_fn adamax;
     dc_nadam_fn nadam;
     dc_radam_fn radam;
-    dc_probe_states_fn probe_states;
 } dc_kernel_table;
 
 /** The path named `name` if this build has it and this CPU can run it, else NULL. */

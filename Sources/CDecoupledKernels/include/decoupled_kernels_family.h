@@ -115,14 +115,6 @@ typedef dc_step_stats (*dc_nadam_fn)(const dc_nadam_params *hp, float *w, const 
                                      float *exp_avg, float *exp_avg_sq, size_t n);
 typedef dc_step_stats (*dc_radam_fn)(const dc_radam_params *hp, float *w, const float *g,
                                      float *exp_avg, float *exp_avg_sq, size_t n);
-/**
- * The in-place bandwidth probe for an optimizer with up to three element states: reads w, g
- * and every non-NULL state, writes w and every state (x ← x + scale·g), no other math. With
- * scale 0 it leaves the data as it was, so it can run between steps on the same arrays.
- * s1 may be NULL only with s2; s0 NULL makes it a probe of w and g alone.
- */
-typedef void (*dc_probe_states_fn)(float scale, float *w, const float *g, float *s0, float *s1,
-                                   float *s2, size_t n);
 
 #ifdef __cplusplus
 }

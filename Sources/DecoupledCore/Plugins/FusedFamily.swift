@@ -10,51 +10,41 @@ import CDecoupledKernels
 
 extension KernelPath {
     @inline(__always)
-    public func adagrad(_ hp: UnsafePointer<dc_adagrad_params>, _ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>,
+    func adagrad(_ hp: UnsafePointer<dc_adagrad_params>, _ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>,
                         _ sum: UnsafeMutablePointer<Float>, _ n: Int) -> dc_step_stats {
         table.pointee.adagrad(hp, w, g, sum, n)
     }
 
     /// `gradAvg` may be nil unless centered, `momentumBuffer` unless `has_momentum`.
     @inline(__always)
-    public func rmsprop(_ hp: UnsafePointer<dc_rmsprop_params>, _ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>,
+    func rmsprop(_ hp: UnsafePointer<dc_rmsprop_params>, _ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>,
                         _ squareAvg: UnsafeMutablePointer<Float>, _ gradAvg: UnsafeMutablePointer<Float>?,
                         _ momentumBuffer: UnsafeMutablePointer<Float>?, _ n: Int) -> dc_step_stats {
         table.pointee.rmsprop(hp, w, g, squareAvg, gradAvg, momentumBuffer, n)
     }
 
     @inline(__always)
-    public func adadelta(_ hp: UnsafePointer<dc_adadelta_params>, _ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>,
+    func adadelta(_ hp: UnsafePointer<dc_adadelta_params>, _ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>,
                          _ squareAvg: UnsafeMutablePointer<Float>, _ accDelta: UnsafeMutablePointer<Float>, _ n: Int) -> dc_step_stats {
         table.pointee.adadelta(hp, w, g, squareAvg, accDelta, n)
     }
 
     @inline(__always)
-    public func adamax(_ hp: UnsafePointer<dc_adamax_params>, _ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>,
+    func adamax(_ hp: UnsafePointer<dc_adamax_params>, _ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>,
                        _ expAvg: UnsafeMutablePointer<Float>, _ expInf: UnsafeMutablePointer<Float>, _ n: Int) -> dc_step_stats {
         table.pointee.adamax(hp, w, g, expAvg, expInf, n)
     }
 
     @inline(__always)
-    public func nadam(_ hp: UnsafePointer<dc_nadam_params>, _ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>,
+    func nadam(_ hp: UnsafePointer<dc_nadam_params>, _ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>,
                       _ expAvg: UnsafeMutablePointer<Float>, _ expAvgSq: UnsafeMutablePointer<Float>, _ n: Int) -> dc_step_stats {
         table.pointee.nadam(hp, w, g, expAvg, expAvgSq, n)
     }
 
     @inline(__always)
-    public func radam(_ hp: UnsafePointer<dc_radam_params>, _ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>,
+    func radam(_ hp: UnsafePointer<dc_radam_params>, _ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>,
                       _ expAvg: UnsafeMutablePointer<Float>, _ expAvgSq: UnsafeMutablePointer<Float>, _ n: Int) -> dc_step_stats {
         table.pointee.radam(hp, w, g, expAvg, expAvgSq, n)
-    }
-
-    /// The in-place probe with the traffic of `states.count` (≤ 3) element states: reads w, g
-    /// and each state, writes w and each state, adding `scale`·g (0 leaves them unchanged).
-    @inline(__always)
-    public func probeStates(scale: Float, _ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>,
-                            _ states: [UnsafeMutablePointer<Float>], offset: Int, _ n: Int) {
-        precondition(states.count <= 3, "the probe covers at most three element states")
-        func at(_ k: Int) -> UnsafeMutablePointer<Float>? { k < states.count ? states[k] + offset : nil }
-        table.pointee.probe_states(scale, w + offset, g + offset, at(0), at(1), at(2), n)
     }
 }
 
