@@ -11,21 +11,7 @@ import Testing
         #expect(FileManager.default.isExecutableFile(atPath: decoupledBinary), "build with `swift build --build-tests` first")
         let scratch = Scratch()
         let configPath = scratch.file("tiny.toml")
-        try """
-        name = "tiny"
-        seed = 5
-        [data]
-        file = "\(repositoryRoot)/datasets/fashion-mnist-small.h5"
-        batch_size = 96
-        [model]
-        kind = "mlp"
-        hidden = [4]
-        [optimizer]
-        name = "adamw"
-        lr = 1e-2
-        [train]
-        epochs = 1
-        """.write(toFile: configPath, atomically: true, encoding: .utf8)
+        try tinyMLPConfig(seed: 5, batchSize: 96, hidden: 4).write(toFile: configPath, atomically: true, encoding: .utf8)
         let out = scratch.file("start")
         let p = try startDecoupled(["initial-state", configPath, "--epochs", "2", "--output", out], in: scratch.path, tag: "start")
         #expect(waitFor(p, seconds: 120) && p.terminationStatus == 0)
