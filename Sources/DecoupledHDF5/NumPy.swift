@@ -41,9 +41,34 @@ public struct NumPyArray {
 
     public var count: Int { shape.reduce(1, *) }
 
+    public init(name: String, shape: [Int], elementType: NumPyElementType, bytes: Data) {
+        self.name = name
+        self.shape = shape
+        self.elementType = elementType
+        self.bytes = bytes
+    }
+
     /// Reads a .npy file.
     public static func read(_ path: String) throws -> NumPyArray {
         try parse(NumPyArchive.readWholeFile(path, what: ".npy file"), name: path)
+    }
+
+    /// The array as the bytes of a format-1.0 .npy file (C order, little-endian), the inverse
+    /// of `parse`: `np.load` reads it.
+    public func npyData() -> Data {
+        let dims = shape.map(String.init).joined(separator: ", ") + (shape.count == 1 ? "," : "")
+        // NumPy writes '|' (no byte order) for one-byte types and '<' (little-endian) for the rest.
+        let order = elementType.byteSize == 1 ? "|" : "<"
+        var header = "{'descr': '\(order)\(elementType.rawValue)', 'fortran_order': False, 'shape': (\(dims)), }"
+        // The preamble (10 bytes) plus the header, newline included, is a multiple of 64.
+        let unpadded = 10 + header.utf8.count + 1
+        header += String(repeating: " ", count: (64 - unpadded % 64) % 64) + "\n"
+        var out = Data([0x93] + Array("NUMPY".utf8) + [1, 0])
+        let length = header.utf8.count
+        out.append(contentsOf: [UInt8(length & 0xff), UInt8(length >> 8)])
+        out.append(contentsOf: Array(header.utf8))
+        out.append(bytes)
+        return out
     }
 
     /// Parses the bytes of a .npy file (or .npz member); `name` names it in errors.

@@ -20,7 +20,7 @@ struct Decoupled: ParsableCommand {
         version: decoupledVersion,
         subcommands: [TrainCommand.self, ResumeCommand.self, EvalCommand.self, ReportCommand.self, ConvertCommand.self, ReplayCommand.self,
                       DataCommand.self, PluginsCommand.self, ProblemsCommand.self, CheckpointCommand.self, SweepCommand.self, StudyCommand.self,
-                      ServeCommand.self, BenchCommand.self, TensorBoardCommand.self])
+                      ServeCommand.self, BenchCommand.self, TensorBoardCommand.self, InitialStateCommand.self])
 }
 
 // Before anything else: a crash (a plugin's segfault, on any worker thread) must end the

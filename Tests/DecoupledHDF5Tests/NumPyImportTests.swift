@@ -290,3 +290,27 @@ func fixturePixels(_ i: Int, test: Bool = false) -> [UInt8] { (0..<6).map { UInt
         expectError([path, "class_names", "4 names (num_classes = 4)", "found 5: a, b, c, d, e"]) { _ = try DatasetFile(path: path) }
     }
 }
+
+@Suite struct NumPyWriteTests {
+    /// `npyData` writes what NumPy itself writes: parsing a fixture NumPy saved and encoding it
+    /// again gives the file's bytes exactly (header text, padding and data).
+    @Test(arguments: ["x_train.npy", "y_train.npy", "y_train_float.npy", "x_train_f64.npy", "y_test.npy"])
+    func encodesAsNumPyDoes(name: String) throws {
+        let file = try Data(contentsOf: URL(fileURLWithPath: numpyFixtures + name))
+        let array = try NumPyArray.parse(file, name: name)
+        #expect(array.npyData() == file)
+    }
+
+    @Test func roundTripsEveryShape() throws {
+        for shape in [[0], [5], [2, 3], [1, 2, 1, 2]] {
+            let values = (0..<shape.reduce(1, *)).map { Float($0) * 0.5 - 1 }
+            let array = NumPyArray(name: "a", shape: shape, elementType: .float32,
+                                   bytes: values.withUnsafeBufferPointer { Data(buffer: $0) })
+            let encoded = array.npyData()
+            let back = try NumPyArray.parse(encoded, name: "a")
+            #expect(back.shape == shape && back.elementType == .float32 && back.bytes == array.bytes, "\(shape)")
+            // The data starts on a 64-byte boundary, as NumPy aligns it.
+            #expect((encoded.count - array.bytes.count) % 64 == 0, "\(shape)")
+        }
+    }
+}

@@ -2,27 +2,32 @@ import DecoupledTraining
 import Foundation
 import Testing
 
+/// A one-epoch AdamW run of a small MLP on the shipped Fashion-MNIST subset, for the command tests.
+func tinyMLPConfig(seed: Int, batchSize: Int, hidden: Int) -> String {
+    """
+    name = "tiny"
+    seed = \(seed)
+    [data]
+    file = "\(repositoryRoot)/datasets/fashion-mnist-small.h5"
+    batch_size = \(batchSize)
+    [model]
+    kind = "mlp"
+    hidden = [\(hidden)]
+    [optimizer]
+    name = "adamw"
+    lr = 1e-2
+    [train]
+    epochs = 1
+    """
+}
+
 /// What `decoupled train` and `eval` print, run as the user would.
 @Suite struct CommandOutputTests {
     @Test func evalJSONKeepsPathsReadable() throws {
         #expect(FileManager.default.isExecutableFile(atPath: decoupledBinary), "build with `swift build --build-tests` first")
         let scratch = Scratch()
         let configPath = scratch.file("tiny.toml")
-        try """
-        name = "tiny"
-        seed = 3
-        [data]
-        file = "\(repositoryRoot)/datasets/fashion-mnist-small.h5"
-        batch_size = 500
-        [model]
-        kind = "mlp"
-        hidden = [8]
-        [optimizer]
-        name = "adamw"
-        lr = 1e-2
-        [train]
-        epochs = 1
-        """.write(toFile: configPath, atomically: true, encoding: .utf8)
+        try tinyMLPConfig(seed: 3, batchSize: 500, hidden: 8).write(toFile: configPath, atomically: true, encoding: .utf8)
         let run = scratch.file("run")
         let train = try startDecoupled(["train", configPath, "--run-dir", run, "--quiet", "--threads", "1"], in: scratch.path, tag: "train")
         #expect(waitFor(train, seconds: 120) && train.terminationStatus == 0)
