@@ -326,7 +326,7 @@ final class Conv2DLayer: Layer {
     /// Floats of one chunk's im2col matrix at most (unless one sample needs more): 4 MiB, which
     /// with the chunk's output and column gradient stays within the L3 cache share of a core
     /// while making N several hundred columns wide even for 5×5 kernels over 32 channels.
-    static let chunkFloats = 1 << 20
+    static let chunkFloats = 1 << 18
 
     /// `maxChunkSamples` caps the samples per chunk below what `chunkFloats` allows (tests
     /// use it to cross chunk boundaries with small images).
