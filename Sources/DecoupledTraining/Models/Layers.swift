@@ -323,9 +323,10 @@ final class Conv2DLayer: Layer {
     private let columnGradients = GrowableBuffer()  // per worker: [k, chunk·pixels]
     private let partialGradients = GrowableBuffer() // per partition: [out·k + out]
 
-    /// Floats of one chunk's im2col matrix at most (unless one sample needs more): 4 MiB, which
-    /// with the chunk's output and column gradient stays within the L3 cache share of a core
-    /// while making N several hundred columns wide even for 5×5 kernels over 32 channels.
+    /// Floats of one chunk's im2col matrix at most (unless one sample needs more): 1 MiB, the
+    /// L2 cache of a core here. Measured on fmnist_2c2d (docs/problems.md "Speed"): chunks of
+    /// 4 MiB made OpenBLAS's packing cost more than the wider sgemm saved; at 1 MiB the 32 → 64
+    /// 5×5 conv (K = 800) runs one sample per sgemm and the first conv (K = 25) 13.
     static let chunkFloats = 1 << 18
 
     /// `maxChunkSamples` caps the samples per chunk below what `chunkFloats` allows (tests
