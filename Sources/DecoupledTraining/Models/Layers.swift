@@ -238,6 +238,10 @@ final class ActivationLayer: Layer {
         let n = inputCount, kind = self.kind
         runner.overPartitions(batch: batch) { _, r0, r1, _ in
             let count = (r1 - r0) * n
+            if kind == .relu {
+                ModelKernels.reluBackward(dy: dy + r0 * n, z: x + r0 * n, into: dx + r0 * n, n: count)
+                return
+            }
             (dx + r0 * n).update(from: dy + r0 * n, count: count)
             ModelKernels.activationBackward(kind, d: dx + r0 * n, z: x + r0 * n, a: y + r0 * n, n: count)
         }
@@ -288,10 +292,15 @@ struct Window2D: Equatable {
 }
 
 /// 2-D convolution, NCHW, weight `[out, in, kh, kw]` and bias `[out]` (PyTorch `nn.Conv2d`
-/// layout), as im2col + one sgemm per sample; backward as sgemm + col2im.
+/// layout), as im2col + sgemm; backward as sgemm + col2im. Several samples share one im2col
+/// matrix `[in·kh·kw, samples·pixels]` (a *chunk*), so each sgemm is wide and the weight
+/// gradient of a whole chunk is one sgemm whose inner dimension runs over its samples and
+/// pixels.
 ///
-/// Weight and bias gradients are summed per partition of the batch (samples in order), and
-/// the partitions' sums are added in partition order: bit-identical for any thread count.
+/// Chunks are cut from each partition of the batch at fixed sample counts, so every sum runs in
+/// an order fixed by the batch alone: weight and bias gradients are summed per partition (chunks
+/// in order), and the partitions' sums are added in partition order — bit-identical for any
+/// thread count.
 final class Conv2DLayer: Layer {
     let typeName = "conv2d"
     let inputShape: [Int]
@@ -302,13 +311,28 @@ final class Conv2DLayer: Layer {
     let inChannels: Int, outChannels: Int
     let weightInit: WeightInit
     let biasInit: Float
-    /// Rows of the im2col matrix (in·kh·kw) and its columns (output pixels).
+    /// Rows of the im2col matrix (in·kh·kw) and output pixels per sample.
     private let k: Int, pixels: Int
-    private let columns = GrowableBuffer()          // per worker: [k, pixels] im2col
-    private let columnGradients = GrowableBuffer()  // per worker: [k, pixels]
+    /// Samples per chunk: as many as keep a chunk's im2col matrix within `chunkFloats`.
+    let chunkSamples: Int
+    /// Per kernel row `i` the output rows, per kernel column `j` the output columns, whose input
+    /// pixel lies inside the image (the rest read padding).
+    private let validRows: [Range<Int>], validColumns: [Range<Int>]
+    private let columns = GrowableBuffer()          // per worker: [k, chunk·pixels] im2col
+    private let products = GrowableBuffer()         // per worker: [out, chunk·pixels] sgemm output, or the chunk's dY
+    private let columnGradients = GrowableBuffer()  // per worker: [k, chunk·pixels]
     private let partialGradients = GrowableBuffer() // per partition: [out·k + out]
 
-    init(inChannels: Int, window: Window2D, filters: Int, weightInit: WeightInit, biasInit: Float) {
+    /// Floats of one chunk's im2col matrix at most (unless one sample needs more): 1 MiB, the
+    /// L2 cache of a core here. Measured on fmnist_2c2d (docs/problems.md "Speed"): chunks of
+    /// 4 MiB made OpenBLAS's packing cost more than the wider sgemm saved; at 1 MiB the 32 → 64
+    /// 5×5 conv (K = 800) runs one sample per sgemm and the first conv (K = 25) 13.
+    static let chunkFloats = 1 << 18
+
+    /// `maxChunkSamples` caps the samples per chunk below what `chunkFloats` allows (tests
+    /// use it to cross chunk boundaries with small images).
+    init(inChannels: Int, window: Window2D, filters: Int, weightInit: WeightInit, biasInit: Float,
+         maxChunkSamples: Int = .max) {
         self.inChannels = inChannels
         self.outChannels = filters
         self.window = window
@@ -318,8 +342,25 @@ final class Conv2DLayer: Layer {
         outputShape = [filters, window.outHeight, window.outWidth]
         k = inChannels * window.kernel.h * window.kernel.w
         pixels = window.outHeight * window.outWidth
+        chunkSamples = max(1, min(maxChunkSamples, Self.chunkFloats / max(k * pixels, 1)))
+        validRows = (0..<window.kernel.h).map {
+            Self.inside(offset: $0, pad: window.padTop, stride: window.stride.h, size: window.height, outputs: window.outHeight)
+        }
+        validColumns = (0..<window.kernel.w).map {
+            Self.inside(offset: $0, pad: window.padLeft, stride: window.stride.w, size: window.width, outputs: window.outWidth)
+        }
         parameterSpecs = [TensorSpec(name: "weight", shape: [filters, inChannels, window.kernel.h, window.kernel.w], role: .weight),
                           TensorSpec(name: "bias", shape: [filters], role: .bias)]
+    }
+
+    /// The outputs `o` whose input `o·stride − pad + offset` lies in `0..<size`.
+    private static func inside(offset: Int, pad: Int, stride: Int, size: Int, outputs: Int) -> Range<Int> {
+        // o ≥ ⌈(pad − offset)/stride⌉ and o ≤ ⌊(size − 1 + pad − offset)/stride⌋, with floor
+        // division (Swift's `/` truncates towards zero).
+        func floorDiv(_ a: Int, _ b: Int) -> Int { a >= 0 ? a / b : -((-a + b - 1) / b) }
+        let lo = min(outputs, max(0, -floorDiv(offset - pad, stride)))
+        let hi = min(outputs, floorDiv(size - 1 + pad - offset, stride) + 1)
+        return lo..<max(lo, hi)
     }
 
     func initialize(_ params: [UnsafeMutablePointer<Float>], rng: inout Xoshiro256) {
@@ -330,25 +371,28 @@ final class Conv2DLayer: Layer {
         for i in 0..<outChannels { b[i] = biasInit }
     }
 
-    /// col[(c·kh + i)·kw + j, oy·ow + ox] = x[c, oy·sh − padTop + i, ox·sw − padLeft + j] (0 outside).
-    private func im2col(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>) {
-        let w = window, oh = w.outHeight, ow = w.outWidth, hw = w.height * w.width
+    /// One sample's columns of a chunk's im2col matrix (row length `ld`):
+    /// col[(c·kh + i)·kw + j, oy·ow + ox] = x[c, oy·sh − padTop + i, ox·sw − padLeft + j], for
+    /// the pixels inside the image only. The entries that read padding stay as they are: the
+    /// buffer has a fixed layout (`ld` = `chunkSamples`·pixels for every chunk), is zero when
+    /// allocated, and nothing else writes it, so they are always 0 and need no filling.
+    private func im2col(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, ld: Int) {
+        let w = window, ow = w.outWidth, hw = w.height * w.width
+        let sh = w.stride.h, sw = w.stride.w
         for c in 0..<inChannels {
             let xc = x + c * hw
             for i in 0..<w.kernel.h {
+                let rows = validRows[i]
                 for j in 0..<w.kernel.w {
-                    let row = col + ((c * w.kernel.h + i) * w.kernel.w + j) * pixels
-                    for oy in 0..<oh {
-                        let iy = oy * w.stride.h - w.padTop + i
+                    let row = col + ((c * w.kernel.h + i) * w.kernel.w + j) * ld
+                    let cols = validColumns[j]
+                    for oy in rows {
+                        let xr = xc + (oy * sh - w.padTop + i) * w.width
                         let out = row + oy * ow
-                        guard iy >= 0 && iy < w.height else {
-                            for ox in 0..<ow { out[ox] = 0 }
-                            continue
-                        }
-                        let xr = xc + iy * w.width
-                        for ox in 0..<ow {
-                            let ix = ox * w.stride.w - w.padLeft + j
-                            out[ox] = ix >= 0 && ix < w.width ? xr[ix] : 0
+                        if sw == 1 {
+                            ModelKernels.copyShort(xr + (cols.lowerBound - w.padLeft + j), to: out + cols.lowerBound, count: cols.count)
+                        } else {
+                            for ox in cols { out[ox] = xr[ox * sw - w.padLeft + j] }
                         }
                     }
                 }
@@ -356,26 +400,39 @@ final class Conv2DLayer: Layer {
         }
     }
 
-    /// The adjoint of `im2col`: dx = Σ over the columns each input pixel appears in (fixed order).
-    private func col2im(_ col: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>) {
-        let w = window, oh = w.outHeight, ow = w.outWidth, hw = w.height * w.width
+    /// The adjoint of `im2col` for one sample: dx = Σ over the columns each input pixel appears
+    /// in, in a fixed order.
+    private func col2im(_ col: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, ld: Int) {
+        let w = window, ow = w.outWidth, hw = w.height * w.width
+        let sh = w.stride.h, sw = w.stride.w
         dx.update(repeating: 0, count: inChannels * hw)
         for c in 0..<inChannels {
             let dc = dx + c * hw
             for i in 0..<w.kernel.h {
                 for j in 0..<w.kernel.w {
-                    let row = col + ((c * w.kernel.h + i) * w.kernel.w + j) * pixels
-                    for oy in 0..<oh {
-                        let iy = oy * w.stride.h - w.padTop + i
-                        guard iy >= 0 && iy < w.height else { continue }
-                        let dr = dc + iy * w.width, src = row + oy * ow
-                        for ox in 0..<ow {
-                            let ix = ox * w.stride.w - w.padLeft + j
-                            if ix >= 0 && ix < w.width { dr[ix] += src[ox] }
+                    let row = col + ((c * w.kernel.h + i) * w.kernel.w + j) * ld
+                    let cols = validColumns[j]
+                    for oy in validRows[i] {
+                        let dr = dc + (oy * sh - w.padTop + i) * w.width, src = row + oy * ow
+                        if sw == 1 {
+                            let d = dr + (cols.lowerBound - w.padLeft + j), s = src + cols.lowerBound
+                            for n in 0..<cols.count { d[n] += s[n] }
+                        } else {
+                            for ox in cols { dr[ox * sw - w.padLeft + j] += src[ox] }
                         }
                     }
                 }
             }
+        }
+    }
+
+    /// `body(first, count)` for the chunks of samples `r0..<r1`, in order: as few as
+    /// `chunkSamples` allows, of nearly equal size.
+    private func forEachChunk(_ r0: Int, _ r1: Int, _ body: (Int, Int) -> Void) {
+        let rows = r1 - r0, count = (rows + chunkSamples - 1) / chunkSamples
+        for c in 0..<count {
+            let first = r0 + c * rows / count
+            body(first, r0 + (c + 1) * rows / count - first)
         }
     }
 
@@ -383,18 +440,24 @@ final class Conv2DLayer: Layer {
                  params: [UnsafePointer<Float>], training: Bool, runner: LayerRunner) {
         let weight = params[firstParameter], bias = params[firstParameter + 1]
         let k = self.k, pixels = self.pixels, out = outChannels, nIn = inputCount, nOut = outputCount
-        columns.reserve(runner.workers * k * pixels)
-        let columns = self.columns.base
+        let chunkColumns = chunkSamples * pixels
+        columns.reserve(runner.workers * k * chunkColumns)
+        products.reserve(runner.workers * out * chunkColumns)
+        let columns = self.columns.base, products = self.products.base
         runner.overPartitions(batch: batch) { _, r0, r1, worker in
-            let col = columns + worker * k * pixels
-            for s in r0..<r1 {
-                self.im2col(x + s * nIn, col)
-                let ys = y + s * nOut
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(out), Int32(pixels), Int32(k),
-                            1, weight, Int32(k), col, Int32(pixels), 0, ys, Int32(pixels))
-                for o in 0..<out {
-                    let b = bias[o], row = ys + o * pixels
-                    for p in 0..<pixels { row[p] += b }
+            let col = columns + worker * k * chunkColumns, product = products + worker * out * chunkColumns
+            self.forEachChunk(r0, r1) { s0, n in
+                let ld = chunkColumns
+                for s in 0..<n { self.im2col(x + (s0 + s) * nIn, col + s * pixels, ld: ld) }
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(out), Int32(n * pixels), Int32(k),
+                            1, weight, Int32(k), col, Int32(ld), 0, product, Int32(ld))
+                // [out, samples·pixels] back to NCHW per sample, with the bias.
+                for s in 0..<n {
+                    let ys = y + (s0 + s) * nOut
+                    for o in 0..<out {
+                        let b = bias[o], src = product + o * ld + s * pixels, dst = ys + o * pixels
+                        for p in 0..<pixels { dst[p] = src[p] + b }
+                    }
                 }
             }
         }
@@ -405,42 +468,55 @@ final class Conv2DLayer: Layer {
                   grads: [UnsafeMutablePointer<Float>], runner: LayerRunner) {
         let weight = params[firstParameter]
         let k = self.k, pixels = self.pixels, out = outChannels, nIn = inputCount, nOut = outputCount
+        let chunkColumns = chunkSamples * pixels
         let partial = out * k + out
         let partitions = runner.partitions(batch)
-        columns.reserve(runner.workers * k * pixels)
-        columnGradients.reserve(runner.workers * k * pixels)
+        columns.reserve(runner.workers * k * chunkColumns)
+        products.reserve(runner.workers * out * chunkColumns)
+        if dx != nil { columnGradients.reserve(runner.workers * k * chunkColumns) }
         partialGradients.reserve(partitions * partial)
-        let columns = self.columns.base, columnGradients = self.columnGradients.base
+        let columns = self.columns.base, products = self.products.base, columnGradients = self.columnGradients.base
         let partials = partialGradients.base
         runner.overPartitions(batch: batch) { p, r0, r1, worker in
-            let col = columns + worker * k * pixels, dcol = columnGradients + worker * k * pixels
+            let col = columns + worker * k * chunkColumns, dcol = columnGradients + worker * k * chunkColumns
             let gw = partials + p * partial, gb = gw + out * k
-            gw.update(repeating: 0, count: partial)
-            for s in r0..<r1 {
-                let dys = dy + s * nOut
-                self.im2col(x + s * nIn, col)
-                // dW += dY_s · col_sᵀ
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(out), Int32(k), Int32(pixels),
-                            1, dys, Int32(pixels), col, Int32(pixels), 1, gw, Int32(k))
+            gb.update(repeating: 0, count: out)
+            self.forEachChunk(r0, r1) { s0, n in
+                let ld = chunkColumns, columnCount = n * pixels
+                // The chunk's dY as one [out, samples·pixels] matrix (one sample's is already).
+                let dyc: UnsafeMutablePointer<Float>, ldy: Int
+                if n == 1 {
+                    (dyc, ldy) = (dy + s0 * nOut, pixels)
+                } else {
+                    (dyc, ldy) = (products + worker * out * chunkColumns, ld)
+                    for s in 0..<n {
+                        let dys = dy + (s0 + s) * nOut
+                        for o in 0..<out { (dyc + o * ld + s * pixels).update(from: dys + o * pixels, count: pixels) }
+                    }
+                }
                 for o in 0..<out {
-                    let row = dys + o * pixels
+                    let row = dyc + o * ldy
                     var sum: Float = 0
-                    for q in 0..<pixels { sum += row[q] }
+                    for q in 0..<columnCount { sum += row[q] }
                     gb[o] += sum
                 }
+                for s in 0..<n { self.im2col(x + (s0 + s) * nIn, col + s * pixels, ld: ld) }
+                // dW (+)= dY · colᵀ, the sum over the chunk's samples and pixels in one sgemm.
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(out), Int32(k), Int32(columnCount),
+                            1, dyc, Int32(ldy), col, Int32(ld), s0 == r0 ? 0 : 1, gw, Int32(k))
                 if let dx {
-                    // dcol = Wᵀ · dY_s, then scattered back onto the input.
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(k), Int32(pixels), Int32(out),
-                                1, weight, Int32(k), dys, Int32(pixels), 0, dcol, Int32(pixels))
-                    self.col2im(dcol, dx + s * nIn)
+                    // dcol = Wᵀ · dY, then scattered back onto each sample's input.
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(k), Int32(columnCount), Int32(out),
+                                1, weight, Int32(k), dyc, Int32(ldy), 0, dcol, Int32(ld))
+                    for s in 0..<n { self.col2im(dcol + s * pixels, dx + (s0 + s) * nIn, ld: ld) }
                 }
             }
         }
         // Partition sums in partition order, element ranges in parallel.
         let gw = grads[firstParameter], gb = grads[firstParameter + 1]
-        let chunk = 4096
-        runner.tasks((partial + chunk - 1) / chunk) { t in
-            let lo = t * chunk, hi = min(lo + chunk, partial)
+        let chunkElements = 4096
+        runner.tasks((partial + chunkElements - 1) / chunkElements) { t in
+            let lo = t * chunkElements, hi = min(lo + chunkElements, partial)
             for i in lo..<hi {
                 var sum = partials[i]
                 for q in 1..<max(partitions, 1) { sum += partials[q * partial + i] }
@@ -483,10 +559,15 @@ final class Pool2DLayer: Layer {
         let w = window, oh = w.outHeight, ow = w.outWidth, hw = w.height * w.width
         let nIn = inputCount, nOut = outputCount, channels = self.channels, mode = self.mode
         let scale = 1 / Float(w.kernel.h * w.kernel.w)
+        let unpadded = w.padTop == 0 && w.padBottom == 0 && w.padLeft == 0 && w.padRight == 0
         if mode == .max && argmax.count < batch * nOut { argmax = [Int32](repeating: 0, count: batch * nOut) }
         argmax.withUnsafeMutableBufferPointer { arg in
             let arg = arg.baseAddress
             runner.overPartitions(batch: batch) { _, r0, r1, _ in
+                if mode == .max && unpadded {
+                    Self.maxPoolInside(x, y, arg!, rows: r0..<r1, window: w, channels: channels)
+                    return
+                }
                 for s in r0..<r1 {
                     for c in 0..<channels {
                         let xc = x + s * nIn + c * hw
@@ -516,6 +597,40 @@ final class Pool2DLayer: Layer {
                                 }
                             }
                         }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Max pooling of samples `rows` when every window lies inside the image (no padding): the
+    /// general loop without its bounds checks, with the same choice (the first maximum; a NaN
+    /// wins over numbers).
+    private static func maxPoolInside(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                                      _ arg: UnsafeMutablePointer<Int32>, rows: Range<Int>, window w: Window2D,
+                                      channels: Int) {
+        let oh = w.outHeight, ow = w.outWidth, width = w.width, hw = w.height * width
+        let kh = w.kernel.h, kw = w.kernel.w, sh = w.stride.h, sw = w.stride.w
+        for s in rows {
+            for c in 0..<channels {
+                let xc = x + (s * channels + c) * hw
+                let ys = y + (s * channels + c) * oh * ow, args = arg + (s * channels + c) * oh * ow
+                for oy in 0..<oh {
+                    for ox in 0..<ow {
+                        let first = oy * sh * width + ox * sw
+                        var best = xc[first], bestIndex = first
+                        for i in 0..<kh {
+                            let start = first + i * width
+                            for j in 0..<kw {
+                                let v = xc[start + j]
+                                if v > best || (v.isNaN && !best.isNaN) {
+                                    best = v
+                                    bestIndex = start + j
+                                }
+                            }
+                        }
+                        ys[oy * ow + ox] = best
+                        args[oy * ow + ox] = Int32(c * hw + bestIndex)
                     }
                 }
             }
