@@ -1,3 +1,4 @@
+import COpenBLAS
 import DecoupledCore
 import DecoupledRandom
 import Foundation
@@ -81,6 +82,8 @@ public final class NoisyQuadraticModel: Model {
     public var loss: LossKind { .quadratic }
     private let hessian: [Double]
     private var difference = [Double](repeating: 0, count: NoisyQuadratic.dimension)
+    /// Scratch of `summedLoss`: the batch's θ − x and (θ − x)·Q, row-major [batch, dimension].
+    private var differences: [Double] = [], products: [Double] = []
 
     public init(outputCount: Int) {
         self.outputCount = outputCount
@@ -91,21 +94,27 @@ public final class NoisyQuadraticModel: Model {
         params[0].update(repeating: 1, count: NoisyQuadratic.dimension)
     }
 
-    /// ½·qᵀQq for q = θ − x, summed over the batch's samples in order.
+    /// ½·qᵀQq for q = θ − x, summed over the batch's samples in order: the batch's differences
+    /// D = θ − X times Q in one dgemm (OpenBLAS, single-threaded here like every product in the
+    /// models, so the sums do not depend on the thread count), then each row's qᵀ(Qq).
     private func summedLoss(_ theta: UnsafePointer<Float>, _ x: UnsafePointer<Float>, batch: Int) -> Double {
         let n = NoisyQuadratic.dimension
+        if differences.count < batch * n {
+            differences = [Double](repeating: 0, count: batch * n)
+            products = differences
+        }
         var sum = 0.0
         hessian.withUnsafeBufferPointer { q in
-            difference.withUnsafeMutableBufferPointer { d in
-                for b in 0..<batch {
-                    for i in 0..<n { d[i] = Double(theta[i]) - Double(x[b * n + i]) }
-                    var total = 0.0
-                    for i in 0..<n {
-                        var row = 0.0
-                        for j in 0..<n { row += q[i * n + j] * d[j] }
-                        total += d[i] * row
+            differences.withUnsafeMutableBufferPointer { d in
+                products.withUnsafeMutableBufferPointer { y in
+                    for i in 0..<(batch * n) { d[i] = Double(theta[i % n]) - Double(x[i]) }
+                    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(batch), Int32(n), Int32(n),
+                                1, d.baseAddress, Int32(n), q.baseAddress, Int32(n), 0, y.baseAddress, Int32(n))
+                    for b in 0..<batch {
+                        var total = 0.0
+                        for i in 0..<n { total += d[b * n + i] * y[b * n + i] }
+                        sum += 0.5 * total
                     }
-                    sum += 0.5 * total
                 }
             }
         }
