@@ -217,7 +217,7 @@ struct ModelStructureTests {
 struct ModelGradientTests {
     /// MLP with two hidden layers, every activation × loss; batch 5 in partitions of 2 rows
     /// (one partial partition), run on 2 threads.
-    @Test(arguments: ActivationKind.allCases, LossKind.allCases)
+    @Test(arguments: ActivationKind.allCases, LossKind.allCases.filter { $0 != .quadratic })
     func mlpGradientMatchesFiniteDifferences(activation: ActivationKind, loss: LossKind) {
         let layers = [4, 6, 5, 3]
         let m = MLP(layers: layers, activation: activation, loss: loss, init: .xavier, maxBatch: 5, partitionRows: 2)
@@ -380,7 +380,7 @@ struct ModelRobustnessTests {
     }
 
     @Test func largeLogitsStayFinite() {
-        for loss in LossKind.allCases where loss != .mse {
+        for loss in LossKind.allCases where loss != .mse && loss != .quadratic {
             let m = MLP(layers: [3, 4], loss: loss, init: .he, maxBatch: 4)
             let s = ModelState(m)
             for i in 0..<12 { s.params[0][i] = (i % 2 == 0 ? 1 : -1) * 4000 }
