@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Synchronization
 
 /// A zero-initialised float buffer aligned to 64 bytes (one cache line, one AVX-512 vector),
 /// owned by this object and freed with it.
@@ -18,13 +19,23 @@ public final class AlignedBuffer: @unchecked Sendable {
     public static let hugePageBytes = 2 << 20
     public let count: Int
     public let base: UnsafeMutablePointer<Float>
+    /// What `posix_memalign` returned (`base` may start a few cache lines in).
+    private let allocation: UnsafeMutableRawPointer
+    /// Successive huge buffers start this many bytes apart modulo 4 KiB (cycling through 16
+    /// offsets): arrays that all began on a 2 MiB boundary would share their low 12 address
+    /// bits, and a loop storing to one while loading the others at the same index stalls on
+    /// 4K aliasing (the store looks like it may feed the load).
+    static let staggerBytes = 256
+    private static let hugeBuffersMade = Atomic<Int>(0)
 
     /// Allocates `count` floats with `posix_memalign`, all zero.
     public init(count: Int) {
         precondition(count >= 0)
         var raw: UnsafeMutableRawPointer?
-        let bytes = max(count, 1) * MemoryLayout<Float>.stride
-        let huge = bytes >= AlignedBuffer.hugePageBytes
+        let payload = max(count, 1) * MemoryLayout<Float>.stride
+        let huge = payload >= AlignedBuffer.hugePageBytes
+        let stagger = huge ? AlignedBuffer.hugeBuffersMade.add(1, ordering: .relaxed).oldValue % 16 * AlignedBuffer.staggerBytes : 0
+        let bytes = payload + stagger
         let rc = posix_memalign(&raw, huge ? AlignedBuffer.hugePageBytes : AlignedBuffer.alignment, bytes)
         guard rc == 0, let raw else {
             fatalError("out of memory: cannot allocate \(bytes) bytes for a parameter buffer")
@@ -36,10 +47,11 @@ public final class AlignedBuffer: @unchecked Sendable {
         #endif
         memset(raw, 0, bytes)
         self.count = count
-        self.base = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        allocation = raw
+        self.base = (raw + stagger).bindMemory(to: Float.self, capacity: max(count, 1))
     }
 
-    deinit { free(base) }
+    deinit { free(allocation) }
 
     public var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: base, count: count) }
 
