@@ -32,6 +32,8 @@ let package = Package(
         // C: shims for variadic system calls (prctl, for the trainer's stop signals) and the
         // per-thread subnormal flushing of the FPU (FloatingPointMode).
         .target(name: "CDecoupledSystem"),
+        // C: 2-D convolutions on oneDNN (libdnnl, Debian's libdnnl-dev), private to DecoupledTraining.
+        .target(name: "CDecoupledConvolution", linkerSettings: [.linkedLibrary("dnnl")]),
         // System libraries, found with pkg-config; the Makefile installs the Debian packages.
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
@@ -56,7 +58,7 @@ let package = Package(
                 exclude: ["Proto"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
         .target(name: "DecoupledTraining",
-                dependencies: ["DecoupledCore", "DecoupledHDF5", "DecoupledCheckpoint", "DecoupledSystem", "DecoupledTensorBoard", "COpenBLAS", "CDecoupledSystem", "TOMLKit"],
+                dependencies: ["DecoupledCore", "DecoupledHDF5", "DecoupledCheckpoint", "DecoupledSystem", "DecoupledTensorBoard", "COpenBLAS", "CDecoupledConvolution", "CDecoupledSystem", "TOMLKit"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
         // Swift: sweeps over configs (local and Slurm backends) and their reports.
         .target(name: "DecoupledExperiments", dependencies: ["DecoupledCore", "DecoupledHDF5", "DecoupledRandom", "DecoupledTraining", "DecoupledCheckpoint", "DecoupledSystem"],

@@ -2,7 +2,7 @@
 # Installs the Debian packages Decoupled needs, only those missing; uses sudo when not root.
 # Usage: scripts/install-deps.sh [extra-package ...]
 set -euo pipefail
-packages=(pkg-config libhdf5-dev libopenblas-dev python3-h5py python3-numpy gnuplot-nox dataset-fashion-mnist slurm-wlm munge chromium "$@")
+packages=(pkg-config libhdf5-dev libopenblas-dev libdnnl-dev python3-h5py python3-numpy gnuplot-nox dataset-fashion-mnist slurm-wlm munge chromium "$@")
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

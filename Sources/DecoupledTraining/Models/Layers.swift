@@ -292,15 +292,12 @@ struct Window2D: Equatable {
 }
 
 /// 2-D convolution, NCHW, weight `[out, in, kh, kw]` and bias `[out]` (PyTorch `nn.Conv2d`
-/// layout), as im2col + sgemm; backward as sgemm + col2im. Several samples share one im2col
-/// matrix `[in·kh·kw, samples·pixels]` (a *chunk*), so each sgemm is wide and the weight
-/// gradient of a whole chunk is one sgemm whose inner dimension runs over its samples and
-/// pixels.
+/// layout), on oneDNN (`OneDNNConvolution`), the library PyTorch's CPU convolutions run on: it
+/// beat im2col + OpenBLAS sgemm by 1.4× on fmnist_2c2d (docs/problems.md "Speed").
 ///
-/// Chunks are cut from each partition of the batch at fixed sample counts, so every sum runs in
-/// an order fixed by the batch alone: weight and bias gradients are summed per partition (chunks
-/// in order), and the partitions' sums are added in partition order — bit-identical for any
-/// thread count.
+/// Each partition of the batch is one oneDNN call on one thread, so every sum runs in an order
+/// fixed by the batch alone: the weight and bias gradients of each partition are summed in
+/// partition order afterwards — bit-identical for any thread count.
 final class Conv2DLayer: Layer {
     let typeName = "conv2d"
     let inputShape: [Int]
@@ -311,28 +308,15 @@ final class Conv2DLayer: Layer {
     let inChannels: Int, outChannels: Int
     let weightInit: WeightInit
     let biasInit: Float
-    /// Rows of the im2col matrix (in·kh·kw) and output pixels per sample.
-    private let k: Int, pixels: Int
-    /// Samples per chunk: as many as keep a chunk's im2col matrix within `chunkFloats`.
-    let chunkSamples: Int
-    /// Per kernel row `i` the output rows, per kernel column `j` the output columns, whose input
-    /// pixel lies inside the image (the rest read padding).
-    private let validRows: [Range<Int>], validColumns: [Range<Int>]
-    private let columns = GrowableBuffer()          // per worker: [k, chunk·pixels] im2col
-    private let products = GrowableBuffer()         // per worker: [out, chunk·pixels] sgemm output, or the chunk's dY
-    private let columnGradients = GrowableBuffer()  // per worker: [k, chunk·pixels]
+    /// Weights per filter (in·kh·kw).
+    private let k: Int
+    /// One oneDNN convolution per partition size met so far (the batch's partitions, the short
+    /// last one, evaluation batches).
+    private var convolutions: [Int: OneDNNConvolution] = [:]
+    private let workspaces = GrowableBuffer()       // per worker: oneDNN's blocked copies and scratchpad
     private let partialGradients = GrowableBuffer() // per partition: [out·k + out]
 
-    /// Floats of one chunk's im2col matrix at most (unless one sample needs more): 1 MiB, the
-    /// L2 cache of a core here. Measured on fmnist_2c2d (docs/problems.md "Speed"): chunks of
-    /// 4 MiB made OpenBLAS's packing cost more than the wider sgemm saved; at 1 MiB the 32 → 64
-    /// 5×5 conv (K = 800) runs one sample per sgemm and the first conv (K = 25) 13.
-    static let chunkFloats = 1 << 18
-
-    /// `maxChunkSamples` caps the samples per chunk below what `chunkFloats` allows (tests
-    /// use it to cross chunk boundaries with small images).
-    init(inChannels: Int, window: Window2D, filters: Int, weightInit: WeightInit, biasInit: Float,
-         maxChunkSamples: Int = .max) {
+    init(inChannels: Int, window: Window2D, filters: Int, weightInit: WeightInit, biasInit: Float) {
         self.inChannels = inChannels
         self.outChannels = filters
         self.window = window
@@ -341,26 +325,8 @@ final class Conv2DLayer: Layer {
         inputShape = [inChannels, window.height, window.width]
         outputShape = [filters, window.outHeight, window.outWidth]
         k = inChannels * window.kernel.h * window.kernel.w
-        pixels = window.outHeight * window.outWidth
-        chunkSamples = max(1, min(maxChunkSamples, Self.chunkFloats / max(k * pixels, 1)))
-        validRows = (0..<window.kernel.h).map {
-            Self.inside(offset: $0, pad: window.padTop, stride: window.stride.h, size: window.height, outputs: window.outHeight)
-        }
-        validColumns = (0..<window.kernel.w).map {
-            Self.inside(offset: $0, pad: window.padLeft, stride: window.stride.w, size: window.width, outputs: window.outWidth)
-        }
         parameterSpecs = [TensorSpec(name: "weight", shape: [filters, inChannels, window.kernel.h, window.kernel.w], role: .weight),
                           TensorSpec(name: "bias", shape: [filters], role: .bias)]
-    }
-
-    /// The outputs `o` whose input `o·stride − pad + offset` lies in `0..<size`.
-    private static func inside(offset: Int, pad: Int, stride: Int, size: Int, outputs: Int) -> Range<Int> {
-        // o ≥ ⌈(pad − offset)/stride⌉ and o ≤ ⌊(size − 1 + pad − offset)/stride⌋, with floor
-        // division (Swift's `/` truncates towards zero).
-        func floorDiv(_ a: Int, _ b: Int) -> Int { a >= 0 ? a / b : -((-a + b - 1) / b) }
-        let lo = min(outputs, max(0, -floorDiv(offset - pad, stride)))
-        let hi = min(outputs, floorDiv(size - 1 + pad - offset, stride) + 1)
-        return lo..<max(lo, hi)
     }
 
     func initialize(_ params: [UnsafeMutablePointer<Float>], rng: inout Xoshiro256) {
@@ -371,146 +337,46 @@ final class Conv2DLayer: Layer {
         for i in 0..<outChannels { b[i] = biasInit }
     }
 
-    /// One sample's columns of a chunk's im2col matrix (row length `ld`):
-    /// col[(c·kh + i)·kw + j, oy·ow + ox] = x[c, oy·sh − padTop + i, ox·sw − padLeft + j], for
-    /// the pixels inside the image only. The entries that read padding stay as they are: the
-    /// buffer has a fixed layout (`ld` = `chunkSamples`·pixels for every chunk), is zero when
-    /// allocated, and nothing else writes it, so they are always 0 and need no filling.
-    private func im2col(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, ld: Int) {
-        let w = window, ow = w.outWidth, hw = w.height * w.width
-        let sh = w.stride.h, sw = w.stride.w
-        for c in 0..<inChannels {
-            let xc = x + c * hw
-            for i in 0..<w.kernel.h {
-                let rows = validRows[i]
-                for j in 0..<w.kernel.w {
-                    let row = col + ((c * w.kernel.h + i) * w.kernel.w + j) * ld
-                    let cols = validColumns[j]
-                    for oy in rows {
-                        let xr = xc + (oy * sh - w.padTop + i) * w.width
-                        let out = row + oy * ow
-                        if sw == 1 {
-                            ModelKernels.copyShort(xr + (cols.lowerBound - w.padLeft + j), to: out + cols.lowerBound, count: cols.count)
-                        } else {
-                            for ox in cols { out[ox] = xr[ox * sw - w.padLeft + j] }
-                        }
-                    }
-                }
-            }
+    /// The convolutions of every partition size of `batch`, holding `weight`, and a workspace
+    /// per worker large enough for each (made before the partitions run in parallel).
+    private func prepare(batch: Int, weight: UnsafePointer<Float>, runner: LayerRunner) -> (stride: Int, base: UnsafeMutablePointer<Float>) {
+        let full = min(runner.partitionRows, batch), last = batch - (runner.partitions(batch) - 1) * runner.partitionRows
+        var stride = 0
+        for rows in Set([full, last]) {
+            let convolution = convolutions[rows] ?? OneDNNConvolution(batch: rows, inChannels: inChannels, filters: outChannels, window: window)
+            convolutions[rows] = convolution
+            convolution.setWeights(weight)
+            stride = max(stride, convolution.workspaceFloats)
         }
-    }
-
-    /// The adjoint of `im2col` for one sample: dx = Σ over the columns each input pixel appears
-    /// in, in a fixed order.
-    private func col2im(_ col: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, ld: Int) {
-        let w = window, ow = w.outWidth, hw = w.height * w.width
-        let sh = w.stride.h, sw = w.stride.w
-        dx.update(repeating: 0, count: inChannels * hw)
-        for c in 0..<inChannels {
-            let dc = dx + c * hw
-            for i in 0..<w.kernel.h {
-                for j in 0..<w.kernel.w {
-                    let row = col + ((c * w.kernel.h + i) * w.kernel.w + j) * ld
-                    let cols = validColumns[j]
-                    for oy in validRows[i] {
-                        let dr = dc + (oy * sh - w.padTop + i) * w.width, src = row + oy * ow
-                        if sw == 1 {
-                            let d = dr + (cols.lowerBound - w.padLeft + j), s = src + cols.lowerBound
-                            for n in 0..<cols.count { d[n] += s[n] }
-                        } else {
-                            for ox in cols { dr[ox * sw - w.padLeft + j] += src[ox] }
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// `body(first, count)` for the chunks of samples `r0..<r1`, in order: as few as
-    /// `chunkSamples` allows, of nearly equal size.
-    private func forEachChunk(_ r0: Int, _ r1: Int, _ body: (Int, Int) -> Void) {
-        let rows = r1 - r0, count = (rows + chunkSamples - 1) / chunkSamples
-        for c in 0..<count {
-            let first = r0 + c * rows / count
-            body(first, r0 + (c + 1) * rows / count - first)
-        }
+        workspaces.reserve(runner.workers * stride)
+        return (stride, workspaces.base)
     }
 
     func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int,
                  params: [UnsafePointer<Float>], training: Bool, runner: LayerRunner) {
-        let weight = params[firstParameter], bias = params[firstParameter + 1]
-        let k = self.k, pixels = self.pixels, out = outChannels, nIn = inputCount, nOut = outputCount
-        let chunkColumns = chunkSamples * pixels
-        columns.reserve(runner.workers * k * chunkColumns)
-        products.reserve(runner.workers * out * chunkColumns)
-        let columns = self.columns.base, products = self.products.base
+        let bias = params[firstParameter + 1], nIn = inputCount, nOut = outputCount
+        let workspace = prepare(batch: batch, weight: params[firstParameter], runner: runner)
+        let convolutions = self.convolutions
         runner.overPartitions(batch: batch) { _, r0, r1, worker in
-            let col = columns + worker * k * chunkColumns, product = products + worker * out * chunkColumns
-            self.forEachChunk(r0, r1) { s0, n in
-                let ld = chunkColumns
-                for s in 0..<n { self.im2col(x + (s0 + s) * nIn, col + s * pixels, ld: ld) }
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(out), Int32(n * pixels), Int32(k),
-                            1, weight, Int32(k), col, Int32(ld), 0, product, Int32(ld))
-                // [out, samples·pixels] back to NCHW per sample, with the bias.
-                for s in 0..<n {
-                    let ys = y + (s0 + s) * nOut
-                    for o in 0..<out {
-                        let b = bias[o], src = product + o * ld + s * pixels, dst = ys + o * pixels
-                        for p in 0..<pixels { dst[p] = src[p] + b }
-                    }
-                }
-            }
+            convolutions[r1 - r0]!.forward(x + r0 * nIn, bias: bias, y + r0 * nOut,
+                                           workspace: workspace.base + worker * workspace.stride)
         }
     }
 
     func backward(x: UnsafePointer<Float>, y: UnsafePointer<Float>, dy: UnsafeMutablePointer<Float>,
                   dx: UnsafeMutablePointer<Float>?, batch: Int, params: [UnsafePointer<Float>],
                   grads: [UnsafeMutablePointer<Float>], runner: LayerRunner) {
-        let weight = params[firstParameter]
-        let k = self.k, pixels = self.pixels, out = outChannels, nIn = inputCount, nOut = outputCount
-        let chunkColumns = chunkSamples * pixels
+        let k = self.k, out = outChannels, nIn = inputCount, nOut = outputCount
         let partial = out * k + out
         let partitions = runner.partitions(batch)
-        columns.reserve(runner.workers * k * chunkColumns)
-        products.reserve(runner.workers * out * chunkColumns)
-        if dx != nil { columnGradients.reserve(runner.workers * k * chunkColumns) }
         partialGradients.reserve(partitions * partial)
-        let columns = self.columns.base, products = self.products.base, columnGradients = self.columnGradients.base
         let partials = partialGradients.base
+        let workspace = prepare(batch: batch, weight: params[firstParameter], runner: runner)
+        let convolutions = self.convolutions
         runner.overPartitions(batch: batch) { p, r0, r1, worker in
-            let col = columns + worker * k * chunkColumns, dcol = columnGradients + worker * k * chunkColumns
-            let gw = partials + p * partial, gb = gw + out * k
-            gb.update(repeating: 0, count: out)
-            self.forEachChunk(r0, r1) { s0, n in
-                let ld = chunkColumns, columnCount = n * pixels
-                // The chunk's dY as one [out, samples·pixels] matrix (one sample's is already).
-                let dyc: UnsafeMutablePointer<Float>, ldy: Int
-                if n == 1 {
-                    (dyc, ldy) = (dy + s0 * nOut, pixels)
-                } else {
-                    (dyc, ldy) = (products + worker * out * chunkColumns, ld)
-                    for s in 0..<n {
-                        let dys = dy + (s0 + s) * nOut
-                        for o in 0..<out { (dyc + o * ld + s * pixels).update(from: dys + o * pixels, count: pixels) }
-                    }
-                }
-                for o in 0..<out {
-                    let row = dyc + o * ldy
-                    var sum: Float = 0
-                    for q in 0..<columnCount { sum += row[q] }
-                    gb[o] += sum
-                }
-                for s in 0..<n { self.im2col(x + (s0 + s) * nIn, col + s * pixels, ld: ld) }
-                // dW (+)= dY · colᵀ, the sum over the chunk's samples and pixels in one sgemm.
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(out), Int32(k), Int32(columnCount),
-                            1, dyc, Int32(ldy), col, Int32(ld), s0 == r0 ? 0 : 1, gw, Int32(k))
-                if let dx {
-                    // dcol = Wᵀ · dY, then scattered back onto each sample's input.
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(k), Int32(columnCount), Int32(out),
-                                1, weight, Int32(k), dyc, Int32(ldy), 0, dcol, Int32(ld))
-                    for s in 0..<n { self.col2im(dcol + s * pixels, dx + (s0 + s) * nIn, ld: ld) }
-                }
-            }
+            let gw = partials + p * partial
+            convolutions[r1 - r0]!.backward(x + r0 * nIn, dy: dy + r0 * nOut, weightGradient: gw, biasGradient: gw + out * k,
+                                            dx: dx.map { $0 + r0 * nIn }, workspace: workspace.base + worker * workspace.stride)
         }
         // Partition sums in partition order, element ranges in parallel.
         let gw = grads[firstParameter], gb = grads[firstParameter + 1]
@@ -616,6 +482,11 @@ final class Pool2DLayer: Layer {
                 let xc = x + (s * channels + c) * hw
                 let ys = y + (s * channels + c) * oh * ow, args = arg + (s * channels + c) * oh * ow
                 for oy in 0..<oh {
+                    if kh == 2 && kw == 2 && sh == 2 && sw == 2 && ow >= 8 {
+                        maxPool2x2(row: xc + 2 * oy * width, width: width, outputs: ow,
+                                   indexBase: Int32(c * hw + 2 * oy * width), ys + oy * ow, args + oy * ow)
+                        continue
+                    }
                     for ox in 0..<ow {
                         let first = oy * sh * width + ox * sw
                         var best = xc[first], bestIndex = first
@@ -634,6 +505,39 @@ final class Pool2DLayer: Layer {
                     }
                 }
             }
+        }
+    }
+
+    /// One output row (of at least 8) of a 2×2, stride-2 max pooling (fmnist_2c2d's first pool), 8
+    /// outputs at a time from the input rows `row` and `row + width`, the last block overlapping
+    /// the one before. Branch-free, with the scalar loop's choice: the window is scanned in the
+    /// same order, and a value replaces the best only when greater, or NaN over a number. (Rows
+    /// of fewer than 8 outputs stay scalar: filling vectors element by element cost more.)
+    private static func maxPool2x2(row: UnsafePointer<Float>, width: Int, outputs: Int, indexBase: Int32,
+                                   _ y: UnsafeMutablePointer<Float>, _ arg: UnsafeMutablePointer<Int32>) {
+        func block(_ a: SIMD16<Float>, _ b: SIMD16<Float>, first: Int) -> (SIMD8<Float>, SIMD8<Int32>) {
+            var best = a.evenHalf, offset = SIMD8<Int32>()
+            func consider(_ v: SIMD8<Float>, _ o: Int32) {
+                let better = (v .> best) .| ((v .!= v) .& (best .== best))
+                best.replace(with: v, where: better)
+                offset.replace(with: o, where: better)
+            }
+            consider(a.oddHalf, 1)
+            consider(b.evenHalf, Int32(width))
+            consider(b.oddHalf, Int32(width + 1))
+            let lanes = SIMD8<Int32>(0, 2, 4, 6, 8, 10, 12, 14)
+            return (best, lanes &+ offset &+ (indexBase + Int32(2 * first)))
+        }
+        let source = UnsafeRawPointer(row)
+        var ox = 0
+        while ox < outputs {
+            let first = min(ox, outputs - 8)
+            let (best, index) = block(source.loadUnaligned(fromByteOffset: 8 * first, as: SIMD16<Float>.self),
+                                      source.loadUnaligned(fromByteOffset: 4 * (width + 2 * first), as: SIMD16<Float>.self),
+                                      first: first)
+            UnsafeMutableRawPointer(y + first).storeBytes(of: best, as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(arg + first).storeBytes(of: index, as: SIMD8<Int32>.self)
+            ox = first + 8
         }
     }
 
