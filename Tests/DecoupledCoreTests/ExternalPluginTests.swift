@@ -148,6 +148,40 @@ import Testing
         #expect(first == expected)
     }
 
+    /// An external optimizer supplies only its direction; the host adds the coupled terms and
+    /// applies the decoupled decay and the step around it, as the built-in kernels do: an
+    /// external plain SGD (d = lr·g) with coupled L2 and L1 and decoupled decay is the
+    /// built-in SGD kernel bit for bit, on one worker or three.
+    @Test func externalOptimizerGetsTheEnginesPipelineAroundItsDirection() throws {
+        let source = Self.descriptorSource("""
+            { .struct_size = sizeof(dc_plugin), .kind = DC_PLUGIN_OPTIMIZER, .name = "ext_sgd", .version = "0.1",
+              .hparam_count = 1, .hparams = hp, .direction = dir }
+            """, prelude: """
+            static const dc_plugin_hparam hp[] = {{"lr", 0.1, 0, 10, NULL}};
+            static void dir(const dc_plugin_step *s, const float *w, const float *g, float *const *st, float *d, size_t n) {
+                for (size_t i = 0; i < n; i++) d[i] = (float)s->lr * g[i];
+            }
+            """)
+        let registry = PluginRegistry.builtIn()
+        try ExternalPluginLoader.load(try Self.compile("ext_sgd", source), into: registry)
+        let n = 70
+        let w: [Float] = (0..<n).map { i in
+            let x = Float((i * 37) % 101) / 50 - 1
+            return i % 9 == 0 ? 0 : x  // exact zeros: sign(0) = 0 for L1
+        }
+        let gs = (0..<3).map { s in (0..<n).map { Float((($0 + s) * 53) % 97) / 48 - 1 } }
+        let regs = [PluginSpec(name: "l2", params: ["lambda": .number(0.05)], key: "regularizers[0]"),
+                    PluginSpec(name: "l1", params: ["lambda": .number(0.01)], key: "regularizers[1]"),
+                    PluginSpec(name: "weight_decay", params: ["lambda": .number(0.1)], key: "regularizers[2]")]
+        for workers in [1, 3] {
+            let builtIn = try runSteps(spec("sgd", ["lr": .number(0.1)], regs: regs), w: w, grads: gs, registry: registry)
+            let external = try runSteps(spec("ext_sgd", ["lr": .number(0.1)], regs: regs), w: w, grads: gs, registry: registry, workers: workers)
+            #expect(external.w.map(\.bitPattern) == builtIn.w.map(\.bitPattern), "workers: \(workers)")
+            // The statistics are the kernels' too.
+            #expect(external.engine.apply().stats == builtIn.engine.apply().stats)
+        }
+    }
+
     /// ABI v2's init hook fills the anchor from the starting weights of a fresh run, after a
     /// skipped first batch too, and never after a resume (the checkpoint's anchor stays).
     @Test func anchorDecayInitHookRunsOncePerFreshRun() throws {
@@ -207,11 +241,13 @@ import Testing
             static int64_t ta(const dc_plugin_step *s, const dc_tensor_info *t, float *w, float *g, float *const *st, double total) { return 0; }
             static double pa(const dc_plugin_step *s, const dc_tensor_info *t, const float *w, const float *g, float *const *st) { return 0; }
             """
-        /// `hooks`: phase, reserved2, partial, tensor_apply, init_state (v2).
+        /// `hooks`: phase, reserved2, partial, tensor_apply, init_state (v2); then an optimizer's direction.
         func plugin(_ name: String = "\"p\"", kind: String = "DC_PLUGIN_REGULARIZER", summary: String = "\"t\"", hparams: String = "0, 0, NULL, NULL",
-                    apply: String = "apply", size: String = "sizeof(dc_plugin)", hooks: String = "0, 0, NULL, NULL, NULL") -> String {
-            "{ \(size), \(kind), \(name), \"0.1\", \(summary), NULL, \(hparams), \(apply), \(hooks) }"
+                    apply: String = "apply", size: String = "sizeof(dc_plugin)", hooks: String = "0, 0, NULL, NULL, NULL",
+                    direction: String = "NULL") -> String {
+            "{ \(size), \(kind), \(name), \"0.1\", \(summary), NULL, \(hparams), \(apply), \(hooks), \(direction) }"
         }
+        let directionFn = "static void dir(const dc_plugin_step *s, const float *w, const float *g, float *const *st, float *d, size_t n) {}"
         let cases: [(String, String, String)] = [
             ("nullhparams", Self.descriptorSource(plugin(hparams: "1, 0, NULL, NULL")), "plugin 'p': hparams is NULL but hparam_count is 1"),
             ("nullstates", Self.descriptorSource(plugin(hparams: "0, 1, NULL, NULL")), "plugin 'p': states is NULL but state_count is 1"),
@@ -221,7 +257,11 @@ import Testing
             ("spacename", Self.descriptorSource(plugin("\"a b\"")), "name \"a b\" must be letters, digits and '_'"),
             ("longsummary", Self.descriptorSource(plugin(summary: "\"\(String(repeating: "s", count: 300))\"")), "plugin 'p': summary is longer than 256 bytes"),
             ("nullapply", Self.descriptorSource(plugin(apply: "NULL")), "plugin 'p': apply, tensor_apply and init_state are all NULL"),
-            ("nullapplyopt", Self.descriptorSource(plugin(kind: "DC_PLUGIN_OPTIMIZER", apply: "NULL")), "plugin 'p': apply is NULL"),
+            ("nulldirection", Self.descriptorSource(plugin(kind: "DC_PLUGIN_OPTIMIZER", apply: "NULL")), "plugin 'p': direction is NULL"),
+            ("applyopt", Self.descriptorSource(plugin(kind: "DC_PLUGIN_OPTIMIZER", direction: "dir"), prelude: directionFn),
+             "plugin 'p': apply is set on an optimizer; an optimizer supplies only direction"),
+            ("directionreg", Self.descriptorSource(plugin(direction: "dir"), prelude: directionFn),
+             "plugin 'p': direction is set on a regularizer"),
             ("phasenohook", Self.descriptorSource(plugin(hooks: "DC_PHASE_AFTER, 0, NULL, NULL, NULL")), "phase is 2 but tensor_apply is NULL"),
             ("hooknophase", Self.descriptorSource(plugin(hooks: "DC_PHASE_NONE, 0, NULL, ta, NULL"), prelude: hooks), "tensor_apply is set but phase is DC_PHASE_NONE"),
             ("badphase", Self.descriptorSource(plugin(hooks: "9, 0, NULL, ta, NULL"), prelude: hooks), "phase is 9; expected 0 (none), 1 (before) or 2 (after)"),

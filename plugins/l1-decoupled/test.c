@@ -6,7 +6,7 @@ int main(int argc, char **argv) {
     CHECK(p->kind == DC_PLUGIN_REGULARIZER, "kind");
     double lambda = 0.5;
     /* s_t = 0.25, λ = 0.5 → threshold 0.125 */
-    dc_plugin_step s = {sizeof s, 0, 1, 0.25, 1.0, 0.25, &lambda, 0, 0, 1, 0};
+    dc_plugin_step s = {sizeof s, 0, 1, 0.25, 1.0, 0.25, &lambda};
     float w[] = {1.0f, -1.0f, 0.125f, -0.1f, 0.0f, 0.5f};
     const float expect[] = {0.875f, -0.875f, 0.0f, 0.0f, 0.0f, 0.375f};
     int64_t zeros = p->apply(&s, w, NULL, NULL, 6);

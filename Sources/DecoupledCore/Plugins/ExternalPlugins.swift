@@ -166,8 +166,17 @@ struct ExternalDescriptor {
         case DC_PLUGIN_OPTIMIZER.rawValue: kind = .optimizer
         default: throw refuse("kind is \(p.pointee.kind); expected \(DC_PLUGIN_REGULARIZER.rawValue) (regularizer) or \(DC_PLUGIN_OPTIMIZER.rawValue) (optimizer)")
         }
-        guard p.pointee.apply != nil || (kind == .regularizer && (p.pointee.tensor_apply != nil || p.pointee.init_state != nil)) else {
-            throw refuse(kind == .optimizer ? "apply is NULL" : "apply, tensor_apply and init_state are all NULL: the plugin does nothing")
+        switch kind {
+        case .optimizer:
+            guard p.pointee.direction != nil else { throw refuse("direction is NULL: an optimizer supplies its direction") }
+            guard p.pointee.apply == nil else {
+                throw refuse("apply is set on an optimizer; an optimizer supplies only direction (the host adds the coupled terms and applies the decay and the step)")
+            }
+        default:
+            guard p.pointee.direction == nil else { throw refuse("direction is set on a regularizer; only an optimizer supplies a direction") }
+            guard p.pointee.apply != nil || p.pointee.tensor_apply != nil || p.pointee.init_state != nil else {
+                throw refuse("apply, tensor_apply and init_state are all NULL: the plugin does nothing")
+            }
         }
         switch (p.pointee.phase, p.pointee.tensor_apply != nil) {
         case (DC_PHASE_NONE.rawValue, false): phase = nil
@@ -242,6 +251,16 @@ struct ExternalDescriptor {
         }
     }
 
+    /// One call of the optimizer's `direction` on a piece: `w` and `g` (the coupled gradient)
+    /// and `d` are the piece's, the state slots are offset to it.
+    func direction(_ step: Pinned<dc_plugin_step>, _ values: HyperArray, _ states: [UnsafeMutablePointer<Float>?],
+                   w: UnsafePointer<Float>, g: UnsafePointer<Float>, d: UnsafeMutablePointer<Float>, _ p: Sharder.Piece) {
+        withExtendedLifetime(values) {
+            var slots = states.map { $0.map { $0 + p.offset } }
+            slots.withUnsafeMutableBufferPointer { s in plugin.pointee.direction!(step.pointer, w, g, s.baseAddress, d, p.count) }
+        }
+    }
+
     /// Whether the plugin has an init hook or a tensor hook.
     var hasTensorHooks: Bool { plugin.pointee.init_state != nil || plugin.pointee.tensor_apply != nil }
 
@@ -306,11 +325,9 @@ struct ExternalDescriptor {
     }
 
     /// The C step struct for a context; `values` must outlive the call.
-    func step(_ c: StepContext, _ values: UnsafePointer<Double>, decayScale: Double, fused: FusedRegularization) -> dc_plugin_step {
+    func step(_ c: StepContext, _ values: UnsafePointer<Double>, decayScale: Double) -> dc_plugin_step {
         dc_plugin_step(struct_size: UInt32(MemoryLayout<dc_plugin_step>.size), reserved: 0, step: Int64(c.step),
-                       lr: c.lr, eta: c.eta, decay_scale: decayScale, hparams: values,
-                       coupled_l2: Float(fused.l2), coupled_l1: Float(fused.l1), decay_keep: Float(1 - fused.decay),
-                       reserved_f: 0)
+                       lr: c.lr, eta: c.eta, decay_scale: decayScale, hparams: values)
     }
 }
 
@@ -350,7 +367,7 @@ final class ExternalRegularizer: RegularizerPlugin {
     func step(_ hp: HyperValues, _ context: StepContext) -> (Pinned<dc_plugin_step>, HyperArray) {
         let values = HyperArray(hp, d.hyper)
         let scale = DecayScale(rawValue: hp.text("scale"))!.value(context)
-        return (Pinned(d.step(context, values.values, decayScale: scale, fused: FusedRegularization())), values)
+        return (Pinned(d.step(context, values.values, decayScale: scale)), values)
     }
 
     func pass(_ hp: HyperValues, context: StepContext, arena: ParameterArena) -> PiecePass? {
@@ -367,8 +384,10 @@ final class ExternalRegularizer: RegularizerPlugin {
     }
 }
 
-/// An external optimizer: replaces the built-in kernel for its groups. It receives the
-/// group's fused regularization terms and applies them as the built-in kernels do.
+/// An external optimizer: its `direction` replaces the built-in kernel for its groups, and the
+/// host runs the engine's pipeline around it exactly as the kernels do: the coupled gradient
+/// into a chunk-sized scratch, the plugin's direction d into another, then w ← keep·w − d and
+/// the statistics, while the piece is in cache.
 final class ExternalOptimizer: OptimizerPlugin {
     let d: ExternalDescriptor
     var name: String { d.name }
@@ -377,6 +396,8 @@ final class ExternalOptimizer: OptimizerPlugin {
     var summary: String { d.summary }
     var source: String { d.source }
     var hyperParameters: [HyperParameterSpec] { d.hyper }
+    /// Two arrays per concurrent piece: the coupled gradient and the direction.
+    let scratch = PieceScratch(arrays: 2)
 
     init(_ d: ExternalDescriptor) { self.d = d }
 
@@ -385,21 +406,71 @@ final class ExternalOptimizer: OptimizerPlugin {
     func tensorPasses(_ hp: HyperValues, context: StepContext) -> [TensorPass] {
         guard d.hasTensorHooks else { return [] }
         let values = HyperArray(hp, d.hyper)
-        return d.tensorPasses(Pinned(d.step(context, values.values, decayScale: context.lr, fused: FusedRegularization())), values)
+        return d.tensorPasses(Pinned(d.step(context, values.values, decayScale: context.lr)), values)
     }
 
     func update(_ hp: HyperValues, context: StepContext, regularization: FusedRegularization,
                 arena: ParameterArena, kernels: KernelPath) -> PieceUpdate {
         let values = HyperArray(hp, d.hyper)
         let states = d.elementStates(arena)
-        let step = Pinned(d.step(context, values.values, decayScale: context.lr, fused: regularization))
+        let step = Pinned(d.step(context, values.values, decayScale: context.lr))
+        let (l2, l1, keep) = regularization.elementTerms
         let w = arena.params.base, g = arena.grads.base
-        return { p in
-            _ = self.d.apply(step, values, states, arena, p)
-            // The chunk is still in cache: gather the same statistics the built-in kernels do.
-            var s = StepStatistics.zero
-            for i in p.offset..<(p.offset + p.count) { s.count(gradient: g[i], weight: w[i]) }
-            return s
+        return { [d, scratch] p in
+            scratch.borrow(count: p.count) { arrays in
+                let coupled = arrays[0], direction = arrays[1]
+                for i in 0..<p.count {
+                    coupled[i] = coupledGradient(g[p.offset + i], weight: w[p.offset + i], l2: l2, l1: l1)
+                }
+                d.direction(step, values, states, w: w + p.offset, g: coupled, d: direction, p)
+                var s = StepStatistics.zero
+                for i in 0..<p.count {
+                    let w1 = w[p.offset + i] * keep - direction[i]
+                    w[p.offset + i] = w1
+                    s.count(gradient: g[p.offset + i], weight: w1)
+                }
+                return s
+            }
         }
+    }
+}
+
+/// Chunk-sized scratch arrays for per-piece work: a piece borrows a set for the length of its
+/// call and gives it back, so there are at most as many sets as pieces run at once (one per
+/// worker), each allocated on first need and reused every step. Which set a piece gets does
+/// not change its result.
+final class PieceScratch: @unchecked Sendable {
+    let arrays: Int
+    private var free: [(base: UnsafeMutablePointer<Float>, capacity: Int)] = []
+    private var all: [UnsafeMutablePointer<Float>] = []
+    private let lock = NSLock()
+
+    init(arrays: Int) { self.arrays = arrays }
+
+    deinit { for p in all { p.deallocate() } }
+
+    /// Runs `body` with `arrays` arrays of at least `count` floats each.
+    func borrow<R>(count: Int, _ body: ([UnsafeMutablePointer<Float>]) -> R) -> R {
+        lock.lock()
+        var set = free.popLast()
+        if let s = set, s.capacity < count {
+            all.removeAll { $0 == s.base }
+            s.base.deallocate()
+            set = nil
+        }
+        if set == nil {
+            let capacity = max(count, Sharder.defaultChunkElements)
+            let base = UnsafeMutablePointer<Float>.allocate(capacity: capacity * arrays)
+            all.append(base)
+            set = (base, capacity)
+        }
+        lock.unlock()
+        let (base, capacity) = set!
+        defer {
+            lock.lock()
+            free.append((base, capacity))
+            lock.unlock()
+        }
+        return body((0..<arrays).map { base + $0 * capacity })
     }
 }
