@@ -182,6 +182,55 @@ import Testing
         }
     }
 
+    /// The factored layouts reach C plugins: a tensor hook declaring matrix_rows, matrix_columns
+    /// and vector_elements state gets each tensor's part with Adafactor's sizes ([B…, R], [B…, C]
+    /// and the elements of a vector), writes them in place, and they are the arena's slots.
+    @Test func factoredStateLayoutsReachCPlugins() throws {
+        let source = Self.descriptorSource("""
+            { .struct_size = sizeof(dc_plugin), .kind = DC_PLUGIN_REGULARIZER, .name = "factor_probe", .version = "0.1",
+              .state_count = 3, .states = st, .phase = DC_PHASE_BEFORE, .tensor_apply = ta }
+            """, prelude: """
+            static const dc_plugin_state st[] = {{"r", 0, DC_STATE_MATRIX_ROWS}, {"c", 0, DC_STATE_MATRIX_COLUMNS},
+                                                 {"v", -1, DC_STATE_VECTOR_ELEMENTS}};
+            /* Row and column sums of g over each matrix of the last two dimensions; a vector's g into v. */
+            static int64_t ta(const dc_plugin_step *s, const dc_tensor_info *t, float *w, float *g, float *const *st, double total) {
+                if (t->rank < 2) { for (int64_t i = 0; i < t->count; i++) st[2][i] = g[i]; return 0; }
+                const int64_t R = t->shape[t->rank - 2], C = t->shape[t->rank - 1], B = t->count / (R * C);
+                for (int64_t b = 0; b < B; b++)
+                    for (int64_t r = 0; r < R; r++)
+                        for (int64_t c = 0; c < C; c++) {
+                            st[0][b * R + r] += g[(b * R + r) * C + c];
+                            st[1][b * C + c] += g[(b * R + r) * C + c];
+                        }
+                return 0;
+            }
+            """)
+        let registry = PluginRegistry.builtIn()
+        try ExternalPluginLoader.load(try Self.compile("factor_probe", source), into: registry)
+        let tensors = [TensorSpec(name: "conv.weight", shape: [2, 3, 4], role: .weight),
+                       TensorSpec(name: "fc.bias", shape: [5], role: .weight),
+                       TensorSpec(name: "scale", shape: [], role: .weight)]
+        let arena = try ParameterArena(specs: tensors)
+        for e in arena.entries {
+            let g = arena.view(arena.grads, e)
+            for i in g.indices { g[i] = Float(i + 1) }
+        }
+        let plan = try UpdatePlan(spec("sgd", ["lr": .number(0.1)], regs: [PluginSpec(name: "factor_probe", params: [:], key: "regularizers[0]")]),
+                                  registry: registry, tensors: tensors)
+        let engine = try UpdateEngine(plan: plan, arena: arena, kernels: .best, workers: 2, chunkElements: 16)
+        engine.apply()
+        let (conv, bias, scalar) = (arena.entries[0], arena.entries[1], arena.entries[2])
+        #expect(arena.stateShape("factor_probe.r", conv) == [2, 3] && arena.stateShape("factor_probe.c", conv) == [2, 4])
+        #expect(arena.stateShape("factor_probe.v", conv) == [] && arena.stateShape("factor_probe.v", bias) == [5])
+        #expect(arena.stateShape("factor_probe.r", bias) == [] && arena.stateShape("factor_probe.v", scalar) == [])
+        // g = 1…24 as two 3×4 matrices: row sums 10, 26, 42, 58, 74, 90; column sums 15…18, 51…54.
+        #expect(Array(arena.stateView("factor_probe.r", conv)) == [10, 26, 42, 58, 74, 90])
+        #expect(Array(arena.stateView("factor_probe.c", conv)) == [15, 18, 21, 24, 51, 54, 57, 60])
+        #expect(Array(arena.stateView("factor_probe.v", bias)) == [1, 2, 3, 4, 5] && arena.stateView("factor_probe.v", scalar)[0] == 1)
+        // A matrix's vector_elements float and a vector's factored floats keep their initial values.
+        #expect(arena.stateView("factor_probe.v", conv)[0] == -1 && arena.stateView("factor_probe.r", bias)[0] == 0)
+    }
+
     /// ABI v2's init hook fills the anchor from the starting weights of a fresh run, after a
     /// skipped first batch too, and never after a resume (the checkpoint's anchor stays).
     @Test func anchorDecayInitHookRunsOncePerFreshRun() throws {
@@ -267,7 +316,7 @@ import Testing
             ("badphase", Self.descriptorSource(plugin(hooks: "9, 0, NULL, ta, NULL"), prelude: hooks), "phase is 9; expected 0 (none), 1 (before) or 2 (after)"),
             ("partialonly", Self.descriptorSource(plugin(hooks: "DC_PHASE_NONE, 0, pa, NULL, NULL"), prelude: hooks), "partial is set but tensor_apply is NULL"),
             ("badlayout", Self.descriptorSource(plugin(hparams: "0, 1, NULL, st"), prelude: "static const dc_plugin_state st[] = {{\"m\", 0, 9}};"),
-             "states[0] 'm': layout is 9; expected 0 (element), 1 (rows), 2 (columns) or 3 (scalar)"),
+             "states[0] 'm': layout is 9; expected 0 (element), 1 (rows), 2 (columns), 3 (scalar), 4 (matrix_rows), 5 (matrix_columns) or 6 (vector_elements)"),
             ("infinitestate", Self.descriptorSource(plugin(hparams: "0, 1, NULL, st"), prelude: infiniteState), "states[0] 'm': initial_value inf is not finite"),
             ("badkind", Self.descriptorSource(plugin(kind: "7")), "plugin 'p': kind is 7"),
             ("smallplugin", Self.descriptorSource(plugin(size: "8")), "plugin #0: dc_plugin.struct_size is 8 bytes"),

@@ -78,12 +78,21 @@ typedef struct dc_tensor_info {
     const int64_t *shape;  /**< rank extents */
 } dc_tensor_info;
 
-/** How much state a slot keeps per tensor (rows: see dc_tensor_info). */
+/** How much state a slot keeps per tensor (rows: see dc_tensor_info). Every layout but
+ *  DC_STATE_ELEMENT is for the tensor hooks only. */
 typedef enum dc_state_layout {
     DC_STATE_ELEMENT = 0,  /**< one float per element: `apply` sees it at the chunk's offset */
-    DC_STATE_ROWS = 1,     /**< one per row (t->rows floats); tensor hooks only */
-    DC_STATE_COLUMNS = 2,  /**< one per column (t->row_length floats); tensor hooks only */
-    DC_STATE_SCALAR = 3,   /**< one per tensor; tensor hooks only */
+    DC_STATE_ROWS = 1,     /**< one per row (t->rows floats) */
+    DC_STATE_COLUMNS = 2,  /**< one per column (t->row_length floats) */
+    DC_STATE_SCALAR = 3,   /**< one per tensor */
+    /** Factored over the matrices of the last two dimensions, as torch.optim.Adafactor does:
+     *  a tensor of shape [B…, R, C] (rank ≥ 2) has B·R floats ([B…, R], row b·R + r of
+     *  matrix b) and B·C floats ([B…, C]); a tensor of rank < 2 has one float. */
+    DC_STATE_MATRIX_ROWS = 4,
+    DC_STATE_MATRIX_COLUMNS = 5,
+    /** One per element of a tensor of rank < 2 (t->count floats), one float for a tensor of
+     *  rank ≥ 2: the unfactored moment of the vectors beside the two above. */
+    DC_STATE_VECTOR_ELEMENTS = 6,
 } dc_state_layout;
 
 /** A state slot of every tensor of the plugin's groups, checkpointed with the run. */

@@ -228,16 +228,22 @@ struct ExternalDescriptor {
                 guard !states.contains(where: { $0.name == s }) else { throw refuse("states[\(i)].name '\(s)' is declared twice") }
                 let initial = declared[i].initial_value
                 guard initial.isFinite else { throw refuse("states[\(i)] '\(s)': initial_value \(initial) is not finite") }
-                let layouts: [UInt32: StateLayout] = [DC_STATE_ELEMENT.rawValue: .element, DC_STATE_ROWS.rawValue: .rows,
-                                                      DC_STATE_COLUMNS.rawValue: .columns, DC_STATE_SCALAR.rawValue: .scalar]
-                guard let layout = layouts[declared[i].layout] else {
-                    throw refuse("states[\(i)] '\(s)': layout is \(declared[i].layout); expected 0 (element), 1 (rows), 2 (columns) or 3 (scalar)")
+                guard let layout = ExternalDescriptor.layouts[declared[i].layout] else {
+                    let expected = ExternalDescriptor.layouts.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value.rawValue))" }
+                    throw refuse("states[\(i)] '\(s)': layout is \(declared[i].layout); expected \(expected.dropLast().joined(separator: ", ")) or \(expected.last!)")
                 }
                 states.append((s, initial, layout))
             }
         }
         self.states = states
     }
+
+    /// The C ABI's `dc_state_layout` values: every `StateLayout`.
+    static let layouts: [UInt32: StateLayout] = [
+        DC_STATE_ELEMENT.rawValue: .element, DC_STATE_ROWS.rawValue: .rows, DC_STATE_COLUMNS.rawValue: .columns,
+        DC_STATE_SCALAR.rawValue: .scalar, DC_STATE_MATRIX_ROWS.rawValue: .matrixRows,
+        DC_STATE_MATRIX_COLUMNS.rawValue: .matrixColumns, DC_STATE_VECTOR_ELEMENTS.rawValue: .vectorElements,
+    ]
 
     /// One call of the plugin's `apply` on a piece, with its state slots offset to the piece.
     /// `values` (the hyper-parameters the step points to) is kept alive for the call.
