@@ -182,6 +182,28 @@ import Testing
         }
     }
 
+    /// The decay audit shows s_t only for a regularizer that declares it uses it
+    /// (DC_PLUGIN_USES_DECAY_SCALE: l1_decoupled), not for a constraint (max_norm), which has
+    /// no `scale` key either.
+    @Test func theDecayAuditShowsTheScaleOnlyOfPluginsThatUseIt() throws {
+        let registry = PluginRegistry.builtIn()
+        try ExternalPluginLoader.load(try Self.shippedLibrary("l1-decoupled", "libl1_decoupled.so"), into: registry)
+        try ExternalPluginLoader.load(try Self.shippedLibrary("max-norm", "libmax_norm.so"), into: registry)
+        let tensors = [TensorSpec(name: "fc.weight", shape: [2, 3], role: .weight)]
+        let l1 = PluginSpec(name: "l1_decoupled", params: ["lambda": .number(0.5), "scale": .text("schedule")], key: "regularizers[0]")
+        let plan = try UpdatePlan(spec("sgd", ["lr": .number(0.1)], regs: [l1, PluginSpec(name: "max_norm", params: ["max_norm": .number(1.5)], key: "regularizers[1]")]),
+                                  registry: registry, tensors: tensors)
+        let audit = plan.decayAudit()
+        let line = try #require(audit.split(separator: "\n").first { $0.hasPrefix("fc.weight") }.map(String.init), "\(audit)")
+        #expect(line.contains("plugin l1_decoupled (lambda=0.5, scale=\"schedule\") × s_t=schedule; plugin max_norm (max_norm=1.5)"), "\(line)")
+        #expect(!line.contains("max_norm=1.5) ×"), "\(line)")
+        let error = #expect(throws: PluginError.self) {
+            try UpdatePlan(spec("sgd", ["lr": .number(0.1)], regs: [PluginSpec(name: "max_norm", params: ["max_norm": .number(1.5), "scale": .text("lr")],
+                                                                               key: "regularizers[0]")]), registry: registry, tensors: tensors)
+        }
+        #expect("\(error!)".contains("regularizers[0].scale"), "\(error!)")
+    }
+
     /// The factored layouts reach C plugins: a tensor hook declaring matrix_rows, matrix_columns
     /// and vector_elements state gets each tensor's part with Adafactor's sizes ([B…, R], [B…, C]
     /// and the elements of a vector), writes them in place, and they are the arena's slots.
@@ -290,7 +312,7 @@ import Testing
             static int64_t ta(const dc_plugin_step *s, const dc_tensor_info *t, float *w, float *g, float *const *st, double total) { return 0; }
             static double pa(const dc_plugin_step *s, const dc_tensor_info *t, const float *w, const float *g, float *const *st) { return 0; }
             """
-        /// `hooks`: phase, reserved2, partial, tensor_apply, init_state (v2); then an optimizer's direction.
+        /// `hooks`: phase, flags, partial, tensor_apply, init_state (v2); then an optimizer's direction.
         func plugin(_ name: String = "\"p\"", kind: String = "DC_PLUGIN_REGULARIZER", summary: String = "\"t\"", hparams: String = "0, 0, NULL, NULL",
                     apply: String = "apply", size: String = "sizeof(dc_plugin)", hooks: String = "0, 0, NULL, NULL, NULL",
                     direction: String = "NULL") -> String {
@@ -314,6 +336,9 @@ import Testing
             ("phasenohook", Self.descriptorSource(plugin(hooks: "DC_PHASE_AFTER, 0, NULL, NULL, NULL")), "phase is 2 but tensor_apply is NULL"),
             ("hooknophase", Self.descriptorSource(plugin(hooks: "DC_PHASE_NONE, 0, NULL, ta, NULL"), prelude: hooks), "tensor_apply is set but phase is DC_PHASE_NONE"),
             ("badphase", Self.descriptorSource(plugin(hooks: "9, 0, NULL, ta, NULL"), prelude: hooks), "phase is 9; expected 0 (none), 1 (before) or 2 (after)"),
+            ("badflags", Self.descriptorSource(plugin(hooks: "0, 6, NULL, NULL, NULL")), "plugin 'p': flags is 6; the known flags are DC_PLUGIN_USES_DECAY_SCALE (1)"),
+            ("flagsopt", Self.descriptorSource(plugin(kind: "DC_PLUGIN_OPTIMIZER", apply: "NULL", hooks: "0, DC_PLUGIN_USES_DECAY_SCALE, NULL, NULL, NULL", direction: "dir"),
+                                               prelude: directionFn), "flags has DC_PLUGIN_USES_DECAY_SCALE, which is for regularizers"),
             ("partialonly", Self.descriptorSource(plugin(hooks: "DC_PHASE_NONE, 0, pa, NULL, NULL"), prelude: hooks), "partial is set but tensor_apply is NULL"),
             ("badlayout", Self.descriptorSource(plugin(hparams: "0, 1, NULL, st"), prelude: "static const dc_plugin_state st[] = {{\"m\", 0, 9}};"),
              "states[0] 'm': layout is 9; expected 0 (element), 1 (rows), 2 (columns), 3 (scalar), 4 (matrix_rows), 5 (matrix_columns) or 6 (vector_elements)"),

@@ -4,6 +4,7 @@ int main(int argc, char **argv) {
     if (argc != 2) { fprintf(stderr, "usage: %s LIBRARY\n", argv[0]); return 2; }
     const dc_plugin *p = load_plugin(argv[1]);
     CHECK(p->kind == DC_PLUGIN_REGULARIZER && p->state_count == 1 && p->init_state != NULL, "a regularizer with one state slot and an init hook");
+    CHECK(p->flags == DC_PLUGIN_USES_DECAY_SCALE, "declares that it uses decay_scale");
     float w[] = {1.0f, -2.0f, 0.0f};
     float anchor[] = {9.0f, 9.0f, 9.0f};
     float *state[] = {anchor};

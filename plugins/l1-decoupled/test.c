@@ -4,6 +4,7 @@ int main(int argc, char **argv) {
     if (argc != 2) { fprintf(stderr, "usage: %s LIBRARY\n", argv[0]); return 2; }
     const dc_plugin *p = load_plugin(argv[1]);
     CHECK(p->kind == DC_PLUGIN_REGULARIZER, "kind");
+    CHECK(p->flags == DC_PLUGIN_USES_DECAY_SCALE, "declares that it uses decay_scale");
     double lambda = 0.5;
     /* s_t = 0.25, λ = 0.5 → threshold 0.125 */
     dc_plugin_step s = {sizeof s, 0, 1, 0.25, 1.0, 0.25, &lambda};

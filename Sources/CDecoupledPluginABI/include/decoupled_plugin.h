@@ -55,6 +55,14 @@ typedef enum dc_plugin_phase {
     DC_PHASE_AFTER = 2,  /**< on the new weights, after the element-wise pass */
 } dc_plugin_phase;
 
+/** What a plugin declares about itself (dc_plugin.flags, bits or-ed together). */
+typedef enum dc_plugin_flags {
+    /** A regularizer that uses step->decay_scale (s_t): the host adds the `scale` choice
+     *  (lr | schedule | constant) to its hyper-parameters and the decay audit prints
+     *  "× s_t=<scale>". Without it decay_scale is 0 and `scale` is not a key of the plugin. */
+    DC_PLUGIN_USES_DECAY_SCALE = 1u << 0,
+} dc_plugin_flags;
+
 /** What a parameter tensor is for (the config's `role`). */
 typedef enum dc_tensor_role {
     DC_ROLE_WEIGHT = 0,
@@ -118,7 +126,8 @@ typedef struct dc_plugin_step {
     int64_t step;          /**< t, counting from 1 */
     double lr;             /**< lr_t = base lr · η_t · group lr multiplier */
     double eta;            /**< η_t, the schedule multiplier */
-    double decay_scale;    /**< s_t for decoupled decay: lr_t, η_t or 1 per the plugin's `scale` */
+    double decay_scale;    /**< s_t for decoupled decay: lr_t, η_t or 1 per the plugin's `scale`
+                                (regularizers with DC_PLUGIN_USES_DECAY_SCALE; 0 for the others) */
     const double *hparams; /**< resolved values, in the order the plugin declared them */
 } dc_plugin_step;
 
@@ -177,7 +186,7 @@ typedef struct dc_plugin {
     const dc_plugin_state *states;     /**< state_count slots with their initial values */
     dc_plugin_apply_fn apply;          /**< regularizers: element-wise on each chunk (optional with tensor hooks); optimizers: NULL */
     uint32_t phase;                    /**< dc_plugin_phase of `tensor_apply` (regularizers) */
-    uint32_t reserved2;
+    uint32_t flags;                    /**< dc_plugin_flags, or 0 */
     dc_plugin_partial_fn partial;      /**< optional reduction before `tensor_apply` */
     dc_plugin_tensor_fn tensor_apply;  /**< required when phase is not NONE, else NULL */
     dc_plugin_init_fn init_state;      /**< optional: fills state from the starting weights */

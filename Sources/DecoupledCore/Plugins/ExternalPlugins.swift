@@ -127,6 +127,9 @@ struct ExternalDescriptor {
     let states: [(name: String, initial: Float, layout: StateLayout)]
     /// The tensor hooks' phase (`.beforeUpdate`, `.afterUpdate`), when `tensor_apply` is set.
     let phase: TensorPhase?
+    /// A regularizer that reads `decay_scale` (DC_PLUGIN_USES_DECAY_SCALE): it gets the
+    /// `scale` hyper-parameter, and the decay audit shows its s_t.
+    let usesDecayScale: Bool
 
     /// Reads plugin #`index` of the library at `path`, appending its name to `names` as soon
     /// as the name is known to be valid.
@@ -187,6 +190,14 @@ struct ExternalDescriptor {
         default: throw refuse("phase is \(p.pointee.phase); expected 0 (none), 1 (before) or 2 (after)")
         }
         if p.pointee.partial != nil && p.pointee.tensor_apply == nil { throw refuse("partial is set but tensor_apply is NULL") }
+        let known = DC_PLUGIN_USES_DECAY_SCALE.rawValue
+        guard p.pointee.flags & ~known == 0 else {
+            throw refuse("flags is \(p.pointee.flags); the known flags are DC_PLUGIN_USES_DECAY_SCALE (\(known))")
+        }
+        usesDecayScale = p.pointee.flags & DC_PLUGIN_USES_DECAY_SCALE.rawValue != 0
+        if usesDecayScale && kind == .optimizer {
+            throw refuse("flags has DC_PLUGIN_USES_DECAY_SCALE, which is for regularizers (an optimizer's decay comes from the group's regularizers)")
+        }
         version = try text(p.pointee.version, "version", max: Limits.version, required: false) ?? "unversioned"
         summary = try text(p.pointee.summary, "summary", max: Limits.summary, required: false) ?? ""
         metric = try p.pointee.metric == nil ? nil : identifier(p.pointee.metric, "metric")
@@ -347,8 +358,9 @@ final class HyperArray {
     deinit { values.deallocate() }
 }
 
-/// An external regularizer: runs on each chunk right after the optimizer's kernel. The host
-/// adds the decoupled `scale` choice (lr | schedule | constant) and passes s_t as decay_scale.
+/// An external regularizer: runs on each chunk right after the optimizer's kernel, and/or on
+/// whole tensors. For a plugin that declares DC_PLUGIN_USES_DECAY_SCALE the host adds the
+/// decoupled `scale` choice (lr | schedule | constant) and passes s_t as decay_scale.
 final class ExternalRegularizer: RegularizerPlugin {
     let d: ExternalDescriptor
     var name: String { d.name }
@@ -361,18 +373,20 @@ final class ExternalRegularizer: RegularizerPlugin {
 
     init(_ d: ExternalDescriptor) {
         self.d = d
-        hyperParameters = d.hyper + [DecayScale.spec]
+        hyperParameters = d.hyper + (d.usesDecayScale ? [DecayScale.spec] : [])
     }
 
     func isDecoupled(_ hp: HyperValues) -> Bool { true }
     func state(_ hp: HyperValues) -> [StateDeclaration] { d.stateDeclarations }
     func penalty(_ hp: HyperValues, sumSquares: Double, sumAbs: Double) -> Double? { nil }
-    func audit(_ hp: HyperValues) -> String { "plugin \(name) (\(hp)) × s_t=\(hp.text("scale"))" }
+    func audit(_ hp: HyperValues) -> String {
+        "plugin \(name) (\(hp))" + (d.usesDecayScale ? " × s_t=\(hp.text("scale"))" : "")
+    }
 
     /// The C step struct and the hyper-parameter values it points to.
     func step(_ hp: HyperValues, _ context: StepContext) -> (Pinned<dc_plugin_step>, HyperArray) {
         let values = HyperArray(hp, d.hyper)
-        let scale = DecayScale(rawValue: hp.text("scale"))!.value(context)
+        let scale = d.usesDecayScale ? DecayScale(rawValue: hp.text("scale"))!.value(context) : 0
         return (Pinned(d.step(context, values.values, decayScale: scale)), values)
     }
 
