@@ -1,4 +1,3 @@
-import CDecoupledKernels
 import Foundation
 
 /// Measures the fused update kernels against in-place bandwidth probes run on the same arrays
@@ -112,17 +111,16 @@ public struct KernelBenchmark {
                       _ m: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>,
                       _ vmax: UnsafeMutablePointer<Float>, _ n: Int) -> StepStatistics {
         // The hyperparameters scripts/bench/torch_kernels.py gives PyTorch's optimizers.
-        let reg = dc_reg_terms(l2: c == .adam ? 1e-4 : 0, l1: 0, decay_keep: c == .adamw ? 1 - 1e-3 * 1e-2 : 1)
+        let reg = FusedRegularization(l2: c == .adam ? 1e-4 : 0, decay: c == .adamw ? 1e-3 * 1e-2 : 0)
         switch c {
         case .sgd, .momentum, .nesterov:
-            var hp = dc_sgd_params(lr: 1e-3, momentum: c == .sgd ? 0 : 0.9, dampening: 0,
-                                   nesterov: c == .nesterov ? 1 : 0, first_step: 0, lr_in_momentum: 0,
-                                   reg: dc_reg_terms(l2: 1e-4, l1: 0, decay_keep: 1))
-            return kernel.sgd(&hp, w, g, c == .sgd ? nil : m, n)
+            let hp = SGDKernelParameters(lr: 1e-3, momentum: c == .sgd ? 0 : 0.9, nesterov: c == .nesterov,
+                                         regularization: FusedRegularization(l2: 1e-4))
+            return kernel.sgd(hp, w, g, c == .sgd ? nil : m, n)
         case .adam, .adamw, .amsgrad:
-            var hp = dc_adam_params(lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, amsgrad: c == .amsgrad,
-                                    step: step, reg: reg)
-            return kernel.adam(&hp, w, g, m, v, c == .amsgrad ? vmax : nil, n)
+            let hp = AdamKernelParameters(lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, amsgrad: c == .amsgrad,
+                                          step: step, regularization: reg)
+            return kernel.adam(hp, w, g, m, v, c == .amsgrad ? vmax : nil, n)
         }
     }
 

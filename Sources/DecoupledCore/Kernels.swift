@@ -59,20 +59,35 @@ public struct KernelPath: CustomStringConvertible, @unchecked Sendable {
         }
     }
 
-    /// SGD step over `n` elements (`dc_sgd_params`); `buffer` may be nil when momentum is 0.
+    /// SGD step over `n` elements; `buffer` may be nil when momentum is 0.
     @inline(__always)
-    public func sgd(_ hp: UnsafePointer<dc_sgd_params>, _ w: UnsafeMutablePointer<Float>,
-                    _ g: UnsafePointer<Float>, _ buffer: UnsafeMutablePointer<Float>?,
-                    _ n: Int) -> StepStatistics {
+    public func sgd(_ hp: SGDKernelParameters, _ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>,
+                    _ buffer: UnsafeMutablePointer<Float>?, _ n: Int) -> StepStatistics {
+        var c = hp.kernelParameters
+        return sgd(&c, w, g, buffer, n)
+    }
+
+    /// Adam step over `n` elements; `vmax` may be nil unless AMSGrad.
+    @inline(__always)
+    public func adam(_ hp: AdamKernelParameters, _ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>,
+                     _ m: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>,
+                     _ vmax: UnsafeMutablePointer<Float>?, _ n: Int) -> StepStatistics {
+        var c = hp.kernelParameters
+        return adam(&c, w, g, m, v, vmax, n)
+    }
+
+    /// The C calls, for the engine's per-piece closures: they convert the parameters once
+    /// per step and pin them (`Pinned`) instead of once per piece.
+    @inline(__always)
+    func sgd(_ hp: UnsafePointer<dc_sgd_params>, _ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>,
+             _ buffer: UnsafeMutablePointer<Float>?, _ n: Int) -> StepStatistics {
         StepStatistics(table.pointee.sgd(hp, w, g, buffer, n))
     }
 
-    /// Adam step over `n` elements (`dc_adam_params`); `vmax` may be nil unless AMSGrad.
     @inline(__always)
-    public func adam(_ hp: UnsafePointer<dc_adam_params>, _ w: UnsafeMutablePointer<Float>,
-                     _ g: UnsafePointer<Float>, _ m: UnsafeMutablePointer<Float>,
-                     _ v: UnsafeMutablePointer<Float>, _ vmax: UnsafeMutablePointer<Float>?,
-                     _ n: Int) -> StepStatistics {
+    func adam(_ hp: UnsafePointer<dc_adam_params>, _ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>,
+              _ m: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>,
+              _ vmax: UnsafeMutablePointer<Float>?, _ n: Int) -> StepStatistics {
         StepStatistics(table.pointee.adam(hp, w, g, m, v, vmax, n))
     }
 
@@ -108,15 +123,83 @@ public enum KernelError: Error, CustomStringConvertible {
     }
 }
 
-extension dc_adam_params {
-    /// Kernel parameters for Adam step `t` (from 1): bias corrections computed in double and
-    /// rounded once, as PyTorch computes them in Python floats.
+/// The scalars of one fused SGD step (`dc_sgd_step`; docs/kernels.md has its arithmetic).
+public struct SGDKernelParameters: Equatable, Sendable {
+    /// lr_t = lr · η_t · group multiplier.
+    public var lr: Float
+    /// μ; 0 = plain SGD, no buffer is read or written.
+    public var momentum: Float
+    /// d: buf ← μ·buf + (1 − d)·g.
+    public var dampening: Float
+    /// The direction is g + μ·buf instead of buf.
+    public var nesterov: Bool
+    /// PyTorch's first step: buf ← g (no dampening).
+    public var firstStep: Bool
+    /// Caffe/Keras/paper form: buf ← μ·buf + lr·g, w ← w − buf.
+    public var lrInMomentum: Bool
+    /// The group's coupled terms and decoupled decay.
+    public var regularization: FusedRegularization
+
+    public init(lr: Float, momentum: Float = 0, dampening: Float = 0, nesterov: Bool = false, firstStep: Bool = false,
+                lrInMomentum: Bool = false, regularization: FusedRegularization = FusedRegularization()) {
+        self.lr = lr
+        self.momentum = momentum
+        self.dampening = dampening
+        self.nesterov = nesterov
+        self.firstStep = firstStep
+        self.lrInMomentum = lrInMomentum
+        self.regularization = regularization
+    }
+
+    var kernelParameters: dc_sgd_params {
+        dc_sgd_params(lr: lr, momentum: momentum, dampening: dampening, nesterov: nesterov ? 1 : 0,
+                      first_step: firstStep ? 1 : 0, lr_in_momentum: lrInMomentum ? 1 : 0, reg: regularization.kernelTerms)
+    }
+}
+
+/// The scalars of one fused Adam / AMSGrad step (`dc_adam_step`): the kernel computes
+/// w ← keep·w − stepSize·m / (√v·invBC2Sqrt + eps) after the moment updates.
+public struct AdamKernelParameters: Equatable, Sendable {
+    /// lr_t / (1 − β1ᵗ).
+    public var stepSize: Float
+    /// 1 / √(1 − β2ᵗ).
+    public var invBC2Sqrt: Float
+    /// ε added to √v · invBC2Sqrt.
+    public var eps: Float
+    public var oneMinusBeta1: Float
+    public var beta2: Float
+    public var oneMinusBeta2: Float
+    /// Keep vmax ← max(vmax, v) and use it in the denominator.
+    public var amsgrad: Bool
+    /// The group's coupled terms and decoupled decay.
+    public var regularization: FusedRegularization
+
+    /// The scalars exactly as given (e.g. Keras's, `AdamOptimizer.kerasParams`).
+    public init(stepSize: Float, invBC2Sqrt: Float, eps: Float, oneMinusBeta1: Float, beta2: Float, oneMinusBeta2: Float,
+                amsgrad: Bool, regularization: FusedRegularization) {
+        self.stepSize = stepSize
+        self.invBC2Sqrt = invBC2Sqrt
+        self.eps = eps
+        self.oneMinusBeta1 = oneMinusBeta1
+        self.beta2 = beta2
+        self.oneMinusBeta2 = oneMinusBeta2
+        self.amsgrad = amsgrad
+        self.regularization = regularization
+    }
+
+    /// Adam step `t` (from 1): bias corrections computed in double and rounded once, as
+    /// PyTorch computes them in Python floats.
     public init(lr: Double, beta1: Double, beta2: Double, eps: Double, amsgrad: Bool, step t: Int,
-                reg: dc_reg_terms) {
+                regularization: FusedRegularization = FusedRegularization()) {
         let bc1 = 1 - pow(beta1, Double(t)), bc2 = 1 - pow(beta2, Double(t))
-        self.init(step_size: Float(lr / bc1), inv_bc2_sqrt: Float(1 / bc2.squareRoot()), eps: Float(eps),
-                  one_minus_beta1: Float(1 - beta1), beta2: Float(beta2), one_minus_beta2: Float(1 - beta2),
-                  amsgrad: amsgrad ? 1 : 0, reg: reg)
+        self.init(stepSize: Float(lr / bc1), invBC2Sqrt: Float(1 / bc2.squareRoot()), eps: Float(eps),
+                  oneMinusBeta1: Float(1 - beta1), beta2: Float(beta2), oneMinusBeta2: Float(1 - beta2),
+                  amsgrad: amsgrad, regularization: regularization)
+    }
+
+    var kernelParameters: dc_adam_params {
+        dc_adam_params(step_size: stepSize, inv_bc2_sqrt: invBC2Sqrt, eps: eps, one_minus_beta1: oneMinusBeta1, beta2: beta2,
+                       one_minus_beta2: oneMinusBeta2, amsgrad: amsgrad ? 1 : 0, reg: regularization.kernelTerms)
     }
 }
 

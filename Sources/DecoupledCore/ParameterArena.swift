@@ -131,9 +131,12 @@ public enum ArenaError: Error, CustomStringConvertible {
 /// a factored second moment of a matrix. `matrixRows` and `matrixColumns` factor over the
 /// last two dimensions instead, as torch.optim.Adafactor does for a tensor of any rank ≥ 2
 /// (shape [B…, R, C]: [B…, R] and [B…, C]; for a 2-D tensor the same as `rows` and
-/// `columns`; one float for a tensor of rank < 2, which has no matrix).
+/// `columns`; one float for a tensor of rank < 2, which has no matrix). `vectorElements` is
+/// their complement: one float per element of a tensor of rank < 2 (the unfactored moment of
+/// a vector or scalar) and one float for a tensor of rank ≥ 2.
 public enum StateLayout: String, Sendable, CaseIterable {
     case element, rows, columns, scalar, matrixRows = "matrix_rows", matrixColumns = "matrix_columns"
+    case vectorElements = "vector_elements"
 
     /// Floats per tensor.
     public func count(of spec: TensorSpec) -> Int { shape(of: spec).reduce(1, *) }
@@ -148,6 +151,7 @@ public enum StateLayout: String, Sendable, CaseIterable {
         case .scalar: return []
         case .matrixRows: return spec.shape.count >= 2 ? Array(spec.shape.dropLast()) : []
         case .matrixColumns: return spec.shape.count >= 2 ? Array(spec.shape.dropLast(2)) + [spec.shape.last!] : []
+        case .vectorElements: return spec.shape.count < 2 ? spec.shape : []
         }
     }
 }

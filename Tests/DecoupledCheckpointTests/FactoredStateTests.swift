@@ -45,7 +45,8 @@ final class FactoredProbe: RegularizerPlugin {
     static let specs = [TensorSpec(name: "fc1.weight", shape: [5, 7], role: .weight),
                         TensorSpec(name: "conv.kernel", shape: [3, 2, 4], role: .weight),
                         TensorSpec(name: "scale", shape: [], role: .weight),
-                        TensorSpec(name: "fc2.weight", shape: [3, 5], role: .weight)]
+                        TensorSpec(name: "fc2.weight", shape: [3, 5], role: .weight),
+                        TensorSpec(name: "fc2.scale", shape: [3], role: .weight)]
 
     static func engine(workers: Int) throws -> UpdateEngine {
         let registry = PluginRegistry.builtIn()
@@ -101,7 +102,29 @@ final class FactoredProbe: RegularizerPlugin {
         let a = try Self.adafactor(workers: 1).arena, fc1 = a.entries[0], conv = a.entries[1], scalar = a.entries[2]
         #expect(a.stateShape("row_var", fc1) == [5] && a.stateShape("col_var", fc1) == [7])
         #expect(a.stateShape("row_var", conv) == [3, 2] && a.stateShape("col_var", conv) == [3, 4])
-        #expect(a.stateShape("row_var", scalar) == [] && a.stateShape("variance", conv) == [3, 2, 4])
+        #expect(a.stateShape("row_var", scalar) == [] && a.stateShape("variance", scalar) == [])
+        // `variance` is used by tensors of rank < 2 only: a matrix keeps one unused float, not a full copy.
+        let vector = a.entries[4]
+        #expect(a.stateShape("variance", vector) == [3] && a.stateShape("row_var", vector) == [])
+        #expect(a.stateShape("variance", conv) == [] && a.stateShape("variance", fc1) == [])
+        #expect(a.slot("variance").count == a.entries.count * ParameterArena.alignmentFloats, "one aligned unit per tensor")
+    }
+
+    /// A checkpoint written while `variance` was a full-size slot for every tensor is refused,
+    /// naming the slot, the tensor and both shapes, rather than loaded into the wrong places.
+    @Test func anAdafactorCheckpointWithAFullSizeVarianceIsRefused() throws {
+        let old = try ParameterArena(specs: Self.specs)
+        old.slot("row_var", layout: .matrixRows)
+        old.slot("col_var", layout: .matrixColumns)
+        old.slot("variance")
+        let dir = TempDir()
+        let store = try CheckpointStore(runDirectory: dir.path)
+        let path = try store.save(arena: old, slots: ["col_var", "row_var", "variance"],
+                                  meta: CheckpointMeta(step: 1, epoch: 0, config: "", plugins: [:], runState: Data()))
+        let e = try Self.adafactor(workers: 1)
+        let error = #expect(throws: CheckpointError.self) { try store.load(path, into: e.arena, slots: e.plan.stateSlots) }
+        #expect("\(error!)".contains("state slot 'variance' has shape [5, 7] for tensor 'fc1.weight'")
+                && "\(error!)".contains("but [] in the arena (vector_elements state)"), "\(error!)")
     }
 
     /// 2N steps in one go equal N steps, a checkpoint, a fresh arena and engine (another worker

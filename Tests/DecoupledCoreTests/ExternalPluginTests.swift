@@ -148,6 +148,111 @@ import Testing
         #expect(first == expected)
     }
 
+    /// An external optimizer supplies only its direction; the host adds the coupled terms and
+    /// applies the decoupled decay and the step around it, as the built-in kernels do: an
+    /// external plain SGD (d = lr·g) with coupled L2 and L1 and decoupled decay is the
+    /// built-in SGD kernel bit for bit, on one worker or three.
+    @Test func externalOptimizerGetsTheEnginesPipelineAroundItsDirection() throws {
+        let source = Self.descriptorSource("""
+            { .struct_size = sizeof(dc_plugin), .kind = DC_PLUGIN_OPTIMIZER, .name = "ext_sgd", .version = "0.1",
+              .hparam_count = 1, .hparams = hp, .direction = dir }
+            """, prelude: """
+            static const dc_plugin_hparam hp[] = {{"lr", 0.1, 0, 10, NULL}};
+            static void dir(const dc_plugin_step *s, const float *w, const float *g, float *const *st, float *d, size_t n) {
+                for (size_t i = 0; i < n; i++) d[i] = (float)s->lr * g[i];
+            }
+            """)
+        let registry = PluginRegistry.builtIn()
+        try ExternalPluginLoader.load(try Self.compile("ext_sgd", source), into: registry)
+        let n = 70
+        let w: [Float] = (0..<n).map { i in
+            let x = Float((i * 37) % 101) / 50 - 1
+            return i % 9 == 0 ? 0 : x  // exact zeros: sign(0) = 0 for L1
+        }
+        let gs = (0..<3).map { s in (0..<n).map { Float((($0 + s) * 53) % 97) / 48 - 1 } }
+        let regs = [PluginSpec(name: "l2", params: ["lambda": .number(0.05)], key: "regularizers[0]"),
+                    PluginSpec(name: "l1", params: ["lambda": .number(0.01)], key: "regularizers[1]"),
+                    PluginSpec(name: "weight_decay", params: ["lambda": .number(0.1)], key: "regularizers[2]")]
+        for workers in [1, 3] {
+            let builtIn = try runSteps(spec("sgd", ["lr": .number(0.1)], regs: regs), w: w, grads: gs, registry: registry)
+            let external = try runSteps(spec("ext_sgd", ["lr": .number(0.1)], regs: regs), w: w, grads: gs, registry: registry, workers: workers)
+            #expect(external.w.map(\.bitPattern) == builtIn.w.map(\.bitPattern), "workers: \(workers)")
+            // The statistics are the kernels' too.
+            #expect(external.engine.apply().stats == builtIn.engine.apply().stats)
+        }
+    }
+
+    /// The decay audit shows s_t only for a regularizer that declares it uses it
+    /// (DC_PLUGIN_USES_DECAY_SCALE: l1_decoupled), not for a constraint (max_norm), which has
+    /// no `scale` key either.
+    @Test func theDecayAuditShowsTheScaleOnlyOfPluginsThatUseIt() throws {
+        let registry = PluginRegistry.builtIn()
+        try ExternalPluginLoader.load(try Self.shippedLibrary("l1-decoupled", "libl1_decoupled.so"), into: registry)
+        try ExternalPluginLoader.load(try Self.shippedLibrary("max-norm", "libmax_norm.so"), into: registry)
+        let tensors = [TensorSpec(name: "fc.weight", shape: [2, 3], role: .weight)]
+        let l1 = PluginSpec(name: "l1_decoupled", params: ["lambda": .number(0.5), "scale": .text("schedule")], key: "regularizers[0]")
+        let plan = try UpdatePlan(spec("sgd", ["lr": .number(0.1)], regs: [l1, PluginSpec(name: "max_norm", params: ["max_norm": .number(1.5)], key: "regularizers[1]")]),
+                                  registry: registry, tensors: tensors)
+        let audit = plan.decayAudit()
+        let line = try #require(audit.split(separator: "\n").first { $0.hasPrefix("fc.weight") }.map(String.init), "\(audit)")
+        #expect(line.contains("plugin l1_decoupled (lambda=0.5, scale=\"schedule\") × s_t=schedule; plugin max_norm (max_norm=1.5)"), "\(line)")
+        #expect(!line.contains("max_norm=1.5) ×"), "\(line)")
+        let error = #expect(throws: PluginError.self) {
+            try UpdatePlan(spec("sgd", ["lr": .number(0.1)], regs: [PluginSpec(name: "max_norm", params: ["max_norm": .number(1.5), "scale": .text("lr")],
+                                                                               key: "regularizers[0]")]), registry: registry, tensors: tensors)
+        }
+        #expect("\(error!)".contains("regularizers[0].scale"), "\(error!)")
+    }
+
+    /// The factored layouts reach C plugins: a tensor hook declaring matrix_rows, matrix_columns
+    /// and vector_elements state gets each tensor's part with Adafactor's sizes ([B…, R], [B…, C]
+    /// and the elements of a vector), writes them in place, and they are the arena's slots.
+    @Test func factoredStateLayoutsReachCPlugins() throws {
+        let source = Self.descriptorSource("""
+            { .struct_size = sizeof(dc_plugin), .kind = DC_PLUGIN_REGULARIZER, .name = "factor_probe", .version = "0.1",
+              .state_count = 3, .states = st, .phase = DC_PHASE_BEFORE, .tensor_apply = ta }
+            """, prelude: """
+            static const dc_plugin_state st[] = {{"r", 0, DC_STATE_MATRIX_ROWS}, {"c", 0, DC_STATE_MATRIX_COLUMNS},
+                                                 {"v", -1, DC_STATE_VECTOR_ELEMENTS}};
+            /* Row and column sums of g over each matrix of the last two dimensions; a vector's g into v. */
+            static int64_t ta(const dc_plugin_step *s, const dc_tensor_info *t, float *w, float *g, float *const *st, double total) {
+                if (t->rank < 2) { for (int64_t i = 0; i < t->count; i++) st[2][i] = g[i]; return 0; }
+                const int64_t R = t->shape[t->rank - 2], C = t->shape[t->rank - 1], B = t->count / (R * C);
+                for (int64_t b = 0; b < B; b++)
+                    for (int64_t r = 0; r < R; r++)
+                        for (int64_t c = 0; c < C; c++) {
+                            st[0][b * R + r] += g[(b * R + r) * C + c];
+                            st[1][b * C + c] += g[(b * R + r) * C + c];
+                        }
+                return 0;
+            }
+            """)
+        let registry = PluginRegistry.builtIn()
+        try ExternalPluginLoader.load(try Self.compile("factor_probe", source), into: registry)
+        let tensors = [TensorSpec(name: "conv.weight", shape: [2, 3, 4], role: .weight),
+                       TensorSpec(name: "fc.bias", shape: [5], role: .weight),
+                       TensorSpec(name: "scale", shape: [], role: .weight)]
+        let arena = try ParameterArena(specs: tensors)
+        for e in arena.entries {
+            let g = arena.view(arena.grads, e)
+            for i in g.indices { g[i] = Float(i + 1) }
+        }
+        let plan = try UpdatePlan(spec("sgd", ["lr": .number(0.1)], regs: [PluginSpec(name: "factor_probe", params: [:], key: "regularizers[0]")]),
+                                  registry: registry, tensors: tensors)
+        let engine = try UpdateEngine(plan: plan, arena: arena, kernels: .best, workers: 2, chunkElements: 16)
+        engine.apply()
+        let (conv, bias, scalar) = (arena.entries[0], arena.entries[1], arena.entries[2])
+        #expect(arena.stateShape("factor_probe.r", conv) == [2, 3] && arena.stateShape("factor_probe.c", conv) == [2, 4])
+        #expect(arena.stateShape("factor_probe.v", conv) == [] && arena.stateShape("factor_probe.v", bias) == [5])
+        #expect(arena.stateShape("factor_probe.r", bias) == [] && arena.stateShape("factor_probe.v", scalar) == [])
+        // g = 1…24 as two 3×4 matrices: row sums 10, 26, 42, 58, 74, 90; column sums 15…18, 51…54.
+        #expect(Array(arena.stateView("factor_probe.r", conv)) == [10, 26, 42, 58, 74, 90])
+        #expect(Array(arena.stateView("factor_probe.c", conv)) == [15, 18, 21, 24, 51, 54, 57, 60])
+        #expect(Array(arena.stateView("factor_probe.v", bias)) == [1, 2, 3, 4, 5] && arena.stateView("factor_probe.v", scalar)[0] == 1)
+        // A matrix's vector_elements float and a vector's factored floats keep their initial values.
+        #expect(arena.stateView("factor_probe.v", conv)[0] == -1 && arena.stateView("factor_probe.r", bias)[0] == 0)
+    }
+
     /// ABI v2's init hook fills the anchor from the starting weights of a fresh run, after a
     /// skipped first batch too, and never after a resume (the checkpoint's anchor stays).
     @Test func anchorDecayInitHookRunsOncePerFreshRun() throws {
@@ -207,11 +312,13 @@ import Testing
             static int64_t ta(const dc_plugin_step *s, const dc_tensor_info *t, float *w, float *g, float *const *st, double total) { return 0; }
             static double pa(const dc_plugin_step *s, const dc_tensor_info *t, const float *w, const float *g, float *const *st) { return 0; }
             """
-        /// `hooks`: phase, reserved2, partial, tensor_apply, init_state (v2).
+        /// `hooks`: phase, flags, partial, tensor_apply, init_state (v2); then an optimizer's direction.
         func plugin(_ name: String = "\"p\"", kind: String = "DC_PLUGIN_REGULARIZER", summary: String = "\"t\"", hparams: String = "0, 0, NULL, NULL",
-                    apply: String = "apply", size: String = "sizeof(dc_plugin)", hooks: String = "0, 0, NULL, NULL, NULL") -> String {
-            "{ \(size), \(kind), \(name), \"0.1\", \(summary), NULL, \(hparams), \(apply), \(hooks) }"
+                    apply: String = "apply", size: String = "sizeof(dc_plugin)", hooks: String = "0, 0, NULL, NULL, NULL",
+                    direction: String = "NULL") -> String {
+            "{ \(size), \(kind), \(name), \"0.1\", \(summary), NULL, \(hparams), \(apply), \(hooks), \(direction) }"
         }
+        let directionFn = "static void dir(const dc_plugin_step *s, const float *w, const float *g, float *const *st, float *d, size_t n) {}"
         let cases: [(String, String, String)] = [
             ("nullhparams", Self.descriptorSource(plugin(hparams: "1, 0, NULL, NULL")), "plugin 'p': hparams is NULL but hparam_count is 1"),
             ("nullstates", Self.descriptorSource(plugin(hparams: "0, 1, NULL, NULL")), "plugin 'p': states is NULL but state_count is 1"),
@@ -221,13 +328,20 @@ import Testing
             ("spacename", Self.descriptorSource(plugin("\"a b\"")), "name \"a b\" must be letters, digits and '_'"),
             ("longsummary", Self.descriptorSource(plugin(summary: "\"\(String(repeating: "s", count: 300))\"")), "plugin 'p': summary is longer than 256 bytes"),
             ("nullapply", Self.descriptorSource(plugin(apply: "NULL")), "plugin 'p': apply, tensor_apply and init_state are all NULL"),
-            ("nullapplyopt", Self.descriptorSource(plugin(kind: "DC_PLUGIN_OPTIMIZER", apply: "NULL")), "plugin 'p': apply is NULL"),
+            ("nulldirection", Self.descriptorSource(plugin(kind: "DC_PLUGIN_OPTIMIZER", apply: "NULL")), "plugin 'p': direction is NULL"),
+            ("applyopt", Self.descriptorSource(plugin(kind: "DC_PLUGIN_OPTIMIZER", direction: "dir"), prelude: directionFn),
+             "plugin 'p': apply is set on an optimizer; an optimizer supplies only direction"),
+            ("directionreg", Self.descriptorSource(plugin(direction: "dir"), prelude: directionFn),
+             "plugin 'p': direction is set on a regularizer"),
             ("phasenohook", Self.descriptorSource(plugin(hooks: "DC_PHASE_AFTER, 0, NULL, NULL, NULL")), "phase is 2 but tensor_apply is NULL"),
             ("hooknophase", Self.descriptorSource(plugin(hooks: "DC_PHASE_NONE, 0, NULL, ta, NULL"), prelude: hooks), "tensor_apply is set but phase is DC_PHASE_NONE"),
             ("badphase", Self.descriptorSource(plugin(hooks: "9, 0, NULL, ta, NULL"), prelude: hooks), "phase is 9; expected 0 (none), 1 (before) or 2 (after)"),
+            ("badflags", Self.descriptorSource(plugin(hooks: "0, 6, NULL, NULL, NULL")), "plugin 'p': flags is 6; the known flags are DC_PLUGIN_USES_DECAY_SCALE (1)"),
+            ("flagsopt", Self.descriptorSource(plugin(kind: "DC_PLUGIN_OPTIMIZER", apply: "NULL", hooks: "0, DC_PLUGIN_USES_DECAY_SCALE, NULL, NULL, NULL", direction: "dir"),
+                                               prelude: directionFn), "flags has DC_PLUGIN_USES_DECAY_SCALE, which is for regularizers"),
             ("partialonly", Self.descriptorSource(plugin(hooks: "DC_PHASE_NONE, 0, pa, NULL, NULL"), prelude: hooks), "partial is set but tensor_apply is NULL"),
             ("badlayout", Self.descriptorSource(plugin(hparams: "0, 1, NULL, st"), prelude: "static const dc_plugin_state st[] = {{\"m\", 0, 9}};"),
-             "states[0] 'm': layout is 9; expected 0 (element), 1 (rows), 2 (columns) or 3 (scalar)"),
+             "states[0] 'm': layout is 9; expected 0 (element), 1 (rows), 2 (columns), 3 (scalar), 4 (matrix_rows), 5 (matrix_columns) or 6 (vector_elements)"),
             ("infinitestate", Self.descriptorSource(plugin(hparams: "0, 1, NULL, st"), prelude: infiniteState), "states[0] 'm': initial_value inf is not finite"),
             ("badkind", Self.descriptorSource(plugin(kind: "7")), "plugin 'p': kind is 7"),
             ("smallplugin", Self.descriptorSource(plugin(size: "8")), "plugin #0: dc_plugin.struct_size is 8 bytes"),

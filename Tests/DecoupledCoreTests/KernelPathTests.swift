@@ -1,4 +1,3 @@
-import CDecoupledKernels
 import DecoupledCore
 import Testing
 
@@ -37,17 +36,17 @@ import Testing
 
     struct Arrays: Equatable { var w, m, v, x: [Float] }
 
-    static func runAdam(_ path: KernelPath, _ a: Arrays, _ g: [Float], amsgrad: Bool, reg: dc_reg_terms,
+    static func runAdam(_ path: KernelPath, _ a: Arrays, _ g: [Float], amsgrad: Bool, reg: FusedRegularization,
                         steps: Int) -> (Arrays, StepStatistics) {
         var a = a
         var stats = StepStatistics.zero
         for t in 1...steps {
-            var hp = dc_adam_params(lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, amsgrad: amsgrad, step: t, reg: reg)
+            let hp = AdamKernelParameters(lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, amsgrad: amsgrad, step: t, regularization: reg)
             stats = a.w.withUnsafeMutableBufferPointer { w in
                 a.m.withUnsafeMutableBufferPointer { m in
                     a.v.withUnsafeMutableBufferPointer { v in
                         a.x.withUnsafeMutableBufferPointer { x in
-                            path.adam(&hp, w.baseAddress!, g, m.baseAddress!, v.baseAddress!, x.baseAddress!, w.count)
+                            path.adam(hp, w.baseAddress!, g, m.baseAddress!, v.baseAddress!, x.baseAddress!, w.count)
                         }
                     }
                 }
@@ -57,25 +56,25 @@ import Testing
     }
 
     static func runSGD(_ path: KernelPath, _ w: [Float], _ g: [Float], momentum: Float, nesterov: Bool,
-                       lrIn: Bool, reg: dc_reg_terms, steps: Int) -> ([Float], [Float], StepStatistics) {
+                       lrIn: Bool, reg: FusedRegularization, steps: Int) -> ([Float], [Float], StepStatistics) {
         var w = w
         var b = [Float](repeating: 0, count: w.count)
         var stats = StepStatistics.zero
         for t in 1...steps {
-            var hp = dc_sgd_params(lr: 0.01, momentum: momentum, dampening: 0.1, nesterov: nesterov ? 1 : 0,
-                                   first_step: t == 1 && !lrIn ? 1 : 0, lr_in_momentum: lrIn ? 1 : 0, reg: reg)
+            let hp = SGDKernelParameters(lr: 0.01, momentum: momentum, dampening: 0.1, nesterov: nesterov,
+                                         firstStep: t == 1 && !lrIn, lrInMomentum: lrIn, regularization: reg)
             stats = w.withUnsafeMutableBufferPointer { wp in
-                b.withUnsafeMutableBufferPointer { bp in path.sgd(&hp, wp.baseAddress!, g, bp.baseAddress!, wp.count) }
+                b.withUnsafeMutableBufferPointer { bp in path.sgd(hp, wp.baseAddress!, g, bp.baseAddress!, wp.count) }
             }
         }
         return (w, b, stats)
     }
 
-    static let regs: [dc_reg_terms] = [
-        dc_reg_terms(l2: 0, l1: 0, decay_keep: 1),
-        dc_reg_terms(l2: 1e-2, l1: 0, decay_keep: 1),
-        dc_reg_terms(l2: 0, l1: 1e-3, decay_keep: 1),
-        dc_reg_terms(l2: 5e-3, l1: 1e-3, decay_keep: 1 - 1e-4),
+    static let regs: [FusedRegularization] = [
+        FusedRegularization(),
+        FusedRegularization(l2: 1e-2),
+        FusedRegularization(l1: 1e-3),
+        FusedRegularization(l2: 5e-3, l1: 1e-3, decay: 1e-4),
     ]
 
     /// Sizes around vector widths and a size with a long body and a tail.

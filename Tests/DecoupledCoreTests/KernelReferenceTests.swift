@@ -1,4 +1,3 @@
-import CDecoupledKernels
 import DecoupledCore
 import Testing
 
@@ -7,19 +6,20 @@ import Testing
 @Suite struct KernelReferenceTests {
     let scalar = try! KernelPath.named("scalar")
 
-    func reg(l2: Float = 0, l1: Float = 0, keep: Float = 1) -> dc_reg_terms {
-        dc_reg_terms(l2: l2, l1: l1, decay_keep: keep)
+    /// Every coefficient below is a power of two, so keep = 1 − decay is exact.
+    func reg(l2: Double = 0, l1: Double = 0, keep: Double = 1) -> FusedRegularization {
+        FusedRegularization(l2: l2, l1: l1, decay: 1 - keep)
     }
 
     func sgd(_ w: [Float], _ g: [Float], lr: Float = 0.25, momentum: Float = 0, dampening: Float = 0,
-             nesterov: Bool = false, lrInMomentum: Bool = false, reg r: dc_reg_terms,
+             nesterov: Bool = false, lrInMomentum: Bool = false, reg r: FusedRegularization,
              buffer: inout [Float], first: Bool) -> [Float] {
         var w = w
-        var hp = dc_sgd_params(lr: lr, momentum: momentum, dampening: dampening, nesterov: nesterov ? 1 : 0,
-                               first_step: first ? 1 : 0, lr_in_momentum: lrInMomentum ? 1 : 0, reg: r)
+        let hp = SGDKernelParameters(lr: lr, momentum: momentum, dampening: dampening, nesterov: nesterov,
+                                     firstStep: first, lrInMomentum: lrInMomentum, regularization: r)
         _ = w.withUnsafeMutableBufferPointer { wp in
             buffer.withUnsafeMutableBufferPointer { bp in
-                scalar.sgd(&hp, wp.baseAddress!, g, bp.baseAddress!, wp.count)
+                scalar.sgd(hp, wp.baseAddress!, g, bp.baseAddress!, wp.count)
             }
         }
         return w
@@ -79,13 +79,13 @@ import Testing
 
     /// One Adam step with β1 = 0.5, β2 = 0.75, ε = 0 (powers of two keep things exact).
     func adam(_ s: inout AdamState, _ g: [Float], t: Int, lr: Double = 0.25, amsgrad: Bool = false,
-              reg r: dc_reg_terms) {
-        var hp = dc_adam_params(lr: lr, beta1: 0.5, beta2: 0.75, eps: 0, amsgrad: amsgrad, step: t, reg: r)
+              reg r: FusedRegularization) {
+        let hp = AdamKernelParameters(lr: lr, beta1: 0.5, beta2: 0.75, eps: 0, amsgrad: amsgrad, step: t, regularization: r)
         _ = s.w.withUnsafeMutableBufferPointer { w in
             s.m.withUnsafeMutableBufferPointer { m in
                 s.v.withUnsafeMutableBufferPointer { v in
                     s.vmax.withUnsafeMutableBufferPointer { x in
-                        scalar.adam(&hp, w.baseAddress!, g, m.baseAddress!, v.baseAddress!, x.baseAddress!, w.count)
+                        scalar.adam(hp, w.baseAddress!, g, m.baseAddress!, v.baseAddress!, x.baseAddress!, w.count)
                     }
                 }
             }
@@ -152,10 +152,9 @@ import Testing
         var b = [Float](repeating: 0, count: w.count)
         for path in KernelPath.runnable {
             var ww = w
-            var hp = dc_sgd_params(lr: 0.25, momentum: 0, dampening: 0, nesterov: 0, first_step: 0,
-                                   lr_in_momentum: 0, reg: reg())
+            let hp = SGDKernelParameters(lr: 0.25, regularization: reg())
             let stats = ww.withUnsafeMutableBufferPointer { wp in
-                path.sgd(&hp, wp.baseAddress!, g, &b, wp.count)
+                path.sgd(hp, wp.baseAddress!, g, &b, wp.count)
             }
             #expect(stats.nonfiniteGradients == 3, "\(path)")
             #expect(stats.zeroParameters == 1, "\(path)")  // 0.25 − 0.25·1 = 0

@@ -1,4 +1,3 @@
-import CDecoupledKernels
 import DecoupledCore
 import Testing
 
@@ -32,10 +31,10 @@ import Testing
         let m = arena.slot("m").base, v = arena.slot("v").base
         var stats = StepStatistics.zero
         for t in 1...3 {
-            var hp = dc_adam_params(lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, amsgrad: false, step: t,
-                                    reg: dc_reg_terms(l2: 1e-3, l1: 1e-4, decay_keep: 1 - 1e-4))
+            let hp = AdamKernelParameters(lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, amsgrad: false, step: t,
+                                          regularization: FusedRegularization(l2: 1e-3, l1: 1e-4, decay: 1e-4))
             stats = sharder.run { p in
-                path.adam(&hp, w + p.offset, g + p.offset, m + p.offset, v + p.offset, nil, p.count)
+                path.adam(hp, w + p.offset, g + p.offset, m + p.offset, v + p.offset, nil, p.count)
             }
         }
         var params: [UInt32] = [], moments: [UInt32] = []

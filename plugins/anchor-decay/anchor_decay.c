@@ -46,6 +46,7 @@ static const dc_plugin plugins[] = {{
     .hparams = hparams,
     .states = states,
     .apply = apply,
+    .flags = DC_PLUGIN_USES_DECAY_SCALE, /* s_t·λ: the host adds `scale` */
     .init_state = init_state,
 }};
 

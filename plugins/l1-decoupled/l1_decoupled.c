@@ -39,6 +39,7 @@ static const dc_plugin plugins[] = {{
     .hparams = hparams,
     .states = NULL,
     .apply = apply,
+    .flags = DC_PLUGIN_USES_DECAY_SCALE, /* s_t·λ: the host adds `scale` */
 }};
 
 static const dc_plugin_library library = {DC_PLUGIN_ABI_VERSION, sizeof(dc_plugin_library), 1, 0, plugins};

@@ -4,9 +4,10 @@ int main(int argc, char **argv) {
     if (argc != 2) { fprintf(stderr, "usage: %s LIBRARY\n", argv[0]); return 2; }
     const dc_plugin *p = load_plugin(argv[1]);
     CHECK(p->kind == DC_PLUGIN_REGULARIZER, "kind");
+    CHECK(p->flags == DC_PLUGIN_USES_DECAY_SCALE, "declares that it uses decay_scale");
     double lambda = 0.5;
     /* s_t = 0.25, λ = 0.5 → threshold 0.125 */
-    dc_plugin_step s = {sizeof s, 0, 1, 0.25, 1.0, 0.25, &lambda, 0, 0, 1, 0};
+    dc_plugin_step s = {sizeof s, 0, 1, 0.25, 1.0, 0.25, &lambda};
     float w[] = {1.0f, -1.0f, 0.125f, -0.1f, 0.0f, 0.5f};
     const float expect[] = {0.875f, -0.875f, 0.0f, 0.0f, 0.0f, 0.375f};
     int64_t zeros = p->apply(&s, w, NULL, NULL, 6);

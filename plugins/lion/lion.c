@@ -1,10 +1,10 @@
 /*
  * lion: the Lion optimizer (Chen et al., "Symbolic Discovery of Optimization Algorithms",
- * 2023), proving optimizers are pluggable too:
- *     c = β1·m + (1 − β1)·g        update direction: sign(c)
- *     w ← keep·w − lr·sign(c)       keep = 1 − s_t·λ from the group's weight_decay, if any
+ * 2023), proving optimizers are pluggable too. It supplies only its direction:
+ *     c = β1·m + (1 − β1)·g        d = lr·sign(c)
  *     m ← β2·m + (1 − β2)·g
- * g includes the group's coupled L2/L1 terms, applied as the built-in kernels do.
+ * The host adds the group's coupled L2/L1 terms to g before this and writes
+ * w ← keep·w − d after it (keep = 1 − s_t·λ from the group's weight_decay, if any).
  */
 #include <decoupled_plugin.h>
 
@@ -15,18 +15,17 @@ static const dc_plugin_hparam hparams[] = {
 };
 static const dc_plugin_state states[] = {{"exp_avg", 0.0f, 0}};
 
-static int64_t apply(const dc_plugin_step *s, float *w, const float *g, float *const *state, size_t n) {
+static void direction(const dc_plugin_step *s, const float *w, const float *g, float *const *state, float *d,
+                      size_t n) {
+    (void)w;
     const float lr = (float)s->lr, b1 = (float)s->hparams[1], b2 = (float)s->hparams[2];
-    const float keep = s->decay_keep;
     float *m = state[0];
     for (size_t i = 0; i < n; i++) {
-        const float gi = dc_plugin_coupled_grad(s, w[i], g[i]);
-        const float c = b1 * m[i] + (1.0f - b1) * gi;
+        const float c = b1 * m[i] + (1.0f - b1) * g[i];
         const float sign = (float)(c > 0.0f) - (float)(c < 0.0f);
-        w[i] = keep * w[i] - lr * sign;
-        m[i] = b2 * m[i] + (1.0f - b2) * gi;
+        d[i] = lr * sign;
+        m[i] = b2 * m[i] + (1.0f - b2) * g[i];
     }
-    return -1;
 }
 
 static const dc_plugin plugins[] = {{
@@ -40,7 +39,7 @@ static const dc_plugin plugins[] = {{
     .state_count = 1,
     .hparams = hparams,
     .states = states,
-    .apply = apply,
+    .direction = direction,
 }};
 
 static const dc_plugin_library library = {DC_PLUGIN_ABI_VERSION, sizeof(dc_plugin_library), 1, 0, plugins};

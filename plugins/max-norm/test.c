@@ -5,8 +5,9 @@ int main(int argc, char **argv) {
     if (argc != 2) { fprintf(stderr, "usage: %s LIBRARY\n", argv[0]); return 2; }
     const dc_plugin *p = load_plugin(argv[1]);
     CHECK(p->phase == DC_PHASE_AFTER && p->tensor_apply != NULL && p->apply == NULL, "a tensor hook after the step");
+    CHECK(p->flags == 0, "a constraint: no decay_scale");
     double c = 5.0;
-    dc_plugin_step s = {sizeof s, 0, 1, 0.1, 1.0, 0.1, &c, 0, 0, 1, 0};
+    dc_plugin_step s = {sizeof s, 0, 1, 0.1, 1.0, 0.1, &c};
     /* rows (3, 4) norm 5: kept; (6, 8) norm 10: scaled to 5/(10 + 1e-7) */
     float w[] = {3.0f, 4.0f, 6.0f, 8.0f};
     int64_t shape[] = {2, 2};

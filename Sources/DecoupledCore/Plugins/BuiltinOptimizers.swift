@@ -36,11 +36,10 @@ public final class SGDOptimizer: OptimizerPlugin {
                        arena: ParameterArena, kernels: KernelPath) -> PieceUpdate {
         let momentum = hp.number("momentum")
         let lrInside = hp.text("momentum_form") == "lr_inside"
-        let params = Pinned(dc_sgd_params(lr: Float(context.lr), momentum: Float(momentum),
-                                   dampening: Float(hp.number("dampening")),
-                                   nesterov: hp.flag("nesterov") ? 1 : 0,
-                                   first_step: context.step == 1 && !lrInside ? 1 : 0,
-                                   lr_in_momentum: lrInside ? 1 : 0, reg: regularization.kernelTerms))
+        let params = Pinned(SGDKernelParameters(lr: Float(context.lr), momentum: Float(momentum),
+                                                dampening: Float(hp.number("dampening")), nesterov: hp.flag("nesterov"),
+                                                firstStep: context.step == 1 && !lrInside, lrInMomentum: lrInside,
+                                                regularization: regularization).kernelParameters)
         let w = arena.params.base, g = arena.grads.base
         let buf = momentum > 0 ? arena.slot("momentum_buffer").base : nil
         return { p in kernels.sgd(params.pointer, w + p.offset, g + p.offset, buf.map { $0 + p.offset }, p.count) }
@@ -77,10 +76,10 @@ public final class AdamOptimizer: OptimizerPlugin {
     public func update(_ hp: HyperValues, context: StepContext, regularization: FusedRegularization,
                        arena: ParameterArena, kernels: KernelPath) -> PieceUpdate {
         let amsgrad = hp.flag("amsgrad")
-        let params = Pinned(hp.text("eps_mode") == "keras"
-            ? Self.kerasParams(hp, context: context, reg: regularization.kernelTerms)
-            : dc_adam_params(lr: context.lr, beta1: hp.number("beta1"), beta2: hp.number("beta2"), eps: hp.number("eps"),
-                             amsgrad: amsgrad, step: context.step, reg: regularization.kernelTerms))
+        let params = Pinned((hp.text("eps_mode") == "keras"
+            ? Self.kerasParams(hp, context: context, regularization: regularization)
+            : AdamKernelParameters(lr: context.lr, beta1: hp.number("beta1"), beta2: hp.number("beta2"), eps: hp.number("eps"),
+                                   amsgrad: amsgrad, step: context.step, regularization: regularization)).kernelParameters)
         let w = arena.params.base, g = arena.grads.base
         let m = arena.slot("exp_avg").base, v = arena.slot("exp_avg_sq").base
         let vmax = amsgrad ? arena.slot("max_exp_avg_sq").base : nil
@@ -110,14 +109,14 @@ extension AdamOptimizer {
     /// bits except where βᵗ is subnormal (XLA flushes it to 0), so 1 − βᵗ is the same float
     /// either way (checked for t ≤ 1000, β ∈ {0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999,
     /// 0.9999}); a correctly rounded power is not (it differs at some t for 0.8 and 0.95).
-    static func kerasParams(_ hp: HyperValues, context: StepContext, reg: dc_reg_terms) -> dc_adam_params {
+    static func kerasParams(_ hp: HyperValues, context: StepContext, regularization: FusedRegularization) -> AdamKernelParameters {
         let b1 = hp.number("beta1"), b2 = hp.number("beta2")
         let t = Float(context.step)
         let alpha = Float(context.lr) * (1 - powf(Float(b2), t)).squareRoot() / (1 - powf(Float(b1), t))
         // 1 − β as Keras writes it (`1 - self.beta_1`): a Python double rounded to float32 once.
-        return dc_adam_params(step_size: alpha, inv_bc2_sqrt: 1, eps: Float(hp.number("eps")),
-                              one_minus_beta1: Float(1 - b1), beta2: Float(b2), one_minus_beta2: Float(1 - b2),
-                              amsgrad: hp.flag("amsgrad") ? 1 : 0, reg: reg)
+        return AdamKernelParameters(stepSize: alpha, invBC2Sqrt: 1, eps: Float(hp.number("eps")),
+                                    oneMinusBeta1: Float(1 - b1), beta2: Float(b2), oneMinusBeta2: Float(1 - b2),
+                                    amsgrad: hp.flag("amsgrad"), regularization: regularization)
     }
 }
 

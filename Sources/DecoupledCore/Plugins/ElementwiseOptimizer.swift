@@ -35,6 +35,14 @@ public struct ElementState {
 @inline(__always)
 func kernelSign(_ w: Float) -> Float { (w > 0 ? 1 : 0) - (w < 0 ? 1 : 0) }
 
+/// The gradient with the coupled terms, with the same two roundings as the kernels'
+/// `dc_coupled`: g + l2·w, then + l1·sign(w).
+@inline(__always)
+func coupledGradient(_ g: Float, weight w: Float, l2: Float, l1: Float) -> Float {
+    let withL2 = g + l2 * w
+    return withL2 + l1 * kernelSign(w)
+}
+
 extension ElementwiseOptimizer {
     /// The generic element-wise path; a built-in with a fused kernel (FusedFamily.swift)
     /// overrides `update`, and FusedFamilyTests holds that kernel to this path bit for bit.
@@ -55,9 +63,7 @@ extension ElementwiseOptimizer {
             var stats = StepStatistics.zero
             for i in p.offset..<(p.offset + p.count) {
                 let w0 = w[i], raw = g[i]
-                // The same two roundings as the kernels' dc_coupled: g + l2·w, then + l1·sign(w).
-                var gi = raw + l2 * w0
-                gi = gi + l1 * kernelSign(w0)
+                let gi = coupledGradient(raw, weight: w0, l2: l2, l1: l1)
                 let d = self.direction(c, weight: w0, gradient: gi, state: ElementState(slots: slots.pointer, index: i))
                 let w1 = w0 * keep - d
                 w[i] = w1
@@ -114,11 +120,7 @@ extension TensorOptimizer {
             defer { g.deallocate() }
             let d = UnsafeMutableBufferPointer(rebasing: g[n..<(2 * n)])
             let w = t.weights, raw = t.gradients
-            for i in 0..<n {
-                // The same two roundings as the kernels' dc_coupled.
-                let gi = raw[i] + l2 * w[i]
-                g[i] = gi + l1 * kernelSign(w[i])
-            }
+            for i in 0..<n { g[i] = coupledGradient(raw[i], weight: w[i], l2: l2, l1: l1) }
             d.update(repeating: 0)
             self.direction(c, tensor: t, gradient: UnsafeBufferPointer(rebasing: g[0..<n]), direction: d)
             for i in 0..<n { w[i] = w[i] * keep - d[i] }

@@ -127,6 +127,9 @@ struct ExternalDescriptor {
     let states: [(name: String, initial: Float, layout: StateLayout)]
     /// The tensor hooks' phase (`.beforeUpdate`, `.afterUpdate`), when `tensor_apply` is set.
     let phase: TensorPhase?
+    /// A regularizer that reads `decay_scale` (DC_PLUGIN_USES_DECAY_SCALE): it gets the
+    /// `scale` hyper-parameter, and the decay audit shows its s_t.
+    let usesDecayScale: Bool
 
     /// Reads plugin #`index` of the library at `path`, appending its name to `names` as soon
     /// as the name is known to be valid.
@@ -166,8 +169,17 @@ struct ExternalDescriptor {
         case DC_PLUGIN_OPTIMIZER.rawValue: kind = .optimizer
         default: throw refuse("kind is \(p.pointee.kind); expected \(DC_PLUGIN_REGULARIZER.rawValue) (regularizer) or \(DC_PLUGIN_OPTIMIZER.rawValue) (optimizer)")
         }
-        guard p.pointee.apply != nil || (kind == .regularizer && (p.pointee.tensor_apply != nil || p.pointee.init_state != nil)) else {
-            throw refuse(kind == .optimizer ? "apply is NULL" : "apply, tensor_apply and init_state are all NULL: the plugin does nothing")
+        switch kind {
+        case .optimizer:
+            guard p.pointee.direction != nil else { throw refuse("direction is NULL: an optimizer supplies its direction") }
+            guard p.pointee.apply == nil else {
+                throw refuse("apply is set on an optimizer; an optimizer supplies only direction (the host adds the coupled terms and applies the decay and the step)")
+            }
+        default:
+            guard p.pointee.direction == nil else { throw refuse("direction is set on a regularizer; only an optimizer supplies a direction") }
+            guard p.pointee.apply != nil || p.pointee.tensor_apply != nil || p.pointee.init_state != nil else {
+                throw refuse("apply, tensor_apply and init_state are all NULL: the plugin does nothing")
+            }
         }
         switch (p.pointee.phase, p.pointee.tensor_apply != nil) {
         case (DC_PHASE_NONE.rawValue, false): phase = nil
@@ -178,6 +190,14 @@ struct ExternalDescriptor {
         default: throw refuse("phase is \(p.pointee.phase); expected 0 (none), 1 (before) or 2 (after)")
         }
         if p.pointee.partial != nil && p.pointee.tensor_apply == nil { throw refuse("partial is set but tensor_apply is NULL") }
+        let known = DC_PLUGIN_USES_DECAY_SCALE.rawValue
+        guard p.pointee.flags & ~known == 0 else {
+            throw refuse("flags is \(p.pointee.flags); the known flags are DC_PLUGIN_USES_DECAY_SCALE (\(known))")
+        }
+        usesDecayScale = p.pointee.flags & DC_PLUGIN_USES_DECAY_SCALE.rawValue != 0
+        if usesDecayScale && kind == .optimizer {
+            throw refuse("flags has DC_PLUGIN_USES_DECAY_SCALE, which is for regularizers (an optimizer's decay comes from the group's regularizers)")
+        }
         version = try text(p.pointee.version, "version", max: Limits.version, required: false) ?? "unversioned"
         summary = try text(p.pointee.summary, "summary", max: Limits.summary, required: false) ?? ""
         metric = try p.pointee.metric == nil ? nil : identifier(p.pointee.metric, "metric")
@@ -219,16 +239,22 @@ struct ExternalDescriptor {
                 guard !states.contains(where: { $0.name == s }) else { throw refuse("states[\(i)].name '\(s)' is declared twice") }
                 let initial = declared[i].initial_value
                 guard initial.isFinite else { throw refuse("states[\(i)] '\(s)': initial_value \(initial) is not finite") }
-                let layouts: [UInt32: StateLayout] = [DC_STATE_ELEMENT.rawValue: .element, DC_STATE_ROWS.rawValue: .rows,
-                                                      DC_STATE_COLUMNS.rawValue: .columns, DC_STATE_SCALAR.rawValue: .scalar]
-                guard let layout = layouts[declared[i].layout] else {
-                    throw refuse("states[\(i)] '\(s)': layout is \(declared[i].layout); expected 0 (element), 1 (rows), 2 (columns) or 3 (scalar)")
+                guard let layout = ExternalDescriptor.layouts[declared[i].layout] else {
+                    let expected = ExternalDescriptor.layouts.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value.rawValue))" }
+                    throw refuse("states[\(i)] '\(s)': layout is \(declared[i].layout); expected \(expected.dropLast().joined(separator: ", ")) or \(expected.last!)")
                 }
                 states.append((s, initial, layout))
             }
         }
         self.states = states
     }
+
+    /// The C ABI's `dc_state_layout` values: every `StateLayout`.
+    static let layouts: [UInt32: StateLayout] = [
+        DC_STATE_ELEMENT.rawValue: .element, DC_STATE_ROWS.rawValue: .rows, DC_STATE_COLUMNS.rawValue: .columns,
+        DC_STATE_SCALAR.rawValue: .scalar, DC_STATE_MATRIX_ROWS.rawValue: .matrixRows,
+        DC_STATE_MATRIX_COLUMNS.rawValue: .matrixColumns, DC_STATE_VECTOR_ELEMENTS.rawValue: .vectorElements,
+    ]
 
     /// One call of the plugin's `apply` on a piece, with its state slots offset to the piece.
     /// `values` (the hyper-parameters the step points to) is kept alive for the call.
@@ -239,6 +265,16 @@ struct ExternalDescriptor {
             return slots.withUnsafeMutableBufferPointer { s in
                 plugin.pointee.apply!(step.pointer, arena.params.base + p.offset, arena.grads.base + p.offset, s.baseAddress, p.count)
             }
+        }
+    }
+
+    /// One call of the optimizer's `direction` on a piece: `w` and `g` (the coupled gradient)
+    /// and `d` are the piece's, the state slots are offset to it.
+    func direction(_ step: Pinned<dc_plugin_step>, _ values: HyperArray, _ states: [UnsafeMutablePointer<Float>?],
+                   w: UnsafePointer<Float>, g: UnsafePointer<Float>, d: UnsafeMutablePointer<Float>, _ p: Sharder.Piece) {
+        withExtendedLifetime(values) {
+            var slots = states.map { $0.map { $0 + p.offset } }
+            slots.withUnsafeMutableBufferPointer { s in plugin.pointee.direction!(step.pointer, w, g, s.baseAddress, d, p.count) }
         }
     }
 
@@ -306,11 +342,9 @@ struct ExternalDescriptor {
     }
 
     /// The C step struct for a context; `values` must outlive the call.
-    func step(_ c: StepContext, _ values: UnsafePointer<Double>, decayScale: Double, fused: FusedRegularization) -> dc_plugin_step {
+    func step(_ c: StepContext, _ values: UnsafePointer<Double>, decayScale: Double) -> dc_plugin_step {
         dc_plugin_step(struct_size: UInt32(MemoryLayout<dc_plugin_step>.size), reserved: 0, step: Int64(c.step),
-                       lr: c.lr, eta: c.eta, decay_scale: decayScale, hparams: values,
-                       coupled_l2: Float(fused.l2), coupled_l1: Float(fused.l1), decay_keep: Float(1 - fused.decay),
-                       reserved_f: 0)
+                       lr: c.lr, eta: c.eta, decay_scale: decayScale, hparams: values)
     }
 }
 
@@ -324,8 +358,9 @@ final class HyperArray {
     deinit { values.deallocate() }
 }
 
-/// An external regularizer: runs on each chunk right after the optimizer's kernel. The host
-/// adds the decoupled `scale` choice (lr | schedule | constant) and passes s_t as decay_scale.
+/// An external regularizer: runs on each chunk right after the optimizer's kernel, and/or on
+/// whole tensors. For a plugin that declares DC_PLUGIN_USES_DECAY_SCALE the host adds the
+/// decoupled `scale` choice (lr | schedule | constant) and passes s_t as decay_scale.
 final class ExternalRegularizer: RegularizerPlugin {
     let d: ExternalDescriptor
     var name: String { d.name }
@@ -338,19 +373,21 @@ final class ExternalRegularizer: RegularizerPlugin {
 
     init(_ d: ExternalDescriptor) {
         self.d = d
-        hyperParameters = d.hyper + [DecayScale.spec]
+        hyperParameters = d.hyper + (d.usesDecayScale ? [DecayScale.spec] : [])
     }
 
     func isDecoupled(_ hp: HyperValues) -> Bool { true }
     func state(_ hp: HyperValues) -> [StateDeclaration] { d.stateDeclarations }
     func penalty(_ hp: HyperValues, sumSquares: Double, sumAbs: Double) -> Double? { nil }
-    func audit(_ hp: HyperValues) -> String { "plugin \(name) (\(hp)) × s_t=\(hp.text("scale"))" }
+    func audit(_ hp: HyperValues) -> String {
+        "plugin \(name) (\(hp))" + (d.usesDecayScale ? " × s_t=\(hp.text("scale"))" : "")
+    }
 
     /// The C step struct and the hyper-parameter values it points to.
     func step(_ hp: HyperValues, _ context: StepContext) -> (Pinned<dc_plugin_step>, HyperArray) {
         let values = HyperArray(hp, d.hyper)
-        let scale = DecayScale(rawValue: hp.text("scale"))!.value(context)
-        return (Pinned(d.step(context, values.values, decayScale: scale, fused: FusedRegularization())), values)
+        let scale = d.usesDecayScale ? DecayScale(rawValue: hp.text("scale"))!.value(context) : 0
+        return (Pinned(d.step(context, values.values, decayScale: scale)), values)
     }
 
     func pass(_ hp: HyperValues, context: StepContext, arena: ParameterArena) -> PiecePass? {
@@ -367,8 +404,10 @@ final class ExternalRegularizer: RegularizerPlugin {
     }
 }
 
-/// An external optimizer: replaces the built-in kernel for its groups. It receives the
-/// group's fused regularization terms and applies them as the built-in kernels do.
+/// An external optimizer: its `direction` replaces the built-in kernel for its groups, and the
+/// host runs the engine's pipeline around it exactly as the kernels do: the coupled gradient
+/// into a chunk-sized scratch, the plugin's direction d into another, then w ← keep·w − d and
+/// the statistics, while the piece is in cache.
 final class ExternalOptimizer: OptimizerPlugin {
     let d: ExternalDescriptor
     var name: String { d.name }
@@ -377,6 +416,8 @@ final class ExternalOptimizer: OptimizerPlugin {
     var summary: String { d.summary }
     var source: String { d.source }
     var hyperParameters: [HyperParameterSpec] { d.hyper }
+    /// Two arrays per concurrent piece: the coupled gradient and the direction.
+    let scratch = PieceScratch(arrays: 2)
 
     init(_ d: ExternalDescriptor) { self.d = d }
 
@@ -385,21 +426,71 @@ final class ExternalOptimizer: OptimizerPlugin {
     func tensorPasses(_ hp: HyperValues, context: StepContext) -> [TensorPass] {
         guard d.hasTensorHooks else { return [] }
         let values = HyperArray(hp, d.hyper)
-        return d.tensorPasses(Pinned(d.step(context, values.values, decayScale: context.lr, fused: FusedRegularization())), values)
+        return d.tensorPasses(Pinned(d.step(context, values.values, decayScale: context.lr)), values)
     }
 
     func update(_ hp: HyperValues, context: StepContext, regularization: FusedRegularization,
                 arena: ParameterArena, kernels: KernelPath) -> PieceUpdate {
         let values = HyperArray(hp, d.hyper)
         let states = d.elementStates(arena)
-        let step = Pinned(d.step(context, values.values, decayScale: context.lr, fused: regularization))
+        let step = Pinned(d.step(context, values.values, decayScale: context.lr))
+        let (l2, l1, keep) = regularization.elementTerms
         let w = arena.params.base, g = arena.grads.base
-        return { p in
-            _ = self.d.apply(step, values, states, arena, p)
-            // The chunk is still in cache: gather the same statistics the built-in kernels do.
-            var s = StepStatistics.zero
-            for i in p.offset..<(p.offset + p.count) { s.count(gradient: g[i], weight: w[i]) }
-            return s
+        return { [d, scratch] p in
+            scratch.borrow(count: p.count) { arrays in
+                let coupled = arrays[0], direction = arrays[1]
+                for i in 0..<p.count {
+                    coupled[i] = coupledGradient(g[p.offset + i], weight: w[p.offset + i], l2: l2, l1: l1)
+                }
+                d.direction(step, values, states, w: w + p.offset, g: coupled, d: direction, p)
+                var s = StepStatistics.zero
+                for i in 0..<p.count {
+                    let w1 = w[p.offset + i] * keep - direction[i]
+                    w[p.offset + i] = w1
+                    s.count(gradient: g[p.offset + i], weight: w1)
+                }
+                return s
+            }
         }
+    }
+}
+
+/// Chunk-sized scratch arrays for per-piece work: a piece borrows a set for the length of its
+/// call and gives it back, so there are at most as many sets as pieces run at once (one per
+/// worker), each allocated on first need and reused every step. Which set a piece gets does
+/// not change its result.
+final class PieceScratch: @unchecked Sendable {
+    let arrays: Int
+    private var free: [(base: UnsafeMutablePointer<Float>, capacity: Int)] = []
+    private var all: [UnsafeMutablePointer<Float>] = []
+    private let lock = NSLock()
+
+    init(arrays: Int) { self.arrays = arrays }
+
+    deinit { for p in all { p.deallocate() } }
+
+    /// Runs `body` with `arrays` arrays of at least `count` floats each.
+    func borrow<R>(count: Int, _ body: ([UnsafeMutablePointer<Float>]) -> R) -> R {
+        lock.lock()
+        var set = free.popLast()
+        if let s = set, s.capacity < count {
+            all.removeAll { $0 == s.base }
+            s.base.deallocate()
+            set = nil
+        }
+        if set == nil {
+            let capacity = max(count, Sharder.defaultChunkElements)
+            let base = UnsafeMutablePointer<Float>.allocate(capacity: capacity * arrays)
+            all.append(base)
+            set = (base, capacity)
+        }
+        lock.unlock()
+        let (base, capacity) = set!
+        defer {
+            lock.lock()
+            free.append((base, capacity))
+            lock.unlock()
+        }
+        return body((0..<arrays).map { base + $0 * capacity })
     }
 }

@@ -15,7 +15,8 @@ import Foundation
 /// RMS(w), the row and column means of g² and RMS(u) need the whole tensor, so this is a
 /// `TensorOptimizer`. The factored statistics are state of layouts `matrixRows` ([B…, R]) and
 /// `matrixColumns` ([B…, C]), PyTorch's `row_var` and `col_var` without their unit dimension;
-/// `variance` (per element) is used by tensors of rank < 2 only.
+/// `variance` (`vectorElements`) is per element for tensors of rank < 2 only, as in PyTorch, so
+/// a matrix keeps no full-size slot it never reads.
 public final class AdafactorOptimizer: TensorOptimizer {
     public let name = "adafactor"
     public let version = "1.0.0"
@@ -34,7 +35,7 @@ public final class AdafactorOptimizer: TensorOptimizer {
 
     public func state(_ hp: HyperValues) -> [StateDeclaration] {
         [StateDeclaration("row_var", layout: .matrixRows), StateDeclaration("col_var", layout: .matrixColumns),
-         StateDeclaration("variance")]
+         StateDeclaration("variance", layout: .vectorElements)]
     }
 
     public struct Coefficients {
