@@ -41,8 +41,9 @@ DC_ALWAYS_INLINE dc_v DC_FN(lerp)(const DC_FN(lerp_c) *l, dc_v a, dc_v b) {
 
 /* Software prefetch DC_FAMILY_PREFETCH floats (2 KiB) ahead of every stream. These kernels
  * wait on the divider and square root, and the guess is that the hardware prefetcher falls
- * behind while they do: with the hint Adadelta on one worker went from 0.83 to 0.88 of its
- * probe (alternated runs under load, docs/kernels.md). A hint only: no value changes. The address is computed as an
+ * behind while they do: with the hint Adadelta's median over seven alternated runs on one
+ * worker went from 0.83 to 0.88 of its probe, though single runs under that load still
+ * range 0.81–0.93 (docs/kernels.md). A hint only: no value changes. The address is computed as an
  * integer because it may lie past the array's end, where C forbids forming a pointer, and
  * a prefetch there does not fault. */
 DC_ALWAYS_INLINE void DC_FN(family_prefetch)(const float *p, int for_write) {
