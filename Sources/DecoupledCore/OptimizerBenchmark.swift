@@ -8,8 +8,9 @@ import Foundation
 ///
 /// Each optimizer is also measured against an in-place bandwidth probe with its own traffic
 /// (`KernelPath.probe` with scale 0: read w, g and every element state, write w and the states) on
-/// the engine's own arrays, pieces and workers, the probe and the step timed in alternation
-/// so both see the same machine load.
+/// the engine's own arrays, pieces and workers: `rounds` rounds of the probe and the step next
+/// to each other (their order reversed every other round), the per-round ratio summarised by
+/// its median and 95 % interval (`MedianInterval`), as `KernelBenchmark` does.
 public struct OptimizerBenchmark {
     public struct Result: Codable, Sendable {
         public let optimizer: String
@@ -23,14 +24,27 @@ public struct OptimizerBenchmark {
         public let bytesPerParameter: Int?
         /// The in-place probe's ns per parameter with that traffic, timed in the same rounds.
         public let probeNsPerParameter: Double?
-        /// probeNsPerParameter / nsPerParameter: the fraction of the probe's speed the step reaches.
+        /// Median over rounds of (probe time / step time) in the same round: the fraction of the
+        /// probe's speed the step reaches.
         public let fractionOfProbe: Double?
+        /// `fractionOfProbe` with its 95 % interval.
+        public let fractionOfProbeInterval: MedianInterval?
+        /// The fused family kernels' target (≥ 0.90 of the probe), judged on the interval; nil
+        /// for optimizers without that target.
+        public let probeTarget: TargetCheck?
     }
+
+    /// The kernels issue 15 added for the torch.optim family (kernels_family_simd.h) and the
+    /// fraction of their probe each should reach.
+    public static let familyKernels: Set<String> = ["adagrad", "rmsprop", "adadelta", "adamax", "nadam", "radam"]
+    public static let familyProbeTarget = 0.9
 
     public var registry: PluginRegistry
     public var kernel: KernelPath
-    public var minSeconds: Double = 0.5
-    public var repetitions = 5
+    /// Timed seconds per measurement (steps or probes back to back until this much time has passed).
+    public var minSeconds = KernelBenchmark.defaultSeconds
+    /// Rounds of probe and step per optimizer.
+    public var rounds = KernelBenchmark.defaultRounds
 
     public init(registry: PluginRegistry, kernel: KernelPath) {
         self.registry = registry
@@ -45,22 +59,26 @@ public struct OptimizerBenchmark {
         let adam = timings["adam"]!.stepSeconds
         return names.filter { optimizers.contains($0) || $0 == "adam" }.map { name in
             let t = timings[name]!
+            let base = registry.alias(named: name)?.base ?? name
             return Result(optimizer: name, parameters: parameters, workers: workers,
                           nsPerParameter: t.stepSeconds / Double(parameters) * 1e9, relativeToAdam: t.stepSeconds / adam,
                           bytesPerParameter: t.bytesPerParameter, probeNsPerParameter: t.probeSeconds.map { $0 / Double(parameters) * 1e9 },
-                          fractionOfProbe: t.probeSeconds.map { $0 / t.stepSeconds })
+                          fractionOfProbe: t.fractionOfProbe?.median, fractionOfProbeInterval: t.fractionOfProbe,
+                          probeTarget: Self.familyKernels.contains(base)
+                            ? t.fractionOfProbe.map { TargetCheck($0, atLeast: Self.familyProbeTarget) } : nil)
         }
     }
 
-    /// Median seconds of one engine step and of the same-traffic probe.
+    /// Median seconds of one engine step and of the same-traffic probe, and their per-round ratio.
     struct Timing {
         var stepSeconds: Double
         var probeSeconds: Double?
+        var fractionOfProbe: MedianInterval?
         var bytesPerParameter: Int?
     }
 
-    /// Times engine steps of optimizer `name` and its probe in alternation, `repetitions`
-    /// rounds of one sample each; medians of each.
+    /// Times engine steps of optimizer `name` and its probe next to each other, `rounds`
+    /// rounds of one measurement each, the order reversed every other round.
     func time(_ name: String, parameters: Int, workers: Int) throws -> Timing {
         let base = registry.alias(named: name)?.base ?? name
         let convention = Convention.modelling(base).first ?? .pytorch
@@ -88,15 +106,22 @@ public struct OptimizerBenchmark {
             }
         }
         var timer = KernelBenchmark(kernel: kernel)
-        timer.minSeconds = minSeconds / Double(repetitions)
-        timer.repetitions = 1
+        timer.minSeconds = minSeconds
+        // Warm-up: page faults, the thread pool, lazily built state.
+        probe?()
+        engine.apply()
         var steps: [Double] = [], probes: [Double] = []
-        for _ in 0..<repetitions {
-            if let probe { probes.append(timer.time(1, probe)) }
-            steps.append(timer.time(1) { engine.apply() })
+        for round in 0..<max(1, rounds) {
+            for side in KernelBenchmark.order(round: round, withReference: false) {
+                switch side {
+                case .probe: if let probe { probes.append(timer.secondsPerCall(probe)) }
+                case .ours: steps.append(timer.secondsPerCall { engine.apply() })
+                case .reference: break
+                }
+            }
         }
-        func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
-        return Timing(stepSeconds: median(steps), probeSeconds: probe == nil ? nil : median(probes),
+        return Timing(stepSeconds: MedianInterval(steps).median, probeSeconds: probe == nil ? nil : MedianInterval(probes).median,
+                      fractionOfProbe: probe == nil ? nil : MedianInterval(zip(probes, steps).map { $0 / $1 }),
                       bytesPerParameter: probe == nil ? nil : 4 * (3 + 2 * states.count))
     }
 }

@@ -62,12 +62,15 @@ public enum SubprocessError: Error, Equatable, CustomStringConvertible {
     case cannotStart(executable: String, reason: String)
     /// Still running after `seconds`; it was killed (SIGKILL) and reaped.
     case timedOut(command: String, seconds: Double)
+    /// A `SubprocessConversation`'s child stopped reading its input (it ended, most likely).
+    case stoppedReading(command: String, reason: String)
 
     public var description: String {
         switch self {
         case .cannotStart(let exe, let reason): return "cannot start \(exe): \(reason)"
         case .timedOut(let command, let seconds):
             return "\(command) did not finish within \(String(format: "%g", seconds)) s; it was killed"
+        case .stoppedReading(let command, let reason): return "\(command) stopped reading its input: \(reason)"
         }
     }
 }
@@ -207,12 +210,16 @@ public struct Subprocess: Sendable {
                       stderr: String(decoding: collected.count > 1 ? collected[1] : [], as: UTF8.self))
     }
 
-    private static func spawn(_ executable: String, _ arguments: [String], options: Options,
-                              captureInto capture: (Int32, Int32)?) throws -> Subprocess {
+    static func spawn(_ executable: String, _ arguments: [String], options: Options,
+                                  captureInto capture: (Int32, Int32)?, input: Int32? = nil) throws -> Subprocess {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        if let input {
+            posix_spawn_file_actions_adddup2(&actions, input, 0)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        }
         var logFD: Int32 = -1
         defer { if logFD >= 0 { _ = close(logFD) } }
         switch (options.output, capture) {

@@ -20,11 +20,18 @@ struct BenchKernelsCommand: ParsableCommand {
         (bytes each optimizer must read and write), and the ratio to the probe of that traffic: a \
         trivial in-place kernel reading and writing w and as many state arrays as the optimizer has \
         (SGD none, momentum and Nesterov one, Adam and AdamW two, AMSGrad three) and reading g. \
-        Every figure is the median over --rounds rounds. With --torch PYTHON, each round also runs \
-        the shipped scripts/bench/torch_kernels.py, which times torch.optim.SGD, Adam and AdamW \
-        with fused=True on one flat parameter of the same size, the same hyperparameters and \
-        torch.set_num_threads(workers), right after our cases, and the speed ratio is printed \
-        (above 1× we are faster). Build in release mode for meaningful figures.
+        With --torch PYTHON, the shipped scripts/bench/torch_kernels.py keeps torch.optim.SGD, Adam \
+        and AdamW with fused=True alive on one flat parameter of the same size, with the same \
+        hyperparameters and torch.set_num_threads(workers), and times one measurement at a time \
+        when asked ("vs torch": PyTorch's time over ours, above 1 we are faster).
+
+        Each of --rounds rounds measures, per optimizer, the probe, our step and PyTorch's step \
+        next to each other (ours in the middle, the order reversed every other round), each for at \
+        least --seconds. Ratios are taken within a round; the table shows their median over the \
+        rounds with a distribution-free 95 % interval for the median (order statistics; 6 rounds \
+        or more). A target (AdamW ≥ 1.10× PyTorch, SGD with or without momentum ≥ 1.00×) is met \
+        only when the whole interval lies above it, missed when it lies below, otherwise not \
+        established. Build in release mode for meaningful figures.
 
         Examples:
           decoupled bench kernels
@@ -48,11 +55,11 @@ struct BenchKernelsCommand: ParsableCommand {
     @Option(help: "A Python interpreter with torch: also time PyTorch's fused optimizers, interleaved with ours.")
     var torch: String?
 
-    @Option(help: "Rounds per size and worker count (probes, our kernels, then PyTorch's); figures are medians over them.")
-    var rounds: Int = 3
+    @Option(help: "Rounds per size and worker count; ratios are medians over them with 95 % intervals (6 or more rounds).")
+    var rounds: Int = KernelBenchmark.defaultRounds
 
-    @Option(help: "Timed seconds per measurement (each split into 5 samples, the median kept).")
-    var seconds: Double = 0.25
+    @Option(help: "Timed seconds per measurement: steps back to back until this much time has passed.")
+    var seconds: Double = KernelBenchmark.defaultSeconds
 
     @Flag(help: "Print one JSON array instead of a table.")
     var json = false
@@ -71,37 +78,23 @@ struct BenchKernelsCommand: ParsableCommand {
         var bench = KernelBenchmark(kernel: path)
         bench.rounds = rounds
         bench.minSeconds = seconds
-        let reference = try torch.map { python in
+        let reference = try torch.map { python -> KernelBenchmark.ReferenceFactory in
             let script = try InstallLayout.require("scripts/bench/torch_kernels.py", for: "--torch")
-            return { (parameters: Int, workers: Int, cases: [KernelBenchmark.Case]) throws -> [KernelBenchmark.Case: Double] in
-                try torchSecondsPerStep(python: python, script: script, parameters: parameters, workers: workers, cases: cases,
-                                        repetitions: bench.repetitions)
+            return { parameters, workers, cases in
+                try TorchKernelsReference(python: python, script: script, parameters: parameters, workers: workers, cases: cases)
             }
         }
         var results: [KernelBenchmark.Result] = []
         if !json {
-            print("kernel path: \(path.name) (\(path.vectorWidth) lanes); runnable here: \(KernelPath.runnable.map(\.name).joined(separator: ", ")); medians of \(rounds) round\(rounds == 1 ? "" : "s")")
-            // Swift's String(format:) does not pad %@ on Linux: the header is padded by hand.
-            let header = [("optimizer", -9), ("params", 11), ("workers", 7), ("ns/param", 9), ("GB/s", 8), ("probe", 6),
-                          ("GB/s", 8), ("ratio", 7)] + (torch == nil ? [] : [("torch ns/p", 11), ("vs torch", 8)])
-            print(header.map { name, width in
-                let fill = String(repeating: " ", count: max(0, abs(width) - name.count))
-                return width < 0 ? name + fill : fill + name
-            }.joined(separator: " "))
+            print("kernel path: \(path.name) (\(path.vectorWidth) lanes); runnable here: \(KernelPath.runnable.map(\.name).joined(separator: ", ")); "
+                  + "medians of \(rounds) round\(rounds == 1 ? "" : "s"), ratios with 95 % intervals")
+            print(Self.header(torch: torch != nil))
         }
         for n in sizeList {
             for w in workerList {
                 let rs = try bench.run(parameters: n, workers: w, cases: cases, reference: reference)
                 results += rs
-                if !json {
-                    for r in rs {
-                        let theirs = r.referenceNsPerParameter.map { String(format: " %11.3f %7.2f×", $0, r.speedupOverReference!) } ?? ""
-                        let name = r.optimizer.padding(toLength: max(9, r.optimizer.count), withPad: " ", startingAt: 0)
-                        print(String(format: "%@ %11d %7d %9.3f %8.2f %5dB %8.2f %6.1f%%%@", name as NSString,
-                                     r.parameters, r.workers, r.nsPerParameter, r.gbPerSecond, r.probeBytesPerParameter,
-                                     r.probeGBPerSecond, r.ratioToProbe * 100, theirs as NSString))
-                    }
-                }
+                if !json { rs.forEach { print(Self.row($0)) } }
             }
         }
         if json {
@@ -111,20 +104,106 @@ struct BenchKernelsCommand: ParsableCommand {
         }
     }
 
-    /// One run of scripts/bench/torch_kernels.py: PyTorch's seconds per fused step of each case.
-    func torchSecondsPerStep(python: String, script: String, parameters: Int, workers: Int,
-                             cases: [KernelBenchmark.Case], repetitions: Int) throws -> [KernelBenchmark.Case: Double] {
-        let output = try runTorchScript(python: python, script: script, needs: "torch",
-                                        ["--parameters", String(parameters), "--threads", String(workers),
-                                         "--cases", cases.map(\.rawValue).joined(separator: ","),
-                                         "--seconds", String(seconds), "--repetitions", String(repetitions)])
-        let perCase = output["seconds_per_step"] as? [String: Any] ?? [:]
-        return try Dictionary(uniqueKeysWithValues: cases.map { c in
-            guard let s = perCase[c.rawValue] as? Double, s > 0, s.isFinite else {
-                throw ValidationError("--torch: \(python) \(script) printed no positive seconds_per_step for \(c.rawValue): \(output)")
-            }
-            return (c, s)
-        })
+    /// Column names and widths (negative: left-aligned). Swift's String(format:) does not pad
+    /// %@ on Linux, so text columns are padded by hand.
+    static func columns(torch: Bool) -> [(String, Int)] {
+        [("optimizer", -9), ("params", 11), ("workers", 7), ("ns/param", 9), ("GB/s", 8), ("probe", 6), ("GB/s", 8),
+         ("of probe [95 %]", -18)] + (torch ? [("torch ns/p", 11), ("vs torch [95 %]", -18), ("target", -1)] : [])
+    }
+
+    static func pad(_ text: String, _ width: Int) -> String {
+        let fill = String(repeating: " ", count: max(0, abs(width) - text.count))
+        return width < 0 ? text + fill : fill + text
+    }
+
+    static func header(torch: Bool) -> String {
+        columns(torch: torch).map { pad($0.0, $0.1) }.joined(separator: " ")
+    }
+
+    static func row(_ r: KernelBenchmark.Result) -> String {
+        var cells = [r.optimizer, String(r.parameters), String(r.workers), String(format: "%.3f", r.nsPerParameter),
+                     String(format: "%.2f", r.gbPerSecond), "\(r.probeBytesPerParameter)B", String(format: "%.2f", r.probeGBPerSecond),
+                     r.ratioToProbeInterval.formatted]
+        if let theirs = r.referenceNsPerParameter, let speedup = r.speedupInterval {
+            cells += [String(format: "%.3f", theirs), speedup.formatted, r.speedupTarget?.summary ?? "-"]
+        }
+        return zip(cells, columns(torch: r.speedupInterval != nil)).map { pad($0, $1.1) }.joined(separator: " ")
+    }
+}
+
+/// PyTorch's fused optimizers as `bench kernels`' reference: scripts/bench/torch_kernels.py
+/// kept running for one size and worker count and asked for one timed measurement at a
+/// time over its standard input. Every failure (no interpreter, no torch, a crash, an answer
+/// that is not what the script prints) is a ValidationError naming the interpreter and the
+/// script and quoting what it printed.
+final class TorchKernelsReference: KernelBenchmark.Reference {
+    let python: String, script: String
+    let conversation: SubprocessConversation
+    /// Generous: importing torch and filling 5e7 parameters takes seconds on a loaded machine.
+    static let startSeconds = 300.0
+    /// A measurement's own time plus this much.
+    static let answerSlackSeconds = 60.0
+
+    init(python: String, script: String, parameters: Int, workers: Int, cases: [KernelBenchmark.Case]) throws {
+        self.python = python
+        self.script = script
+        do {
+            conversation = try SubprocessConversation(python, [script, "--parameters", String(parameters), "--threads", String(workers),
+                                                               "--cases", cases.map(\.rawValue).joined(separator: ",")])
+        } catch {
+            throw ValidationError("--torch: cannot run \(python): \(error)")
+        }
+        let ready = try receive(within: Self.startSeconds)
+        guard ready["ready"] as? Bool == true else { throw failure("printed no ready line", ready) }
+        guard let threads = ready["threads"] as? Int, threads == workers else {
+            throw failure("runs on \(ready["threads"] ?? "an unknown number of") threads, not the \(workers) asked for", ready)
+        }
+    }
+
+    func secondsPerStep(_ c: KernelBenchmark.Case, forAtLeast seconds: Double) throws -> Double {
+        do {
+            try conversation.send("time \(c.rawValue) \(seconds)")
+        } catch {
+            throw try endedError()
+        }
+        let answer = try receive(within: seconds + Self.answerSlackSeconds)
+        guard let s = answer["seconds_per_step"] as? Double, s > 0, s.isFinite else {
+            throw failure("printed no positive seconds_per_step for \(c.rawValue)", answer)
+        }
+        return s
+    }
+
+    func finish() throws {
+        let exit = conversation.finish(timeout: 30)
+        guard exit == .exited(0) else { throw try endedError(exit) }
+    }
+
+    /// The next line, which must be a JSON object.
+    private func receive(within seconds: Double) throws -> [String: Any] {
+        let line: String?
+        do {
+            line = try conversation.receiveLine(timeout: seconds)
+        } catch {
+            throw ValidationError("--torch: \(python) \(script): \(error)")
+        }
+        guard let line else { throw try endedError() }
+        guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+            throw ValidationError("--torch: \(python) \(script) printed no JSON object: \(line)")
+        }
+        return object
+    }
+
+    private func failure(_ what: String, _ object: [String: Any]) -> ValidationError {
+        let text = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) } ?? "\(object)"
+        return ValidationError("--torch: \(python) \(script) \(what): \(text)")
+    }
+
+    /// The script stopped answering: how it ended and the last line of its standard error.
+    private func endedError(_ known: ChildExit? = nil) throws -> ValidationError {
+        let exit = known ?? conversation.finish(timeout: 30)
+        let lastLine = conversation.standardError.trimmingCharacters(in: .whitespacesAndNewlines)
+            .split(separator: "\n").last.map { ": \($0)" } ?? ""
+        return ValidationError("--torch: \(python) \(script) failed (\(exit))\(lastLine); it needs torch")
     }
 }
 

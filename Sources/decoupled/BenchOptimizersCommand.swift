@@ -13,10 +13,16 @@ struct BenchOptimizersCommand: ParsableCommand {
         Each step alternates with an in-place bandwidth probe that moves the same bytes per \
         parameter (read w, g and every element state; write w and the states) on the same \
         arrays and workers; "of probe" is the probe's time over the step's, 1.00 at the \
-        memory limit. Build in release mode for meaningful figures.
+        memory limit. Each of --rounds rounds times the probe and the step next to each other \
+        (the order reversed every other round), each for at least --seconds; the table shows \
+        the median of the per-round ratios with a distribution-free 95 % interval. The fused \
+        family kernels' target (≥ 0.90 of the probe) is met only when the whole interval lies \
+        above it, missed when it lies below, otherwise not established. Build in release mode \
+        for meaningful figures.
 
         Examples:
           decoupled bench optimizers --sizes 1e7 --workers 1,2
+          decoupled bench optimizers --sizes 5e7 --optimizers nadam,radam --rounds 41
           decoupled bench optimizers --optimizers adamw,nadam,adagrad --json
         """)
 
@@ -34,8 +40,19 @@ struct BenchOptimizersCommand: ParsableCommand {
     @Option(help: "Kernel path of the fused kernels; default: $DECOUPLED_KERNELS or the best for this CPU.")
     var kernel: String?
 
+    @Option(help: "Rounds of probe and step per optimizer; ratios are medians over them with 95 % intervals (6 or more rounds).")
+    var rounds: Int = KernelBenchmark.defaultRounds
+
+    @Option(help: "Timed seconds per measurement: steps back to back until this much time has passed.")
+    var seconds: Double = KernelBenchmark.defaultSeconds
+
     @Flag(help: "Print one JSON array instead of a table.")
     var json = false
+
+    func validate() throws {
+        guard rounds >= 1 else { throw ValidationError("--rounds: expected a count of at least 1, got \(rounds)") }
+        guard seconds > 0, seconds.isFinite else { throw ValidationError("--seconds: expected a positive number of seconds, got \(seconds)") }
+    }
 
     func run() throws {
         let sizeList = try parseSizes(sizes)
@@ -45,13 +62,16 @@ struct BenchOptimizersCommand: ParsableCommand {
             (try? registry.optimizer(named: registry.alias(named: n)?.base ?? n)) != nil ? n : nil
         }
         let path = try kernel.map { try KernelPath.named($0) } ?? KernelPath.fromEnvironment(ProcessInfo.processInfo.environment)
-        let bench = OptimizerBenchmark(registry: registry, kernel: path)
+        var bench = OptimizerBenchmark(registry: registry, kernel: path)
+        bench.rounds = rounds
+        bench.minSeconds = seconds
         var results: [OptimizerBenchmark.Result] = []
         if !json {
-            print("fused kernel path: \(path.name)")
-            print(String(format: "%-9@ %11@ %7@ %9@ %8@ %7@ %9@ %8@", "optimizer" as NSString, "params" as NSString,
-                         "workers" as NSString, "ns/param" as NSString, "vs adam" as NSString, "B/param" as NSString,
-                         "probe ns" as NSString, "of probe" as NSString))
+            print("fused kernel path: \(path.name); medians of \(rounds) round\(rounds == 1 ? "" : "s"), ratios with 95 % intervals")
+            // Swift's String(format:) does not pad %@ on Linux: text columns are padded by hand.
+            print([("optimizer", -9), ("params", 11), ("workers", 7), ("ns/param", 9), ("vs adam", 8), ("B/param", 7),
+                   ("probe ns", 9), ("of probe [95 %]", -18), ("target", -1)]
+                .map { BenchKernelsCommand.pad($0.0, $0.1) }.joined(separator: " "))
         }
         for n in sizeList {
             for w in workerList {
@@ -60,10 +80,13 @@ struct BenchOptimizersCommand: ParsableCommand {
                 if !json {
                     for r in rs {
                         let probe = r.probeNsPerParameter.map { String(format: "%9.3f", $0) } ?? String(repeating: " ", count: 8) + "-"
-                        let fraction = r.fractionOfProbe.map { String(format: "%8.2f", $0) } ?? String(repeating: " ", count: 7) + "-"
+                        let fraction = " " + BenchKernelsCommand.pad(r.fractionOfProbeInterval?.formatted ?? "-", -18)
+                        let target = r.probeTarget.map { " " + $0.summary } ?? ""
                         let bytes = r.bytesPerParameter.map { String(format: "%7d", $0) } ?? String(repeating: " ", count: 6) + "-"
-                        print(String(format: "%-9@ %11d %7d %9.3f %7.2fx %@ %@ %@", r.optimizer as NSString, r.parameters, r.workers,
-                                     r.nsPerParameter, r.relativeToAdam, bytes as NSString, probe as NSString, fraction as NSString))
+                        print(String(format: "%@ %11d %7d %9.3f %7.2fx %@ %@%@%@",
+                                     BenchKernelsCommand.pad(r.optimizer, -9) as NSString, r.parameters, r.workers,
+                                     r.nsPerParameter, r.relativeToAdam, bytes as NSString, probe as NSString, fraction as NSString,
+                                     target as NSString))
                     }
                 }
             }

@@ -59,4 +59,44 @@ import Testing
         }
         #expect(try String(contentsOfFile: target, encoding: .utf8) == "precious\n")
     }
+
+    @Test func aConversationAsksLineByLineAndSurvivesAChildThatEnded() throws {
+        let echo = try SubprocessConversation("/bin/sh", ["-c", "echo ready; while read -r line; do echo \"got $line\"; done; echo bye >&2"])
+        #expect(try echo.receiveLine(timeout: 10) == "ready")
+        for question in ["one", "two words"] {
+            try echo.send(question)
+            #expect(try echo.receiveLine(timeout: 10) == "got \(question)")
+        }
+        #expect(echo.finish(timeout: 10) == .exited(0))
+        #expect(echo.standardError == "bye\n")
+
+        // A child that ends: its output ends (nil), and writing to it is an error, not SIGPIPE.
+        let quitter = try SubprocessConversation("/bin/sh", ["-c", "echo last words >&2; exit 4"])
+        #expect(try quitter.receiveLine(timeout: 10) == nil)
+        #expect(quitter.finish(timeout: 10) == .exited(4))
+        #expect(quitter.standardError == "last words\n")
+        #expect(throws: SubprocessError.self) { try quitter.send("anyone there?") }
+        let ended = try SubprocessConversation("/bin/sh", ["-c", "exit 0"])
+        #expect(try ended.receiveLine(timeout: 10) == nil)
+        _ = ended.process.wait()
+        do {
+            for _ in 0..<100 { try ended.send(String(repeating: "x", count: 10_000)) }
+            Issue.record("wrote 1 MB to a child that had ended")
+        } catch let e as SubprocessError {
+            #expect("\(e)".contains("stopped reading its input"), "\(e)")
+        }
+    }
+
+    @Test func aConversationThatGetsNoAnswerKillsTheChildAndSaysSo() throws {
+        let t0 = Date()
+        let silent = try SubprocessConversation("/bin/sleep", ["30"])
+        do {
+            _ = try silent.receiveLine(timeout: 0.3)
+            Issue.record("sleep answered")
+        } catch let e as SubprocessError {
+            #expect(e == .timedOut(command: "/bin/sleep 30", seconds: 0.3))
+        }
+        #expect(silent.finish(timeout: 5) == .signaled(SIGKILL))
+        #expect(Date().timeIntervalSince(t0) < 5)
+    }
 }

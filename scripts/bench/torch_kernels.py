@@ -1,22 +1,30 @@
 #!/usr/bin/env python3
 """PyTorch side of `decoupled bench kernels --torch`: PyTorch's fused CPU optimizers on one
-flat float32 parameter, timed the way `decoupled bench kernels` times its own kernels.
+flat float32 parameter, kept alive and timed one measurement at a time between ours.
 
 For each optimizer case (the names `decoupled bench kernels --optimizers` takes) it builds
 torch.optim.SGD / Adam / AdamW with fused=True and the same hyperparameters as the Swift
 side (lr 1e-3; SGD: weight_decay 1e-4, momentum 0 or 0.9, Nesterov; Adam: betas
 (0.9, 0.999), eps 1e-8, weight_decay 1e-4; AdamW: weight_decay 1e-2; AMSGrad: Adam with
-amsgrad=True and no decay), one step as warm-up, then `--repetitions` samples of at least
-`--seconds / --repetitions` seconds each; a sample's time is its elapsed time over its
-steps, the result the median sample. Prints one JSON object:
-{"torch": version, "threads": n, "parameters": n, "seconds_per_step": {case: s, ...}}.
+amsgrad=True and no decay). All cases share one parameter and its gradient (as the Swift
+side's cases share its arrays); each optimizer has its own state. Every optimizer takes one
+step as warm-up (state allocation, page faults, the thread pool), then the script prints
 
-Usage: python torch_kernels.py --parameters N --threads T --cases adamw,sgd [--seconds 0.25] [--repetitions 5]
+    {"ready": true, "torch": version, "threads": n, "parameters": n}
+
+and answers requests on standard input, one per line, until end of input:
+
+    time CASE SECONDS  ->  {"case": CASE, "seconds_per_step": s, "steps": k}
+
+where the case's step ran k times back to back for at least SECONDS and s is the elapsed
+time over k (as KernelBenchmark.secondsPerCall measures ours). An unknown case or a
+malformed request is answered with {"error": "..."}.
+
+Usage: python torch_kernels.py --parameters N --threads T --cases adamw,sgd
 Needs torch (not needed by CI).
 """
 import argparse
 import json
-import statistics
 import sys
 import time
 
@@ -40,20 +48,31 @@ def optimizer(case, param):
     raise SystemExit(f"torch_kernels.py: unknown case {case!r}")
 
 
-def seconds_per_step(step, seconds, repetitions):
-    """Median over `repetitions` samples of the time per call, as KernelBenchmark.time does."""
-    step()  # warm-up: page faults, state allocation, thread pool start
-    samples = []
-    for _ in range(repetitions):
-        calls, start = 0, time.perf_counter()
-        while True:
-            step()
-            calls += 1
-            elapsed = time.perf_counter() - start
-            if elapsed >= seconds / repetitions:
-                break
-        samples.append(elapsed / calls)
-    return statistics.median(samples)
+def seconds_per_step(step, seconds):
+    """Steps back to back for at least `seconds`: (elapsed / steps, steps)."""
+    calls, start = 0, time.perf_counter()
+    while True:
+        step()
+        calls += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return elapsed / calls, calls
+
+
+def answer(line, optimizers):
+    """The reply to one request line."""
+    parts = line.split()
+    if len(parts) != 3 or parts[0] != "time":
+        return {"error": f"expected 'time CASE SECONDS', got {line.strip()!r}"}
+    case, seconds = parts[1], parts[2]
+    if case not in optimizers:
+        return {"error": f"case {case!r} was not set up (--cases {','.join(optimizers)})"}
+    try:
+        seconds = float(seconds)
+    except ValueError:
+        return {"error": f"SECONDS must be a number, got {parts[2]!r}"}
+    per_step, steps = seconds_per_step(optimizers[case].step, seconds)
+    return {"case": case, "seconds_per_step": per_step, "steps": steps}
 
 
 def main():
@@ -61,21 +80,18 @@ def main():
     ap.add_argument("--parameters", type=int, required=True)
     ap.add_argument("--threads", type=int, required=True)
     ap.add_argument("--cases", required=True, help="comma-separated: sgd,momentum,nesterov,adam,adamw,amsgrad")
-    ap.add_argument("--seconds", type=float, default=0.25)
-    ap.add_argument("--repetitions", type=int, default=5)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     generator = torch.Generator().manual_seed(12345)
-    results = {}
-    for case in args.cases.split(","):
-        param = torch.nn.Parameter(torch.rand(args.parameters, generator=generator) - 0.5)
-        param.grad = (torch.rand(args.parameters, generator=generator) - 0.5) * 1e-2
-        opt = optimizer(case, param)
-        results[case] = seconds_per_step(opt.step, args.seconds, args.repetitions)
-        del opt, param
-    json.dump({"torch": torch.__version__, "threads": torch.get_num_threads(),
-               "parameters": args.parameters, "seconds_per_step": results}, sys.stdout)
-    print()
+    param = torch.nn.Parameter(torch.rand(args.parameters, generator=generator) - 0.5)
+    param.grad = (torch.rand(args.parameters, generator=generator) - 0.5) * 1e-2
+    optimizers = {case: optimizer(case, param) for case in args.cases.split(",")}
+    for opt in optimizers.values():
+        opt.step()
+    print(json.dumps({"ready": True, "torch": torch.__version__, "threads": torch.get_num_threads(),
+                      "parameters": args.parameters}), flush=True)
+    for line in sys.stdin:
+        print(json.dumps(answer(line, optimizers)), flush=True)
 
 
 if __name__ == "__main__":
