@@ -10,7 +10,8 @@ Within seed S, the cells (t,t) and (d,t) share PyTorch's seed-S order, (t,d) and
 Decoupled's; (t,t) and (t,d) share PyTorch's seed-S weights, and so on. So each seed gives three
 contrasts — weights ((tt + td) − (dt + dd))/2, order ((tt + dt) − (td + dd))/2, interaction
 tt − td − dt + dd — and the seeds are independent: each contrast's mean gets a t interval on n − 1
-degrees of freedom. Prints per-cell means, SE, SD; the contrasts; the simple effects (each factor
+degrees of freedom. Prints per-cell means, SE, SD; the contrasts; the correlation across seeds
+of two cells that share the order (or the weights); the simple effects (each factor
 at each level of the other, paired by seed); Welch tests between cells and Levene's test of the
 four spreads.
 
@@ -82,6 +83,15 @@ def main():
                                ("interaction tt − td − dt + dd", tt - td - dt + dd)):
             m, se, lo, hi, p = interval(contrast)
             print(f"{name:36s} {points(m)} points (SE {100 * se:.2f}; 95 % {points(lo)} to {points(hi)}; p = {p:.3f})")
+
+    print("\nacross seeds, Pearson correlation of cells sharing one factor (which factor fixes the outcome):")
+    for first, second, shared in ((("d", "d"), ("t", "d"), "Decoupled's order"), (("d", "t"), ("t", "t"), "PyTorch's order"),
+                                  (("d", "d"), ("d", "t"), "Decoupled's weights"), (("t", "d"), ("t", "t"), "PyTorch's weights")):
+        seeds = sorted(set(cells[first]) & set(cells[second]))
+        if len(seeds) < 4:
+            continue
+        r, p = stats.pearsonr([cells[first][s] for s in seeds], [cells[second][s] for s in seeds])
+        print(f"  sharing {shared:20s} r = {r:+.2f} (p = {p:.3f}, n = {len(seeds)})")
 
     print("\nsimple effects, paired by seed (first − second, points):")
     for first, second in ((("t", "d"), ("d", "d")), (("t", "t"), ("d", "t")),
