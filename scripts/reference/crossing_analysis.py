@@ -13,9 +13,10 @@ tt − td − dt + dd — and the seeds are independent: each contrast's mean ge
 degrees of freedom. Prints per-cell means, SE, SD; the contrasts; the correlation across seeds
 of two cells that share the order (or the weights); the simple effects (each factor
 at each level of the other, paired by seed); Welch tests between cells and Levene's test of the
-four spreads.
+four spreads. Seeds run with both orders under one side's weights only (a half crossing) give
+the order contrast paired within the weights.
 
-Usage: python3 scripts/reference/crossing_analysis.py RESULTS.csv [--column acc3]
+Usage: python3 scripts/reference/crossing_analysis.py RESULTS.csv [--column acc3] [--seeds FIRST LAST]
 Needs numpy and scipy (never needed by CI).
 """
 import argparse
@@ -46,6 +47,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("results")
     ap.add_argument("--column", default="acc3")
+    ap.add_argument("--seeds", nargs=2, type=int, metavar=("FIRST", "LAST"), help="only seeds FIRST … LAST")
     args = ap.parse_args()
     cells = {key: {} for key in CELLS}
     with open(args.results) as f:
@@ -62,7 +64,8 @@ def main():
             if seed in cells[key] and cells[key][seed] != value:
                 raise SystemExit(f"{args.results}:{line}: cell {key} seed {seed} appears twice with different "
                                  f"values ({cells[key][seed]} and {value}): runs are deterministic, so one is wrong")
-            cells[key][seed] = value
+            if args.seeds is None or args.seeds[0] <= seed <= args.seeds[1]:
+                cells[key][seed] = value
 
     print(f"{'cell':40s} {'n':>3s} {'mean':>7s} {'SE':>7s} {'SD':>7s}   per seed")
     for key, label in CELLS.items():
@@ -92,6 +95,16 @@ def main():
             continue
         r, p = stats.pearsonr([cells[first][s] for s in seeds], [cells[second][s] for s in seeds])
         print(f"  sharing {shared:20s} r = {r:+.2f} (p = {p:.3f}, n = {len(seeds)})")
+
+    # Seeds run with both orders under one side's weights only (a half crossing) still pair.
+    within = {}
+    for w in ("d", "t"):
+        for s in set(cells[(w, "t")]) & set(cells[(w, "d")]):
+            within.setdefault(s, []).append(cells[(w, "t")][s] - cells[(w, "d")][s])
+    if len(within) >= 3:
+        m, se, lo, hi, p = interval([np.mean(v) for v in within.values()])
+        print(f"\norder (PyTorch − Decoupled) paired within the weights, every seed with both orders: {points(m)} points "
+              f"(SE {100 * se:.2f}; 95 % {points(lo)} to {points(hi)}; p = {p:.3f}; n = {len(within)})")
 
     print("\nsimple effects, paired by seed (first − second, points):")
     for first, second in ((("t", "d"), ("d", "d")), (("t", "t"), ("d", "t")),
