@@ -17,6 +17,7 @@ four spreads. Seeds run with both orders under one side's weights only (a half c
 the order contrast paired within the weights.
 
 Usage: python3 scripts/reference/crossing_analysis.py RESULTS.csv [--column acc3] [--seeds FIRST LAST]
+           [--order-properties d=D.csv t=T.csv]
 Needs numpy and scipy (never needed by CI).
 """
 import argparse
@@ -47,6 +48,10 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("results")
     ap.add_argument("--column", default="acc3")
+    ap.add_argument("--order-properties", nargs="+", metavar="SIDE=CSV", default=[],
+                    help="d=FILE t=FILE: start_properties.py --order-only output for each side's starts (the "
+                         "start directories end in seedS); each property is rank-correlated with the order's "
+                         "accuracy averaged over the weights it was trained with")
     ap.add_argument("--seeds", nargs=2, type=int, metavar=("FIRST", "LAST"), help="only seeds FIRST … LAST")
     args = ap.parse_args()
     cells = {key: {} for key in CELLS}
@@ -116,6 +121,32 @@ def main():
         m, se, lo, hi, p = interval(diff)
         print(f"  {CELLS[first]} − {CELLS[second]}: {points(m)} (SE {100 * se:.2f}; 95 % {points(lo)} to "
               f"{points(hi)}; p = {p:.3f}; n = {len(seeds)})")
+
+    if args.order_properties:
+        properties = {}
+        for spec in args.order_properties:
+            side, _, path = spec.partition("=")
+            if side not in ("d", "t") or not path:
+                raise SystemExit(f"--order-properties {spec!r}: expected d=FILE or t=FILE")
+            with open(path) as f:
+                for row in csv.DictReader(f):
+                    digits = row["start"].rstrip("/").rsplit("seed", 1)[-1]
+                    if not digits.isdigit():
+                        raise SystemExit(f"{path}: start {row['start']!r} does not end in seedS")
+                    properties[(side, int(digits))] = row
+        accuracy = {}
+        for (w, o), values in cells.items():
+            for seed, value in values.items():
+                accuracy.setdefault((o, seed), []).append(value)
+        orders = sorted(k for k in accuracy if k in properties)
+        if len(orders) >= 4:
+            mean = [np.mean(accuracy[k]) for k in orders]
+            print(f"\nSpearman correlation of an order's property with its accuracy (mean over its cells; {len(orders)} orders):")
+            for name in properties[orders[0]]:
+                if name == "start":
+                    continue
+                r = stats.spearmanr([float(properties[k][name]) for k in orders], mean)
+                print(f"  {name:32s} {r.correlation:+.2f} (p = {r.pvalue:.2f})")
 
     print("\nWelch, cell against cell (unpaired):")
     keys = list(CELLS)
