@@ -42,6 +42,18 @@ def make_model(bn: bool) -> nn.Sequential:
     return model
 
 
+def seeded_start(seed: int, bn: bool, samples: int, epochs: int):
+    """Seed S's starting point as this script trains it: the initial model and one sample order
+    per epoch, in the order they take numbers from torch's global generator (manual_seed, the
+    layers' default init and then trunc_normal_ in make_model, one randperm per epoch). Training
+    itself draws nothing from the generator, so drawing every epoch's order up front gives the
+    same orders as drawing each at the start of its epoch. scripts/reference/torch_start.py
+    writes this start in `decoupled initial-state`'s format."""
+    torch.manual_seed(seed)
+    model = make_model(bn)
+    return model, [torch.randperm(samples) for _ in range(epochs)]
+
+
 def load(path: str, split: str):
     with h5py.File(path, "r") as f:
         scale = float(f.attrs.get("scale", 1.0))
@@ -75,16 +87,15 @@ def main():
     ap.add_argument("--save", help="write the final state_dict here (torch.save)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
     x, y = load(args.data, "train")
     tx, ty = load(args.data, "test")
-    model = make_model(args.bn)
+    model, orders = seeded_start(args.seed, args.bn, len(y), args.epochs)
     decay = [p for n, p in model.named_parameters() if n.endswith("weight") and p.dim() > 1]
     rest = [p for n, p in model.named_parameters() if not (n.endswith("weight") and p.dim() > 1)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
                              {"params": rest, "weight_decay": 0.0}], lr=args.lr)
     for epoch in range(1, args.epochs + 1):
-        perm = torch.randperm(len(y))
+        perm = orders[epoch - 1]
         total, count = 0.0, 0
         # Every sample once per epoch; the last batch may be smaller (as Decoupled's loader).
         for i in range(0, len(y), args.batch):

@@ -20,7 +20,7 @@ Prints one JSON line per epoch (test loss and accuracy of both PyTorch copies, a
 from --metrics), then a summary of the per-step loss differences over windows of steps.
 
 Usage: python3 scripts/reference/same_start.py START DATA.h5 [--metrics M.jsonl] [--epochs E]
-           [--lr 1e-3] [--weight-decay 1e-2] [--batch 128] [--threads 1]
+           [--lr 1e-3] [--weight-decay 1e-2] [--batch 128] [--threads 1] [--no-nudged]
 Needs torch and h5py (never needed by CI).
 """
 import argparse
@@ -62,6 +62,8 @@ def main():
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--weight-decay", type=float, default=1e-2)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--no-nudged", action="store_true",
+                    help="train only the unperturbed copy (half the time; for accuracy alone, as in the crossing)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     order = np.load(os.path.join(args.start, "order.npy"))
@@ -84,7 +86,7 @@ def main():
                     ours_epochs[round(r["epoch"])] = (r["test_loss"], r["test_acc"])
 
     copies = {}
-    for name in ("torch", "torch_nudged"):
+    for name in ("torch",) if args.no_nudged else ("torch", "torch_nudged"):
         model = make_model(False)
         state = start_state(args.start, model)
         model.load_state_dict(nudged(state) if name == "torch_nudged" else state)
@@ -108,7 +110,7 @@ def main():
         print(json.dumps(line), flush=True)
 
     reference = np.array(copies["torch"][2])
-    drift = np.abs(np.array(copies["torch_nudged"][2]) - reference)
+    drift = np.abs(np.array(copies["torch_nudged"][2]) - reference) if "torch_nudged" in copies else None
     steps = len(reference)
     ours = np.array([ours_steps.get(s + 1, np.nan) for s in range(steps)]) if ours_steps else None
     # Windows of steps: 1-10, 11-50, 51-100, 101-200, then per epoch.
@@ -116,8 +118,9 @@ def main():
     edges = [0, 10, 50, 100, 200] + [e * per_epoch for e in range(2, epochs + 1)]
     edges = sorted({min(e, steps) for e in edges} | {steps})
     for lo, hi in zip(edges, edges[1:]):
-        row = {"steps": f"{lo + 1}-{hi}", "torch_loss": float(reference[lo:hi].mean()),
-               "nudged_minus_torch_mean_abs": float(drift[lo:hi].mean())}
+        row = {"steps": f"{lo + 1}-{hi}", "torch_loss": float(reference[lo:hi].mean())}
+        if drift is not None:
+            row["nudged_minus_torch_mean_abs"] = float(drift[lo:hi].mean())
         if ours is not None:
             d = ours[lo:hi] - reference[lo:hi]
             row |= {"decoupled_loss": float(np.nanmean(ours[lo:hi])), "decoupled_minus_torch_mean": float(np.nanmean(d)),
