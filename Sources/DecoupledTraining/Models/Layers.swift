@@ -386,6 +386,8 @@ final class Conv2DLayer: Layer {
         let partitions = runner.partitions(batch)
         partialGradients.reserve(partitions * partial)
         let partials = partialGradients.base
+        // The forward pass of this batch set the same weights already; setting them again costs
+        // two copies of the weights and keeps backward correct on its own.
         let workspace = prepare(batch: batch, weight: params[firstParameter], runner: runner)
         let convolutions = self.convolutions
         runner.overPartitions(batch: batch) { p, r0, r1, worker in
