@@ -37,11 +37,13 @@ static dnnl_stream_t stream(void) {
 }
 
 /** A blocked copy of a plain tensor: where it lives in the workspace, and the reorder that
- *  fills it (NULL when the kernel takes the plain layout as it is). */
+ *  fills it (NULL when the kernel takes the plain layout as it is, or when `shared`: another
+ *  stage of the same call fills the same copy). */
 typedef struct stage {
     dnnl_memory_desc_t md;
     dnnl_primitive_t reorder;
     size_t offset;  // floats into the workspace
+    int shared;
 } stage;
 
 struct dc_conv {
@@ -90,6 +92,7 @@ static int make_stage(dc_conv *c, stage *st, const dnnl_memory_desc_t *want, con
     st->md = *want;
     st->reorder = NULL;
     st->offset = 0;
+    st->shared = 0;
     if (dnnl_memory_desc_equal(want, plain)) return 0;
     st->offset = *workspace;
     *workspace += floats(want);
@@ -158,11 +161,20 @@ static int build(dc_conv *c, char *error, size_t error_size) {
         make_stage(c, &c->bwd_weights_src, MD(bwpd, dnnl_query_src_md), &c->plain_src, 0, &workspace, &scratch, error, error_size) ||
         make_stage(c, &c->bwd_weights_diff_dst, MD(bwpd, dnnl_query_diff_dst_md), &c->plain_dst, 0, &workspace, &scratch, error, error_size) ||
         make_stage(c, &c->bwd_weights_diff_weights, MD(bwpd, dnnl_query_diff_weights_md), &c->plain_weights, 1, &workspace, &scratch, error, error_size) ||
-        make_stage(c, &c->bwd_data_diff_dst, MD(bdpd, dnnl_query_diff_dst_md), &c->plain_dst, 0, &workspace, &scratch, error, error_size) ||
         make_stage(c, &c->bwd_data_diff_src, MD(bdpd, dnnl_query_diff_src_md), &c->plain_src, 1, &workspace, &scratch, error, error_size) ||
         make_weights(c, &c->fwd_weights, &c->fwd_weights_reorder, MD(fpd, dnnl_query_weights_md), error, error_size) ||
         make_weights(c, &c->bwd_data_weights, &c->bwd_data_weights_reorder, MD(bdpd, dnnl_query_weights_md), error, error_size))
         return -1;
+    // When backward-data reads dY in the layout backward-weights already copied it to (both of
+    // fmnist_2c2d's convolutions), it takes that copy instead of reordering dY a second time.
+    if (c->bwd_weights_diff_dst.reorder && dnnl_memory_desc_equal(MD(bdpd, dnnl_query_diff_dst_md), &c->bwd_weights_diff_dst.md)) {
+        c->bwd_data_diff_dst = c->bwd_weights_diff_dst;
+        c->bwd_data_diff_dst.reorder = NULL;
+        c->bwd_data_diff_dst.shared = 1;
+    } else if (make_stage(c, &c->bwd_data_diff_dst, MD(bdpd, dnnl_query_diff_dst_md), &c->plain_dst, 0, &workspace, &scratch,
+                          error, error_size)) {
+        return -1;
+    }
 #undef MD
     c->scratchpad_offset = workspace;
     c->workspace_floats = workspace + scratch;
@@ -240,6 +252,7 @@ static int execute(call *k, dnnl_primitive_t p, int n, dnnl_exec_arg_t *args) {
 /** Memory in the stage's layout: the plain buffer itself, or the stage's workspace copy. */
 static dnnl_memory_t staged(call *k, const stage *st, const dnnl_memory_desc_t *plain, const void *data, float *workspace,
                             int fill) {
+    if (st->shared) return wrap(k, &st->md, workspace + st->offset);
     if (!st->reorder) return wrap(k, plain, data);
     dnnl_memory_t from = wrap(k, plain, data), to = wrap(k, &st->md, workspace + st->offset);
     if (fill) {
