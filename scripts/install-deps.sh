@@ -2,7 +2,10 @@
 # Installs the Debian packages Decoupled needs, only those missing; uses sudo when not root.
 # Usage: scripts/install-deps.sh [extra-package ...]
 set -euo pipefail
-packages=(pkg-config libhdf5-dev libopenblas-dev libdnnl-dev python3-h5py python3-numpy gnuplot-nox dataset-fashion-mnist slurm-wlm munge chromium "$@")
+# The last three: the AArch64 C library, crt files and libgcc, and qemu-user, with which make test
+# cross-compiles the NEON kernels (toolchain clang and ld.lld) and runs them (Tests/kernels-cross).
+packages=(pkg-config libhdf5-dev libopenblas-dev libdnnl-dev python3-h5py python3-numpy gnuplot-nox dataset-fashion-mnist slurm-wlm munge chromium
+          libc6-dev-arm64-cross libgcc-12-dev-arm64-cross qemu-user "$@")
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
