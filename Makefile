@@ -6,7 +6,7 @@ SWIFTQ     = SWIFT=$(SWIFT) scripts/swift.sh
 JOBS      ?= $(shell nproc)
 RELEASE    = .build/release/decoupled
 
-.PHONY: all deps build release run test bench clean plugins data install uninstall
+.PHONY: all deps build release run test test-neon bench clean plugins data install uninstall
 
 all: release
 
@@ -41,7 +41,12 @@ REPLAY_INPUT = Tests/DecoupledTrainingTests/Fixtures/reference/torch-adamw-const
 plugins:
 	@for p in $(PLUGINS); do $(MAKE) -s -C $$p || exit 1; done
 
-test: deps plugins
+# The NEON kernels on any machine: cross-compiled for AArch64 and run under qemu-user, bit for
+# bit against the scalar reference (Tests/kernels-cross); a few seconds.
+test-neon: deps
+	@$(MAKE) -s -C Tests/kernels-cross test
+
+test: deps plugins test-neon
 	@for p in $(PLUGINS); do $(MAKE) -s -C $$p test || exit 1; done
 	$(SWIFTQ) build --build-tests
 	$(SWIFTQ) test --skip-build
