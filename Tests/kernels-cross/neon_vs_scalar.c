@@ -284,14 +284,15 @@ static dc_step_stats adam_step(const dc_kernel_table *k, const void *cp, int t, 
 }
 
 /* ---- the family ---- */
+/* Adagrad and Adadelta: the terms and ε. */
 typedef struct {
     dc_reg_terms reg;
     float eps;
-} adagrad_case;
+} eps_case;
 
 static dc_step_stats adagrad_step(const dc_kernel_table *k, const void *cp, int t, float *w, const float *g,
                                   float *const *s, size_t n) {
-    const adagrad_case *c = cp;
+    const eps_case *c = cp;
     const dc_adagrad_params hp = {(float)(0.05 / (1.0 + (t - 1) * 0.01)), c->eps, c->reg};
     return k->adagrad(&hp, w, g, s[0], n);
 }
@@ -311,15 +312,10 @@ static dc_step_stats rmsprop_step(const dc_kernel_table *k, const void *cp, int 
     return k->rmsprop(&hp, w, g, s[0], s[1], s[2], n);
 }
 
-typedef struct {
-    dc_reg_terms reg;
-    float eps;
-} adadelta_case;
-
 static dc_step_stats adadelta_step(const dc_kernel_table *k, const void *cp, int t, float *w, const float *g,
                                    float *const *s, size_t n) {
     (void)t;
-    const adadelta_case *c = cp;
+    const eps_case *c = cp;
     const dc_adadelta_params hp = {1.0f, 0.9f, 1.0f - 0.9f, c->eps, c->reg};
     return k->adadelta(&hp, w, g, s[0], s[1], n);
 }
@@ -448,7 +444,7 @@ static void run_all(int flush) {
             }
 
         for (int e = 0; e < 2; e++) {
-            const adagrad_case c = {reg, e ? 0.0f : 1e-10f};
+            const eps_case c = {reg, e ? 0.0f : 1e-10f};
             snprintf(flags, sizeof flags, "eps=%g %s", (double)c.eps, rl);
             const kernel_run kr = {"adagrad", adagrad_step, &c, 1, 1, 0, 1e-1f};
             run_kernel(&kr, flags, flush);
@@ -469,7 +465,7 @@ static void run_all(int flush) {
                 }
 
         for (int e = 0; e < 2; e++) {
-            const adadelta_case c = {reg, e ? 0.0f : 1e-6f};
+            const eps_case c = {reg, e ? 0.0f : 1e-6f};
             snprintf(flags, sizeof flags, "eps=%g %s", (double)c.eps, rl);
             const kernel_run kr = {"adadelta", adadelta_step, &c, 2, 3, 0, 1e-2f};
             run_kernel(&kr, flags, flush);
