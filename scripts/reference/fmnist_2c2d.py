@@ -18,6 +18,7 @@ Needs torch and h5py (never needed by CI).
 """
 import argparse
 import json
+import os
 
 import h5py
 import numpy as np
@@ -85,6 +86,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--bn", action="store_true")
     ap.add_argument("--save", help="write the final state_dict here (torch.save)")
+    ap.add_argument("--checkpoint", help="after every epoch save the model and optimizer here (torch.save, "
+                    "atomically); when the file exists, continue from it (same seed and settings)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     x, y = load(args.data, "train")
@@ -94,7 +97,16 @@ def main():
     rest = [p for n, p in model.named_parameters() if not (n.endswith("weight") and p.dim() > 1)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
                              {"params": rest, "weight_decay": 0.0}], lr=args.lr)
-    for epoch in range(1, args.epochs + 1):
+    first = 1
+    if args.checkpoint and os.path.exists(args.checkpoint):
+        saved = torch.load(args.checkpoint)
+        if (saved["seed"], saved["bn"], saved["samples"]) != (args.seed, args.bn, len(y)):
+            raise SystemExit(f"{args.checkpoint}: saved for seed {saved['seed']}, bn {saved['bn']}, "
+                             f"{saved['samples']} samples; this run has seed {args.seed}, bn {args.bn}, {len(y)} samples")
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        first = saved["epoch"] + 1
+    for epoch in range(first, args.epochs + 1):
         perm = orders[epoch - 1]
         total, count = 0.0, 0
         # Every sample once per epoch; the last batch may be smaller (as Decoupled's loader).
@@ -110,6 +122,10 @@ def main():
         print(json.dumps({"epoch": epoch, "train_loss": total / count, "test_loss": test_loss,
                           "test_acc": test_acc, "seed": args.seed, "bn": args.bn,
                           "torch": torch.__version__}), flush=True)
+        if args.checkpoint:
+            torch.save({"epoch": epoch, "seed": args.seed, "bn": args.bn, "samples": len(y),
+                        "model": model.state_dict(), "optimizer": opt.state_dict()}, args.checkpoint + ".tmp")
+            os.replace(args.checkpoint + ".tmp", args.checkpoint)
     if args.save:
         torch.save(model.state_dict(), args.save)
 
