@@ -149,4 +149,38 @@ func collectEpoch(_ loader: MinibatchLoader, features: Int = 6, classes: Int = 5
         #expect(blocksSeen.contains { $0 < 50 } && blocksSeen.contains { $0 >= 50 })
         #expect(blocksSeen.count >= 20, "the first half-epoch draws from many blocks, saw \(blocksSeen.count)")
     }
+
+    /// A split that fits the buffer is shuffled as a uniform permutation, afresh every epoch and
+    /// independently of the epoch before. 3 000 epochs of 12 samples, one loader (so the epochs'
+    /// generator chaining is under test too): how often each sample lands at each position, and
+    /// how often a sample at position i moves to position j in the next epoch, against the
+    /// uniform 250 per cell. Each epoch adds a permutation matrix, so Pearson's statistic has mean
+    /// n(n − 1) = 132 and SD ≈ √(2·132) = 16; the bound, 6 SD above, passes any uniform shuffle
+    /// (the seed is fixed, so the figure is too) and fails a Fisher–Yates drawing j < i (Sattolo's
+    /// cycles: an empty diagonal, ≈ 3 000) or from the whole range (bias of several per cent per
+    /// cell), or epochs that repeat or follow from each other.
+    @Test func wholeBufferShuffleIsUniformAndFreshEachEpoch() throws {
+        let dir = TempDir()
+        let n = 12, epochs = 3_000
+        let ds = try DatasetFile(path: try makeDataset(dir.file("u.h5"), train: n, test: 2))
+        let loader = try MinibatchLoader(file: ds, split: .train, batchSize: 5, seed: 2024, bufferBytes: 1 << 20)
+        var placed = [[Int]](repeating: [Int](repeating: 0, count: n), count: n)  // [sample][position]
+        var moved = placed                                                         // [position][next position]
+        var previous: [Int]? = nil
+        for _ in 0..<epochs {
+            let order = try collectEpoch(loader).flatMap { $0 }
+            #expect(order.count == n && Set(order) == Set(0..<n))
+            var position = [Int](repeating: 0, count: n)
+            for (i, sample) in order.enumerated() { position[sample] = i; placed[sample][i] += 1 }
+            if let previous { for sample in 0..<n { moved[previous[sample]][position[sample]] += 1 } }
+            previous = position
+        }
+        func pearson(_ table: [[Int]]) -> Double {
+            let expected = Double(table.joined().reduce(0, +)) / Double(n * n)
+            return table.joined().reduce(0.0) { $0 + (Double($1) - expected) * (Double($1) - expected) / expected }
+        }
+        let bound = Double(n * (n - 1)) + 6 * (2.0 * Double(n * (n - 1))).squareRoot()
+        #expect(pearson(placed) < bound, "sample × position: Pearson \(pearson(placed)), uniform gives ≈ \(n * (n - 1))")
+        #expect(pearson(moved) < bound, "position × next epoch's position: Pearson \(pearson(moved)), independent epochs give ≈ \(n * (n - 1))")
+    }
 }
