@@ -183,6 +183,27 @@ import Testing
         }
     }
 
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    /// The shipped experiment configs: examples/*.toml but the sweep and replay specs.
+    static let shippedConfigs: [String] = ((try? FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("examples").path)) ?? [])
+        .filter { $0.hasSuffix(".toml") && !$0.hasPrefix("sweep-") && !$0.hasPrefix("replay-") }.sorted()
+
+    @Test func theShippedConfigsAreFound() {
+        #expect(Self.shippedConfigs.count >= 8, "examples/: \(Self.shippedConfigs)")
+    }
+
+    /// Every shipped experiment config loads, and its model builds against its data, with the
+    /// shipped external plugins as `decoupled` offers them: on the shipped subset when it names
+    /// Fashion-MNIST (CI has no full copy), on its generated data otherwise.
+    @Test(arguments: shippedConfigs)
+    func aShippedConfigBuildsItsSession(name: String) throws {
+        let path = Self.root.appendingPathComponent("examples/\(name)").path
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let subset = text.contains("quadratic_deep") ? [] : [try ConfigOverride("data.file=\(Self.root.path)/datasets/fashion-mnist-small.h5")]
+        let config = try ExperimentConfig.load(path: path, overrides: subset)
+        _ = try TrainingSession(config: config, registry: try ConformanceTests.registry(), kernels: .best)
+    }
+
     @Test func modelThatDoesNotFitTheDataIsAConfigError() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let c = try ExperimentConfig.parse(edited("kind = \"mlp\"", "kind = \"softmax\""), file: "exp.toml",

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""PyTorch reference for the fmnist_2c2d and fmnist_2c2d_bn problems (docs/problems.md).
+"""PyTorch reference for the Fashion-MNIST problems (docs/problems.md): fmnist_2c2d (the default),
+fmnist_2c2d_bn, fmnist_mlp and fmnist_logreg.
 
 Trains the same network as `decoupled train examples/fmnist-2c2d.toml` — DeepOBS's 2c2d:
 conv 32@5x5 same -> ReLU -> max-pool 2 -> conv 64@5x5 same -> ReLU -> max-pool 2 -> dense 1024
@@ -9,11 +10,16 @@ redrawn outside 2 std; biases 0.05), the same optimizer (AdamW, decay on conv/de
 only, as Decoupled's default groups) and the same data file, batch size and epochs, and prints
 one JSON line per epoch: {"epoch": e, "test_acc": ..., "test_loss": ..., "train_loss": ...}.
 
+With --problem fmnist_mlp it trains DeepOBS's net_mlp, 784-1000-500-100-10 with ReLU (weights
+truncated normal std 0.03, biases 0), with --problem fmnist_logreg softmax regression 784 -> 10
+(Xavier uniform, biases 0), as `decoupled train examples/fmnist-mlp.toml` and
+`examples/fmnist-logreg.toml` do (a Flatten comes first, so their state_dict names start at "1.").
+
 The weights are drawn from torch's generator, not Decoupled's, and the batches are shuffled
 differently: the comparison is between two independent trainings of the same setup.
 
-Usage: python3 scripts/reference/fmnist_2c2d.py DATA.h5 [--epochs 3] [--seed 0] [--bn]
-           [--lr 1e-3] [--weight-decay 1e-2] [--batch 128] [--threads 2]
+Usage: python3 scripts/reference/fmnist_2c2d.py DATA.h5 [--epochs 3] [--seed 0]
+           [--problem fmnist_2c2d|fmnist_2c2d_bn|fmnist_mlp|fmnist_logreg] [--bn] [--lr 1e-3] [--weight-decay 1e-2] [--batch 128] [--threads 2]
 Needs torch and h5py (never needed by CI).
 """
 import argparse
@@ -26,8 +32,28 @@ import torch
 from torch import nn
 
 
-def make_model(bn: bool) -> nn.Sequential:
+PROBLEMS = ("fmnist_2c2d", "fmnist_2c2d_bn", "fmnist_mlp", "fmnist_logreg")
+
+
+def make_model(bn: bool, problem: str = "fmnist_2c2d") -> nn.Sequential:
     """nn.Sequential in the order of the layer list, so state_dict names ("0.weight") match."""
+    if problem == "fmnist_logreg":
+        model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+        nn.init.xavier_uniform_(model[1].weight)
+        nn.init.zeros_(model[1].bias)
+        return model
+    if problem == "fmnist_mlp":
+        sizes = [784, 1000, 500, 100, 10]
+        layers = [nn.Flatten()]
+        for i in range(4):
+            layers += [nn.Linear(sizes[i], sizes[i + 1])] + ([nn.ReLU()] if i < 3 else [])
+        model = nn.Sequential(*layers)
+        for m in model.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.trunc_normal_(m.weight, std=0.03, a=-0.06, b=0.06)
+                nn.init.zeros_(m.bias)
+        return model
+    bn = bn or problem == "fmnist_2c2d_bn"
     layers = [nn.Conv2d(1, 32, 5, padding="same")]
     layers += [nn.BatchNorm2d(32)] if bn else []
     layers += [nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 5, padding="same")]
@@ -43,7 +69,7 @@ def make_model(bn: bool) -> nn.Sequential:
     return model
 
 
-def seeded_start(seed: int, bn: bool, samples: int, epochs: int):
+def seeded_start(seed: int, bn: bool, samples: int, epochs: int, problem: str = "fmnist_2c2d"):
     """Seed S's starting point as this script trains it: the initial model and one sample order
     per epoch, in the order they take numbers from torch's global generator (manual_seed, the
     layers' default init and then trunc_normal_ in make_model, one randperm per epoch). Training
@@ -51,7 +77,7 @@ def seeded_start(seed: int, bn: bool, samples: int, epochs: int):
     same orders as drawing each at the start of its epoch. scripts/reference/torch_start.py
     writes this start in `decoupled initial-state`'s format."""
     torch.manual_seed(seed)
-    model = make_model(bn)
+    model = make_model(bn, problem)
     return model, [torch.randperm(samples) for _ in range(epochs)]
 
 
@@ -84,15 +110,21 @@ def main():
     ap.add_argument("--weight-decay", type=float, default=1e-2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--bn", action="store_true")
+    ap.add_argument("--problem", choices=PROBLEMS, default="fmnist_2c2d")
+    ap.add_argument("--bn", action="store_true", help="the same as --problem fmnist_2c2d_bn")
     ap.add_argument("--save", help="write the final state_dict here (torch.save)")
     ap.add_argument("--checkpoint", help="after every epoch save the model and optimizer here (torch.save, "
                     "atomically); when the file exists, continue from it (same seed and settings)")
     args = ap.parse_args()
+    if args.bn:
+        if args.problem not in ("fmnist_2c2d", "fmnist_2c2d_bn"):
+            raise SystemExit(f"--bn adds batch norm to fmnist_2c2d; it cannot go with --problem {args.problem}")
+        args.problem = "fmnist_2c2d_bn"
+    args.bn = args.problem == "fmnist_2c2d_bn"
     torch.set_num_threads(args.threads)
     x, y = load(args.data, "train")
     tx, ty = load(args.data, "test")
-    model, orders = seeded_start(args.seed, args.bn, len(y), args.epochs)
+    model, orders = seeded_start(args.seed, args.bn, len(y), args.epochs, args.problem)
     decay = [p for n, p in model.named_parameters() if n.endswith("weight") and p.dim() > 1]
     rest = [p for n, p in model.named_parameters() if not (n.endswith("weight") and p.dim() > 1)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
@@ -100,9 +132,10 @@ def main():
     first = 1
     if args.checkpoint and os.path.exists(args.checkpoint):
         saved = torch.load(args.checkpoint)
-        if (saved["seed"], saved["bn"], saved["samples"]) != (args.seed, args.bn, len(y)):
-            raise SystemExit(f"{args.checkpoint}: saved for seed {saved['seed']}, bn {saved['bn']}, "
-                             f"{saved['samples']} samples; this run has seed {args.seed}, bn {args.bn}, {len(y)} samples")
+        problem = saved.get("problem", "fmnist_2c2d_bn" if saved["bn"] else "fmnist_2c2d")
+        if (saved["seed"], problem, saved["samples"]) != (args.seed, args.problem, len(y)):
+            raise SystemExit(f"{args.checkpoint}: saved for seed {saved['seed']}, {problem}, "
+                             f"{saved['samples']} samples; this run has seed {args.seed}, {args.problem}, {len(y)} samples")
         model.load_state_dict(saved["model"])
         opt.load_state_dict(saved["optimizer"])
         first = saved["epoch"] + 1
@@ -120,10 +153,10 @@ def main():
             count += len(idx)
         test_loss, test_acc = evaluate(model, tx, ty)
         print(json.dumps({"epoch": epoch, "train_loss": total / count, "test_loss": test_loss,
-                          "test_acc": test_acc, "seed": args.seed, "bn": args.bn,
+                          "test_acc": test_acc, "seed": args.seed, "problem": args.problem,
                           "torch": torch.__version__}), flush=True)
         if args.checkpoint:
-            torch.save({"epoch": epoch, "seed": args.seed, "bn": args.bn, "samples": len(y),
+            torch.save({"epoch": epoch, "seed": args.seed, "bn": args.bn, "problem": args.problem, "samples": len(y),
                         "model": model.state_dict(), "optimizer": opt.state_dict()}, args.checkpoint + ".tmp")
             os.replace(args.checkpoint + ".tmp", args.checkpoint)
     if args.save:
