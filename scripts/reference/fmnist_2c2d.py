@@ -131,8 +131,11 @@ def main():
                              {"params": rest, "weight_decay": 0.0}], lr=args.lr)
     first = 1
     if args.checkpoint and os.path.exists(args.checkpoint):
-        saved = torch.load(args.checkpoint)
-        problem = saved.get("problem", "fmnist_2c2d_bn" if saved["bn"] else "fmnist_2c2d")
+        try:
+            saved = torch.load(args.checkpoint)
+            problem = saved.get("problem", "fmnist_2c2d_bn" if saved["bn"] else "fmnist_2c2d")
+        except Exception as error:
+            raise SystemExit(f"{args.checkpoint}: not a checkpoint this script wrote ({error})")
         if (saved["seed"], problem, saved["samples"]) != (args.seed, args.problem, len(y)):
             raise SystemExit(f"{args.checkpoint}: saved for seed {saved['seed']}, {problem}, "
                              f"{saved['samples']} samples; this run has seed {args.seed}, {args.problem}, {len(y)} samples")
