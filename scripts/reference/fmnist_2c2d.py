@@ -13,7 +13,8 @@ one JSON line per epoch: {"epoch": e, "test_acc": ..., "test_loss": ..., "train_
 With --problem fmnist_mlp it trains DeepOBS's net_mlp, 784-1000-500-100-10 with ReLU (weights
 truncated normal std 0.03, biases 0), with --problem fmnist_logreg softmax regression 784 -> 10
 (Xavier uniform, biases 0), as `decoupled train examples/fmnist-mlp.toml` and
-`examples/fmnist-logreg.toml` do (a Flatten comes first, so their state_dict names start at "1.").
+`examples/fmnist-logreg.toml` do, under Decoupled's names (0/2/4/6 and fc1: a parameterless
+"flatten" comes first).
 
 The weights are drawn from torch's generator, not Decoupled's, and the batches are shuffled
 differently: the comparison is between two independent trainings of the same setup.
@@ -25,6 +26,7 @@ Needs torch and h5py (never needed by CI).
 import argparse
 import json
 import os
+from collections import OrderedDict
 
 import h5py
 import numpy as np
@@ -38,16 +40,16 @@ PROBLEMS = ("fmnist_2c2d", "fmnist_2c2d_bn", "fmnist_mlp", "fmnist_logreg")
 def make_model(bn: bool, problem: str = "fmnist_2c2d") -> nn.Sequential:
     """nn.Sequential in the order of the layer list, so state_dict names ("0.weight") match."""
     if problem == "fmnist_logreg":
-        model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
-        nn.init.xavier_uniform_(model[1].weight)
-        nn.init.zeros_(model[1].bias)
+        model = nn.Sequential(OrderedDict(flatten=nn.Flatten(), fc1=nn.Linear(784, 10)))
+        nn.init.xavier_uniform_(model.fc1.weight)
+        nn.init.zeros_(model.fc1.bias)
         return model
     if problem == "fmnist_mlp":
         sizes = [784, 1000, 500, 100, 10]
-        layers = [nn.Flatten()]
+        layers = [("flatten", nn.Flatten())]
         for i in range(4):
-            layers += [nn.Linear(sizes[i], sizes[i + 1])] + ([nn.ReLU()] if i < 3 else [])
-        model = nn.Sequential(*layers)
+            layers += [(str(2 * i), nn.Linear(sizes[i], sizes[i + 1]))] + ([(str(2 * i + 1), nn.ReLU())] if i < 3 else [])
+        model = nn.Sequential(OrderedDict(layers))
         for m in model.modules():
             if isinstance(m, nn.Linear):
                 nn.init.trunc_normal_(m.weight, std=0.03, a=-0.06, b=0.06)
@@ -67,6 +69,17 @@ def make_model(bn: bool, problem: str = "fmnist_2c2d") -> nn.Sequential:
             nn.init.trunc_normal_(m.weight, std=0.05, a=-0.1, b=0.1)
             nn.init.constant_(m.bias, 0.05)
     return model
+
+
+def model_for(state) -> nn.Sequential:
+    """The model whose state_dict has the names of `state`, a Decoupled checkpoint's parameters
+    (and batch-norm buffers): fmnist_logreg (fc1), fmnist_mlp (dense 0/2/4/6) or fmnist_2c2d
+    (conv 0/3), with batch norm when running statistics are present."""
+    if "fc1.weight" in state:
+        return make_model(False, "fmnist_logreg")
+    if state["0.weight"].dim() == 2:
+        return make_model(False, "fmnist_mlp")
+    return make_model(any(k.endswith("running_mean") for k in state))
 
 
 def seeded_start(seed: int, bn: bool, samples: int, epochs: int, problem: str = "fmnist_2c2d"):
