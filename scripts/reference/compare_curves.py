@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Compares one Decoupled run's test accuracy, epoch by epoch, with one PyTorch reference run's
+(the JSON lines fmnist_2c2d.py prints): the final epoch, and the means over the last --last
+epochs, with the epoch-to-epoch spread of the difference (docs/problems.md, fmnist_2c2d's
+100-epoch comparison). Only epochs both runs have evaluated are compared.
+
+Usage: python3 scripts/reference/compare_curves.py RUN_DIR TORCH_LOG [--last 10]
+Needs only the standard library.
+"""
+import argparse
+import json
+import math
+import os
+
+
+def decoupled_curve(run_dir):
+    path = os.path.join(run_dir, "metrics.jsonl")
+    curve = {}
+    try:
+        with open(path) as f:
+            for n, line in enumerate(f, 1):
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as error:
+                    raise SystemExit(f"{path}:{n}: not a JSON line ({error})")
+                if row.get("test_acc") is not None:
+                    curve[int(row["epoch"])] = float(row["test_acc"])
+    except OSError as error:
+        raise SystemExit(f"{path}: cannot read ({error.strerror}); expected a Decoupled run directory")
+    return curve
+
+
+def torch_curve(path):
+    curve = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith("{"):
+                    row = json.loads(line)
+                    curve[int(row["epoch"])] = float(row["test_acc"])
+    except OSError as error:
+        raise SystemExit(f"{path}: cannot read ({error.strerror}); expected the output of fmnist_2c2d.py")
+    except (json.JSONDecodeError, KeyError) as error:
+        raise SystemExit(f"{path}: a line is not fmnist_2c2d.py's JSON ({error})")
+    return curve
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("run_dir")
+    ap.add_argument("torch_log")
+    ap.add_argument("--last", type=int, default=10, help="epochs at the end to average")
+    args = ap.parse_args()
+    d, t = decoupled_curve(args.run_dir), torch_curve(args.torch_log)
+    common = sorted(set(d) & set(t))
+    if not common:
+        raise SystemExit(f"no epoch evaluated by both: {args.run_dir} has {sorted(d)[-3:]}…, {args.torch_log} {sorted(t)[-3:]}…")
+    last = common[-1]
+    print(f"epochs both evaluated: {len(common)} (up to {last})")
+    print(f"epoch {last}: Decoupled {d[last]:.4f}, PyTorch {t[last]:.4f}, difference {100 * (d[last] - t[last]):+.2f} points")
+    window = common[-args.last:]
+    diffs = [100 * (d[e] - t[e]) for e in window]
+    mean = sum(diffs) / len(diffs)
+    sd = math.sqrt(sum((x - mean) ** 2 for x in diffs) / (len(diffs) - 1)) if len(diffs) > 1 else float("nan")
+    print(f"epochs {window[0]}–{window[-1]}: Decoupled {sum(d[e] for e in window) / len(window):.4f}, "
+          f"PyTorch {sum(t[e] for e in window) / len(window):.4f}, difference {mean:+.2f} points "
+          f"(SD over epochs {sd:.2f}; epochs are not independent, so this is no interval)")
+
+
+if __name__ == "__main__":
+    main()
