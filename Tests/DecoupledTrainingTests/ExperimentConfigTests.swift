@@ -183,6 +183,7 @@ import Testing
         }
     }
 
+    /// The checkout: examples/ and datasets/.
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     /// The shipped experiment configs: examples/*.toml but the sweep and replay specs.
     static let shippedConfigs: [String] = ((try? FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("examples").path)) ?? [])
@@ -205,9 +206,8 @@ import Testing
     }
 
     @Test func modelThatDoesNotFitTheDataIsAConfigError() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let c = try ExperimentConfig.parse(edited("kind = \"mlp\"", "kind = \"softmax\""), file: "exp.toml",
-                                           overrides: [try ConfigOverride("data.file=\(root.path)/datasets/fashion-mnist-small.h5")])
+                                           overrides: [try ConfigOverride("data.file=\(Self.root.path)/datasets/fashion-mnist-small.h5")])
         do {
             _ = try TrainingSession(config: c, registry: .builtIn(), kernels: .best)
             Issue.record("expected an error")
@@ -231,9 +231,8 @@ import Testing
     }
 
     @Test func aSubsetLargerThanTheSplitIsAConfigErrorNamingTheFile() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let c = try ExperimentConfig.parse(Self.valid, file: "exp.toml",
-                                           overrides: [try ConfigOverride("data.file=\(root.path)/datasets/fashion-mnist-small.h5"),
+                                           overrides: [try ConfigOverride("data.file=\(Self.root.path)/datasets/fashion-mnist-small.h5"),
                                                        try ConfigOverride("data.validation=2000"),
                                                        try ConfigOverride("data.train_subset=9000")])
         do {

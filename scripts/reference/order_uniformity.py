@@ -53,7 +53,7 @@ def main():
             o = np.load(path)
         except (OSError, ValueError) as error:
             raise SystemExit(f"{path}: cannot read as .npy ({error})")
-        if o.ndim != 2 or any(sorted(e) != list(range(o.shape[1])) for e in o.tolist()):
+        if o.ndim != 2 or (np.sort(o, axis=1) != np.arange(o.shape[1])).any():
             raise SystemExit(f"{path}: expected int [epochs, samples] with a permutation per epoch, got shape {o.shape}")
         orders.append(o)
     if args.torch_seeds:
