@@ -1,6 +1,7 @@
 import ArgumentParser
 import DecoupledCore
 import DecoupledHDF5
+import DecoupledTraining
 import Foundation
 
 // The data commands only parse arguments and call DecoupledHDF5, where the logic lives.
@@ -342,6 +343,10 @@ struct DataInspectCommand: ParsableCommand {
     var file: String
 
     func run() throws {
+        if SyntheticData.isSynthetic(file) {
+            throw ValidationError("'\(file)' names a data set generated in memory on every open (docs/problems.md), not a file: "
+                                  + "there is nothing on disk to inspect. Expected an HDF5 file's path.")
+        }
         let report = try DatasetInspector.inspect(path: file)
         print(report.text, terminator: "")
         if report.formatError != nil { throw ExitCode(1) }

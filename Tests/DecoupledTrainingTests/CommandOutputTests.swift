@@ -74,5 +74,8 @@ func tinyMLPConfig(seed: Int, batchSize: Int, hidden: Int) -> String {
         #expect(csv.status == 0 && csv.out.contains("classes (attribute class_names): 0 setosa, 1 versicolor, 2 virginica"), "\(csv)")
         let inspect = try run(["data", "inspect", scratch.file("iris.h5")], "inspect")
         #expect(inspect.status == 0 && inspect.out.contains("class names: 0 setosa, 1 versicolor, 2 virginica"), "\(inspect)")
+        let generated = try run(["data", "inspect", "synthetic:quadratic_deep"], "generated")
+        #expect(generated.status != 0 && generated.err.contains("'synthetic:quadratic_deep' names a data set generated in memory"),
+                "\(generated)")
     }
 }
