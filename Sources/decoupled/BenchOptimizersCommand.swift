@@ -9,7 +9,8 @@ struct BenchOptimizersCommand: ParsableCommand {
         discussion: """
         Times UpdateEngine.apply() for each optimizer (decoupled weight decay λ = 1e-2) on one \
         tensor: the fused kernels (SGD, Adam, Adagrad, RMSprop, Adadelta, Adamax, NAdam, RAdam) \
-        and the whole-tensor path (TensorOptimizer: lamb, adafactor; one worker per tensor). \
+        and the whole-tensor path (TensorOptimizer: lamb, adafactor; one worker per tensor), \
+        and external plugins' optimizers (`decoupled plugins list`) on the path they declare. \
         Each step alternates with an in-place bandwidth probe that moves the same bytes per \
         parameter (read w, g and every element state; write w and the states) on the same \
         arrays and workers; "of probe" is the probe's time over the step's, 1.00 at the \
@@ -24,6 +25,7 @@ struct BenchOptimizersCommand: ParsableCommand {
           decoupled bench optimizers --sizes 1e7 --workers 1,2
           decoupled bench optimizers --sizes 5e7 --optimizers nadam,radam --rounds 41
           decoupled bench optimizers --optimizers adamw,nadam,adagrad --json
+          decoupled bench optimizers --optimizers adamw,lion --sizes 1e7   # lion: plugins/lion
         """)
 
     @Option(help: "Parameter counts, comma-separated; scientific notation allowed.")
@@ -34,7 +36,7 @@ struct BenchOptimizersCommand: ParsableCommand {
 
     static let family = "sgd,adamw,adagrad,rmsprop,adadelta,adamax,nadam,radam,lamb,adafactor"
 
-    @Option(help: "Optimizers or aliases, comma-separated (default: sgd, adamw, adagrad, rmsprop, adadelta, adamax, nadam, radam, lamb, adafactor; adam, the reference, is always timed).")
+    @Option(help: "Optimizers or aliases, built-in or from external plugins, comma-separated (default: sgd, adamw, adagrad, rmsprop, adadelta, adamax, nadam, radam, lamb, adafactor; adam, the reference, is always timed).")
     var optimizers: String?
 
     @Option(help: "Kernel path of the fused kernels; default: $DECOUPLED_KERNELS or the best for this CPU.")
@@ -57,9 +59,11 @@ struct BenchOptimizersCommand: ParsableCommand {
     func run() throws {
         let sizeList = try parseSizes(sizes)
         let workerList = try parseWorkers(workers)
-        let registry = PluginRegistry.builtIn()
-        let names = try parseList(optimizers ?? Self.family, "--optimizers") { n in
-            (try? registry.optimizer(named: registry.alias(named: n)?.base ?? n)) != nil ? n : nil
+        // External plugins too: they are loaded only if a name is not built in, as for training.
+        let registry = loadRegistry()
+        let names = try parseList(optimizers ?? Self.family, "--optimizers") { $0 }
+        for n in names {
+            do { _ = try registry.optimizer(named: registry.alias(named: n)?.base ?? n) } catch { throw ValidationError("--optimizers: \(error)") }
         }
         let path = try kernel.map { try KernelPath.named($0) } ?? KernelPath.fromEnvironment(ProcessInfo.processInfo.environment)
         var bench = OptimizerBenchmark(registry: registry, kernel: path)
