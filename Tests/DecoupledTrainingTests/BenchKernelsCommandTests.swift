@@ -19,11 +19,8 @@ import Testing
     }
 
     static func run(_ scratch: Scratch, _ args: [String], _ tag: String) throws -> (status: Int32, out: String, err: String) {
-        let p = try startDecoupled(["bench", "kernels", "--sizes", "2000", "--workers", "1", "--rounds", "1",
-                                    "--seconds", "0.005"] + args, in: scratch.path, tag: tag)
-        #expect(waitFor(p, seconds: 60))
-        return (p.terminationStatus, try String(contentsOfFile: scratch.file("\(tag).out"), encoding: .utf8),
-                try String(contentsOfFile: scratch.file("\(tag).err"), encoding: .utf8))
+        try runDecoupled(["bench", "kernels", "--sizes", "2000", "--workers", "1", "--rounds", "1", "--seconds", "0.005"] + args,
+                         in: scratch.path, tag: tag)
     }
 
     @Test func torchWithoutTorchIsAnErrorNamingTheInterpreterAndWhatItPrinted() throws {

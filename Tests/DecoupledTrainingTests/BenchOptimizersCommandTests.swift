@@ -5,11 +5,8 @@ import Testing
 /// No timed assertions.
 @Suite struct BenchOptimizersCommandTests {
     static func run(_ scratch: Scratch, _ args: [String], _ tag: String) throws -> (status: Int32, out: String, err: String) {
-        let p = try startDecoupled(["bench", "optimizers", "--sizes", "2000", "--workers", "1", "--rounds", "1",
-                                    "--seconds", "0.005"] + args, in: scratch.path, tag: tag)
-        #expect(waitFor(p, seconds: 60))
-        return (p.terminationStatus, try String(contentsOfFile: scratch.file("\(tag).out"), encoding: .utf8),
-                try String(contentsOfFile: scratch.file("\(tag).err"), encoding: .utf8))
+        try runDecoupled(["bench", "optimizers", "--sizes", "2000", "--workers", "1", "--rounds", "1", "--seconds", "0.005"] + args,
+                         in: scratch.path, tag: tag)
     }
 
     /// lion comes from plugins/lion (built by `make plugins`), found as for training: its one

@@ -47,10 +47,7 @@ func tinyMLPConfig(seed: Int, batchSize: Int, hidden: Int) -> String {
         let scratch = Scratch()
         let fixtures = "\(repositoryRoot)/Tests/DecoupledHDF5Tests/Fixtures/numpy"
         func run(_ args: [String], _ tag: String) throws -> (status: Int32, out: String, err: String) {
-            let p = try startDecoupled(args, in: scratch.path, tag: tag)
-            #expect(waitFor(p, seconds: 60))
-            return (p.terminationStatus, try String(contentsOfFile: scratch.file("\(tag).out"), encoding: .utf8),
-                    try String(contentsOfFile: scratch.file("\(tag).err"), encoding: .utf8))
+            try runDecoupled(args, in: scratch.path, tag: tag)
         }
         let npz = try run(["data", "import", "npz", "\(fixtures)/no-test.npz", "--test-fraction", "0.25",
                            "--layout", "contiguous", "-o", scratch.file("npz.h5")], "npz")

@@ -38,6 +38,19 @@ func waitFor(_ p: Process, seconds: Double) -> Bool {
     return !p.isRunning
 }
 
+/// Runs `decoupled` to the end with output to files in `dir`; its exit status and what it
+/// printed. A run that takes longer than `seconds` is a failed expectation and is terminated.
+func runDecoupled(_ args: [String], in dir: String, tag: String, seconds: Double = 60) throws -> (status: Int32, out: String, err: String) {
+    let p = try startDecoupled(args, in: dir, tag: tag)
+    if !waitFor(p, seconds: seconds) {
+        Issue.record("decoupled \(args.joined(separator: " ")) did not finish in \(seconds) s")
+        p.terminate()
+        p.waitUntilExit()
+    }
+    return (p.terminationStatus, try String(contentsOfFile: "\(dir)/\(tag).out", encoding: .utf8),
+            try String(contentsOfFile: "\(dir)/\(tag).err", encoding: .utf8))
+}
+
 /// Real processes: kills at random moments, stop signals, the run lock. Each kill is followed
 /// by a check that the newest checkpoint listed verifies; at the end the run equals the
 /// uninterrupted one bit for bit.
