@@ -31,9 +31,17 @@ import Testing
         return root.appendingPathComponent("plugins/\(dir)/build/\(lib)").path
     }
 
-    /// Compiles C source into a shared library in a temp directory.
-    static func compile(_ name: String, _ source: String) throws -> String {
+    /// Where `compile` puts its libraries: one directory per test process, removed when the
+    /// process exits (a loaded library stays mapped after its file is gone).
+    static let compileDirectory: URL = {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dc-plugin-tests-\(getpid())")
+        atexit { try? FileManager.default.removeItem(at: ExternalPluginTests.compileDirectory) }
+        return dir
+    }()
+
+    /// Compiles C source into a shared library in `compileDirectory`.
+    static func compile(_ name: String, _ source: String) throws -> String {
+        let dir = compileDirectory
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let c = dir.appendingPathComponent("\(name).c"), so = dir.appendingPathComponent("lib\(name).so")
         try source.write(to: c, atomically: true, encoding: .utf8)

@@ -11,7 +11,7 @@ import Testing
 /// `DECOUPLED_EXTRA_FIXTURES=DIR` adds every `DIR/*.h5` to the committed set, e.g. fresh
 /// random PyTorch cases from `scripts/reference/check_random.sh` (CI has no torch: unset, only
 /// the committed fixtures run). Fixtures of an external plugin's optimizer replay through the
-/// shipped plugin, compiled here (`shippedPlugins`).
+/// shipped plugin, built by its Makefile (`shippedPlugins`).
 @Suite struct ConformanceTests {
     static let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/reference")
     static let extraVariable = "DECOUPLED_EXTRA_FIXTURES"
@@ -57,31 +57,29 @@ import Testing
         return worst
     }
 
-    /// The shipped external plugins (plugins/*/*.c but test.c), compiled once into a temporary
-    /// directory, so fixtures of a plugin's optimizer (optax-lion-*: plugins/lion) replay too.
+    /// The shipped external plugins, built where `make plugins` builds them (plugins/*/build/,
+    /// by each plugin's Makefile; up to date already under `make test`), so fixtures of a
+    /// plugin's optimizer (optax-lion-*: plugins/lion) replay too.
     static let shippedPlugins: Result<[String], PluginError> = {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let include = root.appendingPathComponent("Sources/CDecoupledPluginABI/include").path
-        let out = FileManager.default.temporaryDirectory.appendingPathComponent("conformance-plugins-\(getpid())")
+        let plugins = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("plugins")
         var libraries: [String] = []
         do {
-            try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
-            for dir in try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("plugins").path).sorted() {
-                let d = root.appendingPathComponent("plugins/\(dir)")
-                for c in (try? FileManager.default.contentsOfDirectory(atPath: d.path))?.sorted() ?? []
-                where c.hasSuffix(".c") && c != "test.c" {
-                    let so = out.appendingPathComponent("lib\(dir)-\(c.dropLast(2)).so").path
-                    let p = Process()
-                    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-                    p.arguments = ["cc", "-O2", "-std=c11", "-shared", "-fPIC", "-I", include, "-o", so, d.appendingPathComponent(c).path, "-lm"]
-                    try p.run()
-                    p.waitUntilExit()
-                    guard p.terminationStatus == 0 else { return .failure(.library(path: d.appendingPathComponent(c).path, message: "cc failed")) }
-                    libraries.append(so)
-                }
+            for dir in try FileManager.default.contentsOfDirectory(atPath: plugins.path).sorted()
+            where FileManager.default.fileExists(atPath: plugins.appendingPathComponent("\(dir)/Makefile").path) {
+                let d = plugins.appendingPathComponent(dir)
+                let p = Process()
+                p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+                p.arguments = ["make", "-s", "-C", d.path]
+                try p.run()
+                p.waitUntilExit()
+                guard p.terminationStatus == 0 else { return .failure(.library(path: d.path, message: "make failed")) }
+                let build = d.appendingPathComponent("build")
+                libraries += try FileManager.default.contentsOfDirectory(atPath: build.path).filter { $0.hasSuffix(".so") }.sorted()
+                    .map { build.appendingPathComponent($0).path }
             }
         } catch {
-            return .failure(.library(path: out.path, message: "\(error)"))
+            return .failure(.library(path: plugins.path, message: "\(error)"))
         }
         return .success(libraries)
     }()

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Compares one Decoupled run's test accuracy, epoch by epoch, with one PyTorch reference run's
+"""Compares one Decoupled run's test accuracy and loss, epoch by epoch, with one PyTorch reference run's
 (the JSON lines fmnist_2c2d.py prints): the final epoch, and the means over the last --last
 epochs, with the epoch-to-epoch spread of the difference (docs/problems.md, fmnist_2c2d's
 100-epoch comparison). Only epochs both runs have evaluated are compared.
@@ -24,7 +24,7 @@ def decoupled_curve(run_dir):
                 except json.JSONDecodeError as error:
                     raise SystemExit(f"{path}:{n}: not a JSON line ({error})")
                 if row.get("test_acc") is not None:
-                    curve[int(row["epoch"])] = float(row["test_acc"])
+                    curve[int(row["epoch"])] = (float(row["test_acc"]), float(row["test_loss"]))
     except OSError as error:
         raise SystemExit(f"{path}: cannot read ({error.strerror}); expected a Decoupled run directory")
     return curve
@@ -37,7 +37,7 @@ def torch_curve(path):
             for line in f:
                 if line.startswith("{"):
                     row = json.loads(line)
-                    curve[int(row["epoch"])] = float(row["test_acc"])
+                    curve[int(row["epoch"])] = (float(row["test_acc"]), float(row["test_loss"]))
     except OSError as error:
         raise SystemExit(f"{path}: cannot read ({error.strerror}); expected the output of fmnist_2c2d.py")
     except (json.JSONDecodeError, KeyError) as error:
@@ -56,15 +56,17 @@ def main():
     if not common:
         raise SystemExit(f"no epoch evaluated by both: {args.run_dir} has {sorted(d)[-3:]}…, {args.torch_log} {sorted(t)[-3:]}…")
     last = common[-1]
-    print(f"epochs both evaluated: {len(common)} (up to {last})")
-    print(f"epoch {last}: Decoupled {d[last]:.4f}, PyTorch {t[last]:.4f}, difference {100 * (d[last] - t[last]):+.2f} points")
     window = common[-args.last:]
-    diffs = [100 * (d[e] - t[e]) for e in window]
-    mean = sum(diffs) / len(diffs)
-    sd = math.sqrt(sum((x - mean) ** 2 for x in diffs) / (len(diffs) - 1)) if len(diffs) > 1 else float("nan")
-    print(f"epochs {window[0]}–{window[-1]}: Decoupled {sum(d[e] for e in window) / len(window):.4f}, "
-          f"PyTorch {sum(t[e] for e in window) / len(window):.4f}, difference {mean:+.2f} points "
-          f"(SD over epochs {sd:.2f}; epochs are not independent, so this is no interval)")
+    print(f"epochs both evaluated: {len(common)} (up to {last})")
+    for k, (name, scale, unit, digits) in enumerate([("test accuracy", 100, " points", 2), ("test loss", 1, "", 3)]):
+        print(f"{name}, epoch {last}: Decoupled {d[last][k]:.4f}, PyTorch {t[last][k]:.4f}, "
+              f"difference {scale * (d[last][k] - t[last][k]):+.{digits}f}{unit}")
+        diffs = [scale * (d[e][k] - t[e][k]) for e in window]
+        mean = sum(diffs) / len(diffs)
+        sd = math.sqrt(sum((x - mean) ** 2 for x in diffs) / (len(diffs) - 1)) if len(diffs) > 1 else float("nan")
+        print(f"{name}, epochs {window[0]}–{window[-1]}: Decoupled {sum(d[e][k] for e in window) / len(window):.4f}, "
+              f"PyTorch {sum(t[e][k] for e in window) / len(window):.4f}, difference {mean:+.{digits}f}{unit} "
+              f"(SD over epochs {sd:.{digits}f}; epochs are not independent, so this is no interval)")
 
 
 if __name__ == "__main__":
