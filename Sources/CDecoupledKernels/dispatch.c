@@ -3,7 +3,8 @@
 #include <string.h>
 
 #define DC_TABLE(isa, width) \
-    { #isa, width, dc_sgd_step_##isa, dc_adam_step_##isa, dc_probe_##isa, DC_FAMILY_ENTRIES(isa) }
+    { #isa, width, dc_sgd_step_##isa, dc_adam_step_##isa, dc_probe_##isa, DC_FAMILY_ENTRIES(isa), \
+      dc_coupled_##isa, dc_apply_direction_##isa }
 
 static const dc_kernel_table dc_scalar_table = DC_TABLE(scalar, 1);
 #if DC_HAVE_AVX2

@@ -8,7 +8,10 @@
                                     size_t);                                                 \
     dc_step_stats dc_adam_step_##isa(const dc_adam_params *, float *, const float *, float *, \
                                      float *, float *, size_t);                              \
-    void dc_probe_##isa(float, float *, const float *, float *const *, int32_t, size_t);
+    void dc_probe_##isa(float, float *, const float *, float *const *, int32_t, size_t);        \
+    void dc_coupled_##isa(const dc_reg_terms *, const float *, const float *, float *, size_t);  \
+    dc_step_stats dc_apply_direction_##isa(const dc_reg_terms *, float *, const float *,         \
+                                           const float *, size_t);
 
 DC_DECLARE_PATH(scalar)
 #if defined(__x86_64__)

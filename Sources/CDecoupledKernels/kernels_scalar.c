@@ -76,3 +76,21 @@ void dc_probe_scalar(float scale, float *w, const float *g, float *const *states
     default: DC_PROBE_SCALAR_LOOP(3) break;
     }
 }
+
+void dc_coupled_scalar(const dc_reg_terms *reg, const float *w, const float *g, float *out, size_t n) {
+    DC_NO_VECTORIZE
+    for (size_t i = 0; i < n; i++) out[i] = dc_coupled(reg, w[i], g[i]);
+}
+
+dc_step_stats dc_apply_direction_scalar(const dc_reg_terms *reg, float *w, const float *g, const float *d,
+                                        size_t n) {
+    dc_step_stats s = {0, 0, 0.0};
+    const float keep = reg->decay_keep;
+    DC_NO_VECTORIZE
+    for (size_t i = 0; i < n; i++) {
+        const float w1 = w[i] * keep - d[i];
+        w[i] = w1;
+        dc_account(&s, g[i], w1);
+    }
+    return s;
+}

@@ -175,3 +175,44 @@ void DC_FN(dc_probe)(float scale, float *w, const float *g, float *const *states
     default: DC_FN(probe_states)(scale, w, g, states, 3, n); break;
     }
 }
+
+void DC_FN(dc_coupled)(const dc_reg_terms *reg, const float *w, const float *g, float *out, size_t n) {
+    const dc_v l2 = vset(reg->l2), l1 = vset(reg->l1);
+    size_t i = 0;
+    for (; i + DC_VW <= n; i += DC_VW) vstore(out + i, DC_FN(coupled)(l2, l1, vload(w + i), vload(g + i)));
+    if (i < n) {
+        const size_t r = n - i;
+        float tw[DC_VW] = {0}, tg[DC_VW] = {0}, to[DC_VW];
+        memcpy(tw, w + i, r * sizeof(float));
+        memcpy(tg, g + i, r * sizeof(float));
+        vstore(to, DC_FN(coupled)(l2, l1, vload(tw), vload(tg)));
+        memcpy(out + i, to, r * sizeof(float));
+    }
+}
+
+dc_step_stats DC_FN(dc_apply_direction)(const dc_reg_terms *reg, float *w, const float *g, const float *d,
+                                        size_t n) {
+    const dc_v keep = vset(reg->decay_keep);
+    dc_step_stats s = {0, 0, 0.0};
+    dc_acc acc = acc_init();
+    size_t i = 0;
+    for (; i + DC_VW <= n; i += DC_VW) {
+        const dc_v w1 = vsub(vmul(vload(w + i), keep), vload(d + i));
+        vstore(w + i, w1);
+        s.nonfinite_grads += count_nonfinite(vload(g + i));
+        s.zero_params += count_zero(w1);
+        acc_sumsq(&acc, w1);
+    }
+    s.param_sumsq = acc_total(&acc);
+    if (i < n) {
+        const size_t r = n - i;
+        float tw[DC_VW] = {0}, tg[DC_VW] = {0}, td[DC_VW] = {0};
+        memcpy(tw, w + i, r * sizeof(float));
+        memcpy(tg, g + i, r * sizeof(float));
+        memcpy(td, d + i, r * sizeof(float));
+        vstore(tw, vsub(vmul(vload(tw), keep), vload(td)));
+        memcpy(w + i, tw, r * sizeof(float));
+        DC_FN(account_tail)(&s, tg, tw, r);
+    }
+    return s;
+}

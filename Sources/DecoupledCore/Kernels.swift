@@ -91,6 +91,33 @@ public struct KernelPath: CustomStringConvertible, @unchecked Sendable {
         StepStatistics(table.pointee.adam(hp, w, g, m, v, vmax, n))
     }
 
+    /// The gradient an external optimizer's direction sees: out = (g + l2·w) + l1·sign(w).
+    public func coupled(_ reg: FusedRegularization, _ w: UnsafePointer<Float>, _ g: UnsafePointer<Float>,
+                        _ out: UnsafeMutablePointer<Float>, _ n: Int) {
+        var terms = reg.kernelTerms
+        coupled(&terms, w, g, out, n)
+    }
+
+    /// After an external optimizer's direction d: w ← keep·w − d (keep from `reg`'s decoupled
+    /// decay), with the statistics of g as read and w as written.
+    public func applyDirection(_ reg: FusedRegularization, _ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>,
+                               _ d: UnsafePointer<Float>, _ n: Int) -> StepStatistics {
+        var terms = reg.kernelTerms
+        return applyDirection(&terms, w, g, d, n)
+    }
+
+    @inline(__always)
+    func coupled(_ reg: UnsafePointer<dc_reg_terms>, _ w: UnsafePointer<Float>, _ g: UnsafePointer<Float>,
+                 _ out: UnsafeMutablePointer<Float>, _ n: Int) {
+        table.pointee.coupled(reg, w, g, out, n)
+    }
+
+    @inline(__always)
+    func applyDirection(_ reg: UnsafePointer<dc_reg_terms>, _ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>,
+                        _ d: UnsafePointer<Float>, _ n: Int) -> StepStatistics {
+        StepStatistics(table.pointee.apply_direction(reg, w, g, d, n))
+    }
+
     /// Most state arrays `probe` moves besides w and g (`DC_PROBE_MAX_STATES`).
     public static let probeMaxStates = Int(DC_PROBE_MAX_STATES)
 

@@ -135,6 +135,43 @@ import Testing
         }
     }
 
+    /// The host's passes around an external optimizer's direction (coupled gradient before,
+    /// w ← keep·w − d and the statistics after) are the scalar reference's, bit for bit.
+    @Test(arguments: KernelPath.runnable.filter { $0.name != "scalar" }.map(\.name))
+    func externalDirectionPassesMatchScalarReference(_ name: String) throws {
+        let path = try KernelPath.named(name), scalar = try KernelPath.named("scalar")
+        for (ri, reg) in Self.regs.enumerated() {
+            for n in Self.sizes {
+                let seed = UInt64(n * 13 + ri)
+                let w = Self.nastyValues(n, seed: seed, scale: 4), g = Self.nastyValues(n, seed: seed + 1, scale: 2)
+                let d = Self.nastyValues(n, seed: seed + 2, scale: 1e-2)
+                var outs: [[Float]] = [], weights: [[Float]] = [], stats: [StepStatistics] = []
+                for p in [scalar, path] {
+                    var out = [Float](repeating: .nan, count: n), wp = w
+                    p.coupled(reg, w, g, &out, n)
+                    stats.append(p.applyDirection(reg, &wp, g, d, n))
+                    outs.append(out)
+                    weights.append(wp)
+                }
+                #expect(outs[0].map(\.bitPattern) == outs[1].map(\.bitPattern), "\(name) coupled n=\(n) reg#\(ri)")
+                #expect(weights[0].map(\.bitPattern) == weights[1].map(\.bitPattern), "\(name) apply n=\(n) reg#\(ri)")
+                #expect(stats[0].nonfiniteGradients == stats[1].nonfiniteGradients && stats[0].zeroParameters == stats[1].zeroParameters)
+                let (sa, sb) = (stats[0].parameterSumSquares, stats[1].parameterSumSquares)
+                #expect(sa == sb || (sa.isNaN && sb.isNaN) || abs(sa - sb) <= 1e-12 * abs(sa), "\(name): Σw² \(sb) vs \(sa)")
+                // The scalar reference is the definition: (g + l2·w) + l1·sign(w), then keep·w − d.
+                let (l2, l1, keep) = reg.elementTerms
+                for i in 0..<n {
+                    let sign: Float = w[i] > 0 ? 1 : (w[i] < 0 ? -1 : 0)
+                    let c = (g[i] + l2 * w[i]) + l1 * sign, w1 = w[i] * keep - d[i]
+                    if c.bitPattern != outs[0][i].bitPattern && !(c.isNaN && outs[0][i].isNaN) || w1.bitPattern != weights[0][i].bitPattern && !(w1.isNaN && weights[0][i].isNaN) {
+                        Issue.record("scalar n=\(n) reg#\(ri) [\(i)]: coupled \(outs[0][i]) vs \(c), w \(weights[0][i]) vs \(w1)")
+                        break
+                    }
+                }
+            }
+        }
+    }
+
     /// The probe moves exactly the traffic it is asked for: g is added to w and to the first
     /// `k` state arrays (tails included), and any further array is neither read into nor written.
     @Test(arguments: KernelPath.runnable.map(\.name))

@@ -283,6 +283,16 @@ static dc_step_stats adam_step(const dc_kernel_table *k, const void *cp, int t, 
     return k->adam(&hp, w, g, s[0], s[1], s[2], n);
 }
 
+/* ---- around an external optimizer's direction: the coupled gradient into s[1], then
+ * w ← keep·w − d with d = s[0] (read only) ---- */
+static dc_step_stats external_step(const dc_kernel_table *k, const void *cp, int t, float *w, const float *g,
+                                   float *const *s, size_t n) {
+    (void)t;
+    const dc_reg_terms *reg = cp;
+    k->coupled(reg, w, g, s[1], n);
+    return k->apply_direction(reg, w, g, s[0], n);
+}
+
 /* ---- the family ---- */
 /* Adagrad and Adadelta: the terms and ε. */
 typedef struct {
@@ -493,6 +503,9 @@ static void run_all(int flush) {
                 const kernel_run kr = {"radam", radam_step, &c, 2, 2, 0, 1e-2f};
                 run_kernel(&kr, flags, flush);
             }
+
+        const kernel_run external = {"external direction", external_step, &reg, 2, 0, 0, 1e-2f};
+        run_kernel(&external, rl, flush);
     }
     run_probe(flush);
 }
@@ -509,11 +522,13 @@ static void check_setup(void) {
         fail("neon table: name %s, width %d, best %s", neon->name, neon->vector_width, dc_kernels_best()->name);
     const void *const np[] = {(const void *)neon->sgd, (const void *)neon->adam, (const void *)neon->probe,
                               (const void *)neon->adagrad, (const void *)neon->rmsprop, (const void *)neon->adadelta,
-                              (const void *)neon->adamax, (const void *)neon->nadam, (const void *)neon->radam};
+                              (const void *)neon->adamax, (const void *)neon->nadam, (const void *)neon->radam,
+                              (const void *)neon->coupled, (const void *)neon->apply_direction};
     const void *const sp[] = {(const void *)scalar->sgd, (const void *)scalar->adam, (const void *)scalar->probe,
                               (const void *)scalar->adagrad, (const void *)scalar->rmsprop,
                               (const void *)scalar->adadelta, (const void *)scalar->adamax,
-                              (const void *)scalar->nadam, (const void *)scalar->radam};
+                              (const void *)scalar->nadam, (const void *)scalar->radam,
+                              (const void *)scalar->coupled, (const void *)scalar->apply_direction};
     for (size_t i = 0; i < sizeof np / sizeof np[0]; i++)
         if (np[i] == NULL || np[i] == sp[i]) fail("neon table entry %zu is NULL or the scalar kernel", i);
     if (!dc_flush_subnormals_supported()) fail("dc_flush_subnormals_supported() is 0 on AArch64");

@@ -85,6 +85,17 @@ typedef dc_step_stats (*dc_adam_fn)(const dc_adam_params *hp, float *w, const fl
 typedef void (*dc_probe_fn)(float scale, float *w, const float *g, float *const *states,
                             int32_t state_count, size_t n);
 
+/**
+ * The host's two passes around an external optimizer's direction d (the plugin ABI's
+ * `direction`), so a plugin's step runs the same pipeline as the fused kernels: `coupled`
+ * writes the gradient the direction sees, out = (g + l2·w) + l1·sign(w); `apply_direction`
+ * writes w ← keep·w − d (keep = reg->decay_keep) and returns the statistics of g as read and
+ * w as written. `out` must not overlap w or g.
+ */
+typedef void (*dc_coupled_fn)(const dc_reg_terms *reg, const float *w, const float *g, float *out, size_t n);
+typedef dc_step_stats (*dc_apply_direction_fn)(const dc_reg_terms *reg, float *w, const float *g,
+                                               const float *d, size_t n);
+
 #include "decoupled_kernels_family.h"
 
 /** One instruction-set path: every kernel compiled for it. */
@@ -101,6 +112,9 @@ typedef struct dc_kernel_table {
     dc_adamax_fn adamax;
     dc_nadam_fn nadam;
     dc_radam_fn radam;
+    /* Around an external optimizer's direction. */
+    dc_coupled_fn coupled;
+    dc_apply_direction_fn apply_direction;
 } dc_kernel_table;
 
 /** The path named `name` if this build has it and this CPU can run it, else NULL. */

@@ -405,9 +405,10 @@ final class ExternalRegularizer: RegularizerPlugin {
 }
 
 /// An external optimizer: its `direction` replaces the built-in kernel for its groups, and the
-/// host runs the engine's pipeline around it exactly as the kernels do: the coupled gradient
-/// into a chunk-sized scratch, the plugin's direction d into another, then w ← keep·w − d and
-/// the statistics, while the piece is in cache.
+/// host runs the engine's pipeline around it exactly as the kernels do, on the same kernel
+/// path: the coupled gradient into a chunk-sized scratch (`dc_coupled`), the plugin's
+/// direction d into another, then w ← keep·w − d and the statistics (`dc_apply_direction`),
+/// while the piece is in cache.
 final class ExternalOptimizer: OptimizerPlugin {
     let d: ExternalDescriptor
     var name: String { d.name }
@@ -434,22 +435,14 @@ final class ExternalOptimizer: OptimizerPlugin {
         let values = HyperArray(hp, d.hyper)
         let states = d.elementStates(arena)
         let step = Pinned(d.step(context, values.values, decayScale: context.lr))
-        let (l2, l1, keep) = regularization.elementTerms
+        let terms = Pinned(regularization.kernelTerms)
         let w = arena.params.base, g = arena.grads.base
         return { [d, scratch] p in
             scratch.borrow(count: p.count) { arrays in
                 let coupled = arrays[0], direction = arrays[1]
-                for i in 0..<p.count {
-                    coupled[i] = coupledGradient(g[p.offset + i], weight: w[p.offset + i], l2: l2, l1: l1)
-                }
+                kernels.coupled(terms.pointer, w + p.offset, g + p.offset, coupled, p.count)
                 d.direction(step, values, states, w: w + p.offset, g: coupled, d: direction, p)
-                var s = StepStatistics.zero
-                for i in 0..<p.count {
-                    let w1 = w[p.offset + i] * keep - direction[i]
-                    w[p.offset + i] = w1
-                    s.count(gradient: g[p.offset + i], weight: w1)
-                }
-                return s
+                return kernels.applyDirection(terms.pointer, w + p.offset, g + p.offset, direction, p.count)
             }
         }
     }
