@@ -25,7 +25,7 @@ struct BenchOptimizersCommand: ParsableCommand {
           decoupled bench optimizers --sizes 1e7 --workers 1,2
           decoupled bench optimizers --sizes 5e7 --optimizers nadam,radam --rounds 41
           decoupled bench optimizers --optimizers adamw,nadam,adagrad --json
-          decoupled bench optimizers --optimizers adamw,lion --sizes 1e7   # lion: plugins/lion
+          decoupled bench optimizers --optimizers adamw,lion   # lion: plugins/lion
         """)
 
     @Option(help: "Parameter counts, comma-separated; scientific notation allowed.")
