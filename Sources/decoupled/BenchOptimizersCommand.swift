@@ -10,7 +10,8 @@ struct BenchOptimizersCommand: ParsableCommand {
         Times UpdateEngine.apply() for each optimizer (decoupled weight decay λ = 1e-2) on one \
         tensor: the fused kernels (SGD, Adam, Adagrad, RMSprop, Adadelta, Adamax, NAdam, RAdam) \
         and the whole-tensor path (TensorOptimizer: lamb, adafactor; one worker per tensor), \
-        and external plugins' optimizers (`decoupled plugins list`) on the path they declare. \
+        and external plugins' optimizers (`decoupled plugins list`: the plugin's direction between \
+        the host's kernel passes). \
         Each step alternates with an in-place bandwidth probe that moves the same bytes per \
         parameter (read w, g and every element state; write w and the states) on the same \
         arrays and workers; "of probe" is the probe's time over the step's, 1.00 at the \
