@@ -160,10 +160,11 @@ import Testing
                 #expect(sa == sb || (sa.isNaN && sb.isNaN) || abs(sa - sb) <= 1e-12 * abs(sa), "\(name): Σw² \(sb) vs \(sa)")
                 // The scalar reference is the definition: (g + l2·w) + l1·sign(w), then keep·w − d.
                 let (l2, l1, keep) = reg.elementTerms
+                func same(_ a: Float, _ b: Float) -> Bool { a.bitPattern == b.bitPattern || (a.isNaN && b.isNaN) }
                 for i in 0..<n {
                     let sign: Float = w[i] > 0 ? 1 : (w[i] < 0 ? -1 : 0)
                     let c = (g[i] + l2 * w[i]) + l1 * sign, w1 = w[i] * keep - d[i]
-                    if c.bitPattern != outs[0][i].bitPattern && !(c.isNaN && outs[0][i].isNaN) || w1.bitPattern != weights[0][i].bitPattern && !(w1.isNaN && weights[0][i].isNaN) {
+                    if !same(c, outs[0][i]) || !same(w1, weights[0][i]) {
                         Issue.record("scalar n=\(n) reg#\(ri) [\(i)]: coupled \(outs[0][i]) vs \(c), w \(weights[0][i]) vs \(w1)")
                         break
                     }

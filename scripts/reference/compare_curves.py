@@ -13,6 +13,10 @@ import math
 import os
 
 
+# What each curve point holds, in order: (name, scale of a difference, its unit, digits).
+METRICS = [("test accuracy", 100, " points", 2), ("test loss", 1, "", 3)]
+
+
 def decoupled_curve(run_dir):
     path = os.path.join(run_dir, "metrics.jsonl")
     curve = {}
@@ -58,7 +62,7 @@ def main():
     last = common[-1]
     window = common[-args.last:]
     print(f"epochs both evaluated: {len(common)} (up to {last})")
-    for k, (name, scale, unit, digits) in enumerate([("test accuracy", 100, " points", 2), ("test loss", 1, "", 3)]):
+    for k, (name, scale, unit, digits) in enumerate(METRICS):
         print(f"{name}, epoch {last}: Decoupled {d[last][k]:.4f}, PyTorch {t[last][k]:.4f}, "
               f"difference {scale * (d[last][k] - t[last][k]):+.{digits}f}{unit}")
         diffs = [scale * (d[e][k] - t[e][k]) for e in window]

@@ -13,7 +13,7 @@ import argparse
 import numpy as np
 from scipy import stats
 
-from compare_curves import decoupled_curve, torch_curve
+from compare_curves import METRICS, decoupled_curve, torch_curve
 
 
 def at_epoch(curve, source, epoch):
@@ -50,7 +50,7 @@ def main():
     if len(epochs) > 1:
         raise SystemExit(f"the runs end at different epochs ({sorted(epochs)}); pass --epoch")
     print(f"epoch {epochs.pop()}")
-    for k, (name, scale, unit, digits) in enumerate([("test accuracy", 100, " points", 2), ("test loss", 1, "", 3)]):
+    for k, (name, scale, unit, digits) in enumerate(METRICS):
         values = {side: [v[k] for _, v in runs] for side, runs in sides.items()}
         for side, vs in values.items():
             v = np.asarray(vs)
